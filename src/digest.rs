@@ -1,0 +1,256 @@
+//! The `Digest`: what a report says, whichever source answered.
+//!
+//! Sources produce [`Rows`] (already aggregated, in no particular order); the digest puts
+//! them in report order, keeps the top sessions, and remembers which source answered each
+//! section and why a fallback happened. Renderers read a `Digest` and nothing else; the
+//! gate will compare two of them.
+
+use chrono::NaiveDate;
+
+use crate::usd::Usd;
+use crate::window::Window;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Sum of the known costs; model calls without a cost are in `uncosted_events`.
+    pub cost: Usd,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Distinct sessions with at least one event in the window.
+    pub sessions: u64,
+    pub model_calls: u64,
+    /// Failed agent runs.
+    pub errors: u64,
+    pub tool_calls: u64,
+    pub tool_failures: u64,
+    /// Model calls that carried no cost: unknown, not free.
+    pub uncosted_events: u64,
+    /// Every valid event in the window, of any type.
+    pub events: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRow {
+    pub model: String,
+    pub provider: String,
+    /// `None` when every call of this model came without a cost.
+    pub cost: Option<Usd>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub calls: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRow {
+    pub agent: String,
+    pub cost: Option<Usd>,
+    pub sessions: u64,
+    pub errors: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantRow {
+    /// `None` for events that belong to no experiment.
+    pub experiment: Option<String>,
+    pub variant: Option<String>,
+    pub sessions: u64,
+    pub cost: Option<Usd>,
+    pub errors: u64,
+}
+
+impl VariantRow {
+    pub fn cost_per_session(&self) -> Option<f64> {
+        match (self.cost, self.sessions) {
+            (Some(cost), n) if n > 0 => Some(cost.as_f64() / n as f64),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub session: String,
+    pub agent: String,
+    pub cost: Option<Usd>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub model_calls: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayRow {
+    /// A date in the report's time zone.
+    pub date: NaiveDate,
+    pub cost: Usd,
+}
+
+/// Everything one source answered for a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub totals: Totals,
+    pub by_model: Vec<ModelRow>,
+    pub by_agent: Vec<AgentRow>,
+    pub by_variant: Vec<VariantRow>,
+    /// At least the top N sessions by cost (a source may return more).
+    pub by_session: Vec<SessionRow>,
+    pub daily: Vec<DayRow>,
+}
+
+/// The parts of a report, each answered by one source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Totals,
+    Previous,
+    ByModel,
+    ByAgent,
+    ByVariant,
+    BySession,
+    Daily,
+}
+
+impl Section {
+    pub const ALL: [Section; 7] = [
+        Section::Totals,
+        Section::Previous,
+        Section::ByModel,
+        Section::ByAgent,
+        Section::ByVariant,
+        Section::BySession,
+        Section::Daily,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Totals => "totals",
+            Section::Previous => "previous",
+            Section::ByModel => "by_model",
+            Section::ByAgent => "by_agent",
+            Section::ByVariant => "by_variant",
+            Section::BySession => "by_session",
+            Section::Daily => "daily",
+        }
+    }
+}
+
+/// Which source answered a section, and why it was not the preferred one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub section: Section,
+    /// `"jsonl"`, `"prometheus"`, `"loki"`.
+    pub source: &'static str,
+    pub fallback_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Digest {
+    pub window: Window,
+    /// `None` with `--no-compare`.
+    pub previous_window: Option<Window>,
+    pub totals: Totals,
+    pub previous: Option<Totals>,
+    pub by_model: Vec<ModelRow>,
+    pub by_agent: Vec<AgentRow>,
+    pub by_variant: Vec<VariantRow>,
+    pub by_session: Vec<SessionRow>,
+    pub daily: Vec<DayRow>,
+    pub sources: Vec<Provenance>,
+    pub warnings: Vec<String>,
+    pub skipped_lines: u64,
+}
+
+impl Digest {
+    /// Puts a source's rows in report order: every list by cost, descending, ties by name,
+    /// so the same data always reads the same; `top` sessions kept.
+    pub fn assemble(
+        window: Window,
+        previous_window: Option<Window>,
+        current: Rows,
+        previous: Option<Totals>,
+        top: usize,
+        sources: Vec<Provenance>,
+    ) -> Digest {
+        let Rows { totals, mut by_model, mut by_agent, mut by_variant, mut by_session, mut daily } = current;
+        by_model.sort_by(|a, b| {
+            by_cost(a.cost, b.cost).then_with(|| (&a.model, &a.provider).cmp(&(&b.model, &b.provider)))
+        });
+        by_agent.sort_by(|a, b| by_cost(a.cost, b.cost).then_with(|| a.agent.cmp(&b.agent)));
+        by_variant.sort_by(|a, b| {
+            by_cost(a.cost, b.cost).then_with(|| (&a.experiment, &a.variant).cmp(&(&b.experiment, &b.variant)))
+        });
+        by_session.sort_by(|a, b| by_cost(a.cost, b.cost).then_with(|| a.session.cmp(&b.session)));
+        by_session.truncate(top);
+        daily.sort_by_key(|d| d.date);
+        Digest {
+            window,
+            previous_window,
+            totals,
+            previous,
+            by_model,
+            by_agent,
+            by_variant,
+            by_session,
+            daily,
+            sources,
+            warnings: Vec::new(),
+            skipped_lines: 0,
+        }
+    }
+
+    /// True when the window holds no event at all: the report says so instead of
+    /// showing empty tables.
+    pub fn is_empty(&self) -> bool {
+        self.totals.events == 0
+    }
+
+    pub fn source_of(&self, section: Section) -> Option<&Provenance> {
+        self.sources.iter().find(|p| p.section == section)
+    }
+}
+
+/// Highest cost first; unknown costs after every known one.
+pub fn by_cost(a: Option<Usd>, b: Option<Usd>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => b.cmp(&a),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+/// Relative change from `before` to `now`, `None` when there is nothing to compare with.
+pub fn change(now: f64, before: f64) -> Option<f64> {
+    (before != 0.0).then(|| (now - before) / before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_costs_sort_last() {
+        let mut v = [None, Usd::from_f64(1.0), Usd::from_f64(3.0), None, Usd::from_f64(2.0)];
+        v.sort_by(|a, b| by_cost(*a, *b));
+        assert_eq!(v, [Usd::from_f64(3.0), Usd::from_f64(2.0), Usd::from_f64(1.0), None, None]);
+    }
+
+    #[test]
+    fn change_against_nothing_is_none() {
+        assert_eq!(change(5.0, 0.0), None);
+        assert_eq!(change(15.0, 10.0), Some(0.5));
+        assert_eq!(change(5.0, 10.0), Some(-0.5));
+    }
+
+    #[test]
+    fn cost_per_session() {
+        let row = |cost: Option<f64>, sessions| VariantRow {
+            experiment: None,
+            variant: None,
+            sessions,
+            cost: cost.and_then(Usd::from_f64),
+            errors: 0,
+        };
+        assert_eq!(row(Some(3.0), 2).cost_per_session(), Some(1.5));
+        assert_eq!(row(Some(3.0), 0).cost_per_session(), None);
+        assert_eq!(row(None, 2).cost_per_session(), None);
+    }
+}

@@ -1,0 +1,94 @@
+//! CSV: one section per run (`--csv-section`), RFC 4180 quoting by the `csv` crate.
+//! Numbers are plain (no separators, full precision); an unknown cost is an empty field.
+
+use anyhow::Result;
+
+use super::CsvSection;
+use crate::digest::Digest;
+use crate::usd::Usd;
+
+pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    match section {
+        CsvSection::Totals => {
+            w.write_record(["metric", "value", "previous"])?;
+            let t = &d.totals;
+            let p = d.previous.as_ref();
+            let rows: [(&str, String, Option<String>); 10] = [
+                ("cost_usd", num(t.cost.as_f64()), p.map(|p| num(p.cost.as_f64()))),
+                ("input_tokens", t.input_tokens.to_string(), p.map(|p| p.input_tokens.to_string())),
+                ("output_tokens", t.output_tokens.to_string(), p.map(|p| p.output_tokens.to_string())),
+                ("sessions", t.sessions.to_string(), p.map(|p| p.sessions.to_string())),
+                ("model_calls", t.model_calls.to_string(), p.map(|p| p.model_calls.to_string())),
+                ("errors", t.errors.to_string(), p.map(|p| p.errors.to_string())),
+                ("tool_calls", t.tool_calls.to_string(), p.map(|p| p.tool_calls.to_string())),
+                ("tool_failures", t.tool_failures.to_string(), p.map(|p| p.tool_failures.to_string())),
+                ("uncosted_events", t.uncosted_events.to_string(), p.map(|p| p.uncosted_events.to_string())),
+                ("events", t.events.to_string(), p.map(|p| p.events.to_string())),
+            ];
+            for (name, value, previous) in rows {
+                w.write_record([name, &value, previous.as_deref().unwrap_or("")])?;
+            }
+        }
+        CsvSection::ByModel => {
+            w.write_record(["model", "provider", "cost_usd", "input_tokens", "output_tokens", "calls"])?;
+            for m in &d.by_model {
+                w.write_record([
+                    m.model.clone(),
+                    m.provider.clone(),
+                    cost(m.cost),
+                    m.input_tokens.to_string(),
+                    m.output_tokens.to_string(),
+                    m.calls.to_string(),
+                ])?;
+            }
+        }
+        CsvSection::ByAgent => {
+            w.write_record(["agent", "cost_usd", "sessions", "errors"])?;
+            for a in &d.by_agent {
+                w.write_record([a.agent.clone(), cost(a.cost), a.sessions.to_string(), a.errors.to_string()])?;
+            }
+        }
+        CsvSection::ByVariant => {
+            w.write_record(["experiment", "variant", "sessions", "cost_usd", "cost_per_session_usd", "errors"])?;
+            for v in &d.by_variant {
+                w.write_record([
+                    v.experiment.clone().unwrap_or_default(),
+                    v.variant.clone().unwrap_or_default(),
+                    v.sessions.to_string(),
+                    cost(v.cost),
+                    v.cost_per_session().map(num).unwrap_or_default(),
+                    v.errors.to_string(),
+                ])?;
+            }
+        }
+        CsvSection::BySession => {
+            w.write_record(["session", "agent", "cost_usd", "input_tokens", "output_tokens", "model_calls"])?;
+            for s in &d.by_session {
+                w.write_record([
+                    s.session.clone(),
+                    s.agent.clone(),
+                    cost(s.cost),
+                    s.input_tokens.to_string(),
+                    s.output_tokens.to_string(),
+                    s.model_calls.to_string(),
+                ])?;
+            }
+        }
+        CsvSection::Daily => {
+            w.write_record(["date", "cost_usd"])?;
+            for day in &d.daily {
+                w.write_record([day.date.to_string(), num(day.cost.as_f64())])?;
+            }
+        }
+    }
+    Ok(w.into_inner().map_err(|e| e.into_error())?)
+}
+
+fn num(v: f64) -> String {
+    v.to_string()
+}
+
+fn cost(c: Option<Usd>) -> String {
+    c.map(|c| num(c.as_f64())).unwrap_or_default()
+}

@@ -1,0 +1,191 @@
+//! The JSON format: schema `obsctl.digest/v1` (CONTRACT.md §2, documented in the README).
+//! Field names are a promise; new fields may be added, none renamed or removed. Lists are
+//! always present (empty rather than missing); an unknown cost is `null`, never 0.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::digest::{Digest, Totals};
+use crate::usd::Usd;
+use crate::window::Window;
+
+pub const SCHEMA: &str = "obsctl.digest/v1";
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: &'static str,
+    window: WindowJson,
+    previous_window: Option<WindowJson>,
+    sources: Vec<SourceJson<'a>>,
+    totals: TotalsJson,
+    previous: Option<TotalsJson>,
+    by_model: Vec<ModelJson<'a>>,
+    by_agent: Vec<AgentJson<'a>>,
+    by_variant: Vec<VariantJson<'a>>,
+    by_session: Vec<SessionJson<'a>>,
+    daily: Vec<DayJson>,
+    warnings: &'a [String],
+    skipped_lines: u64,
+}
+
+#[derive(Serialize)]
+struct WindowJson {
+    start: String,
+    end: String,
+    tz: &'static str,
+    partial: bool,
+}
+
+#[derive(Serialize)]
+struct SourceJson<'a> {
+    section: &'static str,
+    source: &'static str,
+    fallback_reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TotalsJson {
+    cost_usd: f64,
+    input_tokens: u64,
+    output_tokens: u64,
+    sessions: u64,
+    model_calls: u64,
+    errors: u64,
+    tool_calls: u64,
+    tool_failures: u64,
+    uncosted_events: u64,
+    events: u64,
+}
+
+#[derive(Serialize)]
+struct ModelJson<'a> {
+    model: &'a str,
+    provider: &'a str,
+    cost_usd: Option<f64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    calls: u64,
+}
+
+#[derive(Serialize)]
+struct AgentJson<'a> {
+    agent: &'a str,
+    cost_usd: Option<f64>,
+    sessions: u64,
+    errors: u64,
+}
+
+#[derive(Serialize)]
+struct VariantJson<'a> {
+    experiment: Option<&'a str>,
+    variant: Option<&'a str>,
+    sessions: u64,
+    cost_usd: Option<f64>,
+    cost_per_session_usd: Option<f64>,
+    errors: u64,
+}
+
+#[derive(Serialize)]
+struct SessionJson<'a> {
+    session: &'a str,
+    agent: &'a str,
+    cost_usd: Option<f64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    model_calls: u64,
+}
+
+#[derive(Serialize)]
+struct DayJson {
+    date: String,
+    cost_usd: f64,
+}
+
+pub fn render(d: &Digest) -> Result<Vec<u8>> {
+    let report = Report {
+        schema: SCHEMA,
+        window: window(&d.window),
+        previous_window: d.previous_window.as_ref().map(window),
+        sources: d
+            .sources
+            .iter()
+            .map(|p| SourceJson {
+                section: p.section.name(),
+                source: p.source,
+                fallback_reason: p.fallback_reason.as_deref(),
+            })
+            .collect(),
+        totals: totals(&d.totals),
+        previous: d.previous.as_ref().map(totals),
+        by_model: d
+            .by_model
+            .iter()
+            .map(|m| ModelJson {
+                model: &m.model,
+                provider: &m.provider,
+                cost_usd: usd(m.cost),
+                input_tokens: m.input_tokens,
+                output_tokens: m.output_tokens,
+                calls: m.calls,
+            })
+            .collect(),
+        by_agent: d
+            .by_agent
+            .iter()
+            .map(|a| AgentJson { agent: &a.agent, cost_usd: usd(a.cost), sessions: a.sessions, errors: a.errors })
+            .collect(),
+        by_variant: d
+            .by_variant
+            .iter()
+            .map(|v| VariantJson {
+                experiment: v.experiment.as_deref(),
+                variant: v.variant.as_deref(),
+                sessions: v.sessions,
+                cost_usd: usd(v.cost),
+                cost_per_session_usd: v.cost_per_session(),
+                errors: v.errors,
+            })
+            .collect(),
+        by_session: d
+            .by_session
+            .iter()
+            .map(|s| SessionJson {
+                session: &s.session,
+                agent: &s.agent,
+                cost_usd: usd(s.cost),
+                input_tokens: s.input_tokens,
+                output_tokens: s.output_tokens,
+                model_calls: s.model_calls,
+            })
+            .collect(),
+        daily: d.daily.iter().map(|day| DayJson { date: day.date.to_string(), cost_usd: day.cost.as_f64() }).collect(),
+        warnings: &d.warnings,
+        skipped_lines: d.skipped_lines,
+    };
+    let mut out = serde_json::to_vec_pretty(&report)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+fn window(w: &Window) -> WindowJson {
+    WindowJson { start: w.start_rfc3339(), end: w.end_rfc3339(), tz: w.tz.name(), partial: w.partial }
+}
+
+fn totals(t: &Totals) -> TotalsJson {
+    TotalsJson {
+        cost_usd: t.cost.as_f64(),
+        input_tokens: t.input_tokens,
+        output_tokens: t.output_tokens,
+        sessions: t.sessions,
+        model_calls: t.model_calls,
+        errors: t.errors,
+        tool_calls: t.tool_calls,
+        tool_failures: t.tool_failures,
+        uncosted_events: t.uncosted_events,
+        events: t.events,
+    }
+}
+
+fn usd(cost: Option<Usd>) -> Option<f64> {
+    cost.map(Usd::as_f64)
+}

@@ -1,0 +1,80 @@
+//! Turns a `Digest` into bytes: a terminal table, Markdown, JSON or CSV.
+//!
+//! A renderer reads the digest and nothing else. The two human formats share what they
+//! say (`text.rs` builds titled tables of strings); each only decides how it looks.
+//! Files are written atomically, so a cron job never leaves half a report behind.
+
+mod csv;
+mod json;
+mod markdown;
+mod table;
+mod text;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+
+use crate::digest::Digest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for a terminal (colour on a TTY unless NO_COLOR is set).
+    Table,
+    /// GitHub-flavoured Markdown, for cron reports and PR comments.
+    Markdown,
+    /// The stable `obsctl.digest/v1` schema.
+    Json,
+    /// One section (--csv-section), RFC 4180.
+    Csv,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::from_str(name, true).ok()
+    }
+}
+
+/// The table `--format csv` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CsvSection {
+    Totals,
+    ByModel,
+    ByAgent,
+    ByVariant,
+    BySession,
+    Daily,
+}
+
+/// How to render, beyond the format itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    pub color: bool,
+    pub csv_section: CsvSection,
+}
+
+pub fn render(digest: &Digest, format: Format, style: Style) -> Result<Vec<u8>> {
+    Ok(match format {
+        Format::Table => table::render(digest, style.color).into_bytes(),
+        Format::Markdown => markdown::render(digest).into_bytes(),
+        Format::Json => json::render(digest)?,
+        Format::Csv => csv::render(digest, style.csv_section)?,
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename:
+/// readers see the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let fail = || format!("cannot write {}", path.display());
+    let mut tmp = tempfile::Builder::new().prefix(".obsctl-").tempfile_in(dir).with_context(fail)?;
+    tmp.write_all(bytes).with_context(fail)?;
+    tmp.as_file().sync_all().with_context(fail)?;
+    tmp.persist(path).map_err(|e| e.error).with_context(fail)?;
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! What the human formats say: the digest as titled tables of display strings.
+//!
+//! The terminal table and Markdown draw the same tables; keeping the wording here means a
+//! figure reads the same in both.
+
+use crate::digest::{change, Digest, Section, Totals};
+use crate::usd::Usd;
+
+/// A cell and how it may be coloured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub text: String,
+    pub tone: Tone,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    /// Cost or failures went up.
+    Worse,
+    /// Cost or failures went down.
+    Better,
+    /// Unknown values, notes.
+    Muted,
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Cell {
+        Cell { text, tone: Tone::Plain }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell::from(text.to_string())
+    }
+}
+
+pub struct TextTable {
+    pub title: String,
+    /// Headers; a header starting with '>' is right-aligned (the '>' is not shown).
+    pub header: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl TextTable {
+    pub fn columns(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        self.header.iter().map(|h| match h.strip_prefix('>') {
+            Some(h) => (h, true),
+            None => (*h, false),
+        })
+    }
+}
+
+/// The lines above the tables: window, zone, sources, comparison, warnings of note.
+pub fn heading(d: &Digest) -> Vec<String> {
+    let mut lines = vec![format!("Window: {}", d.window.describe())];
+    if d.window.partial {
+        lines.push("Partial window: it ends in the future, so figures are still growing.".into());
+    }
+    lines.push(format!("Source: {}", sources_label(d)));
+    if let Some(prev) = &d.previous_window {
+        lines.push(format!("Compared with: {}", prev.describe()));
+    }
+    if d.skipped_lines > 0 {
+        lines.push(format!(
+            "Skipped: {} malformed line{} (not counted; see warnings)",
+            thousands(d.skipped_lines),
+            if d.skipped_lines == 1 { "" } else { "s" }
+        ));
+    }
+    lines
+}
+
+/// `jsonl` when one source answered everything; otherwise section by section, with the
+/// reasons for any fallback.
+pub fn sources_label(d: &Digest) -> String {
+    let first = d.sources.first().map(|p| p.source);
+    if d.sources.iter().all(|p| Some(p.source) == first && p.fallback_reason.is_none()) {
+        return first.unwrap_or("none").to_string();
+    }
+    d.sources
+        .iter()
+        .map(|p| match &p.fallback_reason {
+            Some(why) => format!("{} from {} ({why})", p.section.name(), p.source),
+            None => format!("{} from {}", p.section.name(), p.source),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub fn empty_notice(d: &Digest) -> String {
+    format!("No events in {}.", d.window.describe())
+}
+
+pub fn tables(d: &Digest) -> Vec<TextTable> {
+    let mut tables = vec![totals(d)];
+    if !d.by_model.is_empty() {
+        tables.push(by_model(d));
+    }
+    if !d.by_agent.is_empty() {
+        tables.push(by_agent(d));
+    }
+    if !d.by_variant.is_empty() {
+        tables.push(by_variant(d));
+    }
+    if !d.by_session.is_empty() {
+        tables.push(by_session(d));
+    }
+    if !d.daily.is_empty() && d.source_of(Section::Daily).is_some() {
+        tables.push(daily(d));
+    }
+    tables
+}
+
+fn totals(d: &Digest) -> TextTable {
+    let now = &d.totals;
+    let before = d.previous.as_ref();
+    let mut header = vec!["Metric", ">This window"];
+    if before.is_some() {
+        header.extend([">Previous", ">Change"]);
+    }
+    type Get = fn(&Totals) -> f64;
+    let metric = |label: &str, get: Get, text: fn(f64) -> String, up_is_worse: bool| {
+        let mut row: Vec<Cell> = vec![label.into(), text(get(now)).into()];
+        if let Some(before) = before {
+            row.push(text(get(before)).into());
+            row.push(change_cell(get(now), get(before), up_is_worse));
+        }
+        row
+    };
+    let count = |v: f64| thousands(v as u64);
+    let rows = vec![
+        metric("Cost", |t| t.cost.as_f64(), |v| Usd::from_f64(v).unwrap_or_default().to_string(), true),
+        metric("Sessions", |t| t.sessions as f64, count, false),
+        metric("Model calls", |t| t.model_calls as f64, count, false),
+        metric("Input tokens", |t| t.input_tokens as f64, count, false),
+        metric("Output tokens", |t| t.output_tokens as f64, count, false),
+        metric("Failed runs", |t| t.errors as f64, count, true),
+        metric("Tool calls", |t| t.tool_calls as f64, count, false),
+        metric("Tool failures", |t| t.tool_failures as f64, count, true),
+        metric("Calls without cost", |t| t.uncosted_events as f64, count, true),
+    ];
+    TextTable { title: "Totals".into(), header, rows }
+}
+
+fn change_cell(now: f64, before: f64, up_is_worse: bool) -> Cell {
+    match change(now, before) {
+        None if now == before => Cell { text: "–".into(), tone: Tone::Muted },
+        None => Cell { text: "new".into(), tone: Tone::Muted },
+        Some(c) => {
+            let tone = match (c > 0.0, c < 0.0, up_is_worse) {
+                (true, _, true) | (_, true, false) => Tone::Worse,
+                (_, true, true) | (true, _, false) => Tone::Better,
+                _ => Tone::Plain,
+            };
+            Cell { text: percent(c), tone }
+        }
+    }
+}
+
+fn by_model(d: &Digest) -> TextTable {
+    let rows = d
+        .by_model
+        .iter()
+        .map(|m| {
+            vec![
+                m.model.as_str().into(),
+                m.provider.as_str().into(),
+                cost_cell(m.cost),
+                thousands(m.input_tokens).into(),
+                thousands(m.output_tokens).into(),
+                thousands(m.calls).into(),
+            ]
+        })
+        .collect();
+    TextTable {
+        title: "By model".into(),
+        header: vec!["Model", "Provider", ">Cost", ">Input tokens", ">Output tokens", ">Calls"],
+        rows,
+    }
+}
+
+fn by_agent(d: &Digest) -> TextTable {
+    let rows = d
+        .by_agent
+        .iter()
+        .map(|a| {
+            vec![a.agent.as_str().into(), cost_cell(a.cost), thousands(a.sessions).into(), thousands(a.errors).into()]
+        })
+        .collect();
+    TextTable { title: "By agent".into(), header: vec!["Agent", ">Cost", ">Sessions", ">Failed runs"], rows }
+}
+
+fn by_variant(d: &Digest) -> TextTable {
+    let rows = d
+        .by_variant
+        .iter()
+        .map(|v| {
+            vec![
+                v.experiment.as_deref().map_or(Cell { text: "(none)".into(), tone: Tone::Muted }, Cell::from),
+                v.variant.as_deref().map_or(Cell { text: "–".into(), tone: Tone::Muted }, Cell::from),
+                thousands(v.sessions).into(),
+                cost_cell(v.cost),
+                cost_cell(v.cost_per_session().and_then(Usd::from_f64)),
+                thousands(v.errors).into(),
+            ]
+        })
+        .collect();
+    TextTable {
+        title: "By experiment variant".into(),
+        header: vec!["Experiment", "Variant", ">Sessions", ">Cost", ">Cost/session", ">Failed runs"],
+        rows,
+    }
+}
+
+fn by_session(d: &Digest) -> TextTable {
+    let rows = d
+        .by_session
+        .iter()
+        .map(|s| {
+            vec![
+                s.session.as_str().into(),
+                s.agent.as_str().into(),
+                cost_cell(s.cost),
+                thousands(s.input_tokens).into(),
+                thousands(s.output_tokens).into(),
+                thousands(s.model_calls).into(),
+            ]
+        })
+        .collect();
+    TextTable {
+        title: format!("Top {} sessions by cost", d.by_session.len()),
+        header: vec!["Session", "Agent", ">Cost", ">Input tokens", ">Output tokens", ">Model calls"],
+        rows,
+    }
+}
+
+fn daily(d: &Digest) -> TextTable {
+    let rows = d
+        .daily
+        .iter()
+        .map(|day| vec![day.date.format("%Y-%m-%d %a").to_string().into(), day.cost.to_string().into()])
+        .collect();
+    TextTable { title: format!("Daily cost ({})", d.window.tz.name()), header: vec!["Day", ">Cost"], rows }
+}
+
+fn cost_cell(cost: Option<Usd>) -> Cell {
+    match cost {
+        Some(c) => c.to_string().into(),
+        None => Cell { text: "unknown".into(), tone: Tone::Muted },
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `0.234` → `+23.4 %`, with a real minus sign for decreases.
+pub fn percent(change: f64) -> String {
+    let p = change * 100.0;
+    if p.abs() < 0.05 {
+        return "±0.0 %".into();
+    }
+    let sign = if p > 0.0 { "+" } else { "−" };
+    format!("{sign}{:.1} %", p.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn percent_signs() {
+        assert_eq!(percent(0.234), "+23.4 %");
+        assert_eq!(percent(-0.5), "−50.0 %");
+        assert_eq!(percent(0.0001), "±0.0 %");
+    }
+
+    #[test]
+    fn change_tones() {
+        assert_eq!(change_cell(2.0, 1.0, true).tone, Tone::Worse);
+        assert_eq!(change_cell(0.5, 1.0, true).tone, Tone::Better);
+        assert_eq!(change_cell(2.0, 1.0, false).tone, Tone::Better);
+        assert_eq!(change_cell(3.0, 0.0, true).text, "new");
+        assert_eq!(change_cell(0.0, 0.0, true).text, "–");
+    }
+}

@@ -1,0 +1,148 @@
+//! Which files to read: `--logs` paths expanded into telemetry files, and rotated files
+//! that cannot hold an event of the span left out by the date in their name.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::{Duration, NaiveDate};
+
+use crate::window::{local_midnight, parse_iso_week, Nanos, NANOS_PER_SEC};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub gzip: bool,
+}
+
+/// The files under `paths` whose events may fall in `[span.0, span.1)`, in name order.
+/// A path naming a file is always read; a directory contributes `events.jsonl` and its
+/// rotations `events.YYYY-MM-DD.jsonl` and `events.YYYY-Www.jsonl`, any of them `.gz`.
+pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<(Vec<LogFile>, Vec<PathBuf>)> {
+    let mut files = Vec::new();
+    let mut pruned = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot read --logs {}", path.display()))?;
+        if meta.is_file() {
+            files.push(LogFile { path: path.clone(), gzip: has_gz_suffix(path) });
+            continue;
+        }
+        let mut found = 0;
+        let entries = std::fs::read_dir(path).with_context(|| format!("cannot list --logs {}", path.display()))?;
+        let mut names: Vec<_> = entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot list --logs {}", path.display()))?;
+        names.sort();
+        for file in names {
+            let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(rotation) = Rotation::of(name) else { continue };
+            found += 1;
+            if rotation.may_hold(span) {
+                files.push(LogFile { gzip: has_gz_suffix(&file), path: file });
+            } else {
+                pruned.push(file);
+            }
+        }
+        if found == 0 {
+            bail!(
+                "no telemetry files in --logs {}: expected events.jsonl or rotated events.YYYY-MM-DD.jsonl / events.YYYY-Www.jsonl (optionally .gz)",
+                path.display()
+            );
+        }
+    }
+    Ok((files, pruned))
+}
+
+fn has_gz_suffix(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// What a file's name says about the time its events can have.
+#[derive(Debug, PartialEq, Eq)]
+enum Rotation {
+    /// `events.jsonl`: the live file, anything.
+    Live,
+    /// `events.2026-11-20.jsonl`: that day.
+    Day(NaiveDate),
+    /// `events.2026-W47.jsonl`: that ISO week.
+    Week(NaiveDate),
+}
+
+impl Rotation {
+    fn of(name: &str) -> Option<Rotation> {
+        let stem = name.strip_suffix(".gz").unwrap_or(name);
+        let middle = stem.strip_prefix("events")?.strip_suffix(".jsonl")?;
+        if middle.is_empty() {
+            return Some(Rotation::Live);
+        }
+        let label = middle.strip_prefix('.')?;
+        if let Ok(day) = NaiveDate::parse_from_str(label, "%Y-%m-%d") {
+            return Some(Rotation::Day(day));
+        }
+        if label.len() == 8 && label.as_bytes()[5] == b'W' {
+            return parse_iso_week(label).ok().map(Rotation::Week);
+        }
+        None
+    }
+
+    /// A dated file holds its dates in some time zone we do not know: from 14 hours before
+    /// its first UTC midnight (UTC+14) to 12 hours after its last (UTC−12).
+    fn may_hold(&self, (start, end): (Nanos, Nanos)) -> bool {
+        let (first, days) = match *self {
+            Rotation::Live => return true,
+            Rotation::Day(d) => (d, 1),
+            Rotation::Week(monday) => (monday, 7),
+        };
+        let utc_midnight = |d: NaiveDate| local_midnight(d, chrono_tz::UTC).ok();
+        let (Some(from), Some(to)) = (utc_midnight(first), utc_midnight(first + Duration::days(days))) else {
+            return true;
+        };
+        let hour = 3600 * NANOS_PER_SEC;
+        from - 14 * hour < end && start < to + 12 * hour
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(date: &str) -> Nanos {
+        local_midnight(NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(), chrono_tz::UTC).unwrap()
+    }
+
+    #[test]
+    fn names() {
+        let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(Rotation::of("events.jsonl"), Some(Rotation::Live));
+        assert_eq!(Rotation::of("events.jsonl.gz"), Some(Rotation::Live));
+        assert_eq!(Rotation::of("events.2026-11-20.jsonl"), Some(Rotation::Day(d("2026-11-20"))));
+        assert_eq!(Rotation::of("events.2026-11-20.jsonl.gz"), Some(Rotation::Day(d("2026-11-20"))));
+        assert_eq!(Rotation::of("events.2026-W47.jsonl.gz"), Some(Rotation::Week(d("2026-11-16"))));
+        for other in [
+            "notes.txt",
+            "events.json",
+            "events.2026-13-01.jsonl",
+            "events.2026-W60.jsonl",
+            "events.x.jsonl",
+            "xevents.jsonl",
+        ] {
+            assert_eq!(Rotation::of(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn dated_files_are_read_only_when_they_can_hold_the_span() {
+        let last_day = (ns("2026-11-30"), ns("2026-12-01"));
+        let day = |s: &str| Rotation::Day(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        assert!(day("2026-11-30").may_hold(last_day));
+        // Its neighbours can hold events of the day in zones far from UTC.
+        assert!(day("2026-11-29").may_hold(last_day));
+        assert!(day("2026-12-01").may_hold(last_day));
+        assert!(!day("2026-11-28").may_hold(last_day));
+        assert!(!day("2026-12-02").may_hold(last_day));
+        let w47 = Rotation::of("events.2026-W47.jsonl").unwrap();
+        assert!(w47.may_hold((ns("2026-11-22"), ns("2026-11-23"))));
+        assert!(!w47.may_hold((ns("2026-11-24"), ns("2026-11-25"))));
+        assert!(Rotation::Live.may_hold(last_day));
+    }
+}

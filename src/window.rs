@@ -1,0 +1,382 @@
+//! Report windows: what `--week`, `--last`, `--since/--until` and `--tz` mean.
+//!
+//! A [`Window`] is a half-open interval `[start, end)` of instants, plus the time zone
+//! the report is read in (it decides where weeks and days begin). Everything here is
+//! pure arithmetic on instants; nothing reads data.
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+
+/// An instant as nanoseconds since the Unix epoch (the unit Loki speaks, and exact for
+/// every timestamp shape in the logs). Covers the years 1677..2262.
+pub type Nanos = i64;
+
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// How the window was asked for; decides what "the previous window" is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowKind {
+    /// A calendar ISO week in the report's zone; the previous window is the week before.
+    IsoWeek,
+    /// Any other span; the previous window has the same length and ends at `start`.
+    Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: Nanos,
+    pub end: Nanos,
+    pub tz: Tz,
+    pub kind: WindowKind,
+    /// Set when the window ends after the moment the report was made.
+    pub partial: bool,
+}
+
+/// What the user asked for on the command line, before time zones are applied.
+#[derive(Clone, Debug, Default)]
+pub struct WindowSpec {
+    /// `Some(None)` for a bare `--week` (last complete week), `Some(Some("2026-W47"))`.
+    pub week: Option<Option<String>>,
+    pub last: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl Window {
+    /// Resolves a spec against `now` in `tz`. With no window flags, the last complete week.
+    pub fn resolve(spec: &WindowSpec, tz: Tz, now: DateTime<Utc>) -> Result<Window> {
+        let now_ns = to_nanos(now)?;
+        let (start, end, kind) = match (&spec.week, &spec.last, &spec.since) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                bail!("--week cannot be combined with --last or --since")
+            }
+            (Some(_), None, None) if spec.until.is_some() => {
+                bail!("--week cannot be combined with --until")
+            }
+            (None, Some(_), Some(_)) => bail!("--last cannot be combined with --since"),
+            (Some(Some(week)), None, None) => {
+                let (start, end) = iso_week_bounds(parse_iso_week(week)?, tz)?;
+                (start, end, WindowKind::IsoWeek)
+            }
+            (None, Some(last), None) => {
+                let len = parse_duration(last)?;
+                let end = match &spec.until {
+                    Some(until) => parse_instant(until, tz)?,
+                    None => now_ns,
+                };
+                (end - len, end, WindowKind::Span)
+            }
+            (None, None, Some(since)) => {
+                let start = parse_instant(since, tz)?;
+                let end = match &spec.until {
+                    Some(until) => parse_instant(until, tz)?,
+                    None => now_ns,
+                };
+                (start, end, WindowKind::Span)
+            }
+            (None, None, None) if spec.until.is_some() => {
+                bail!("--until needs --since or --last")
+            }
+            (Some(None), None, None) | (None, None, None) => {
+                let today = now.with_timezone(&tz).date_naive();
+                let this_monday = today - Duration::days(today.weekday().num_days_from_monday().into());
+                let (start, end) = iso_week_bounds(this_monday - Duration::days(7), tz)?;
+                (start, end, WindowKind::IsoWeek)
+            }
+        };
+        if start >= end {
+            bail!("empty window: start {} is not before end {}", format_rfc3339(start), format_rfc3339(end));
+        }
+        Ok(Window { start, end, tz, kind, partial: end > now_ns })
+    }
+
+    /// The window compared against: the week before, or the same length just before.
+    pub fn previous(&self) -> Window {
+        let (start, end) = match self.kind {
+            WindowKind::IsoWeek => {
+                let monday = self.local_date(self.start) - Duration::days(7);
+                // Local midnights exist for every date chrono-tz knows; fall back to the
+                // plain length if a zone ever says otherwise.
+                iso_week_bounds(monday, self.tz).unwrap_or((self.start - (self.end - self.start), self.start))
+            }
+            WindowKind::Span => (self.start - (self.end - self.start), self.start),
+        };
+        Window { start, end, tz: self.tz, kind: self.kind, partial: false }
+    }
+
+    pub fn contains(&self, t: Nanos) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    pub fn local_date(&self, t: Nanos) -> NaiveDate {
+        from_nanos(t).with_timezone(&self.tz).date_naive()
+    }
+
+    /// The local days the window touches, each with the instant its part of the window
+    /// starts. Days are cut at local midnight, so a DST day is 23 or 25 hours long.
+    pub fn days(&self) -> Vec<(NaiveDate, Nanos)> {
+        let mut days = vec![(self.local_date(self.start), self.start)];
+        let mut date = self.local_date(self.start);
+        loop {
+            date = match date.succ_opt() {
+                Some(d) => d,
+                None => break,
+            };
+            match local_midnight(date, self.tz) {
+                Ok(t) if t < self.end => days.push((date, t)),
+                _ => break,
+            }
+        }
+        days
+    }
+
+    pub fn start_rfc3339(&self) -> String {
+        format_rfc3339(self.start)
+    }
+
+    pub fn end_rfc3339(&self) -> String {
+        format_rfc3339(self.end)
+    }
+
+    /// The window for humans, in its own zone: `2026-11-16 00:00 – 2026-11-23 00:00 (Europe/Berlin)`.
+    pub fn describe(&self) -> String {
+        let fmt = |t| from_nanos(t).with_timezone(&self.tz).format("%Y-%m-%d %H:%M").to_string();
+        format!("{} – {} ({})", fmt(self.start), fmt(self.end), self.tz.name())
+    }
+}
+
+/// Parses `2026-W47` (also `2026-w47`) to the Monday of that ISO week.
+pub fn parse_iso_week(text: &str) -> Result<NaiveDate> {
+    let bad = || format!("invalid ISO week {text:?}: expected YYYY-Www, e.g. 2026-W47");
+    let (year, week) = text.split_once(['W', 'w']).with_context(bad)?;
+    let year: i32 = year.strip_suffix('-').unwrap_or(year).parse().with_context(bad)?;
+    let week: u32 = week.parse().with_context(bad)?;
+    NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).with_context(|| format!("{year} has no ISO week {week}"))
+}
+
+fn iso_week_bounds(monday: NaiveDate, tz: Tz) -> Result<(Nanos, Nanos)> {
+    Ok((local_midnight(monday, tz)?, local_midnight(monday + Duration::days(7), tz)?))
+}
+
+/// The first instant of a local date. Where a DST jump skips midnight (some zones change
+/// at 00:00), the day starts at the first local time that exists.
+pub fn local_midnight(date: NaiveDate, tz: Tz) -> Result<Nanos> {
+    let mut local = date.and_hms_opt(0, 0, 0).context("midnight")?;
+    for _ in 0..4 {
+        if let Some(t) = tz.from_local_datetime(&local).earliest() {
+            return to_nanos(t.with_timezone(&Utc));
+        }
+        local += Duration::minutes(30);
+    }
+    bail!("no local midnight on {date} in {}", tz.name())
+}
+
+/// `--last` lengths: a whole number with unit `h`, `d` or `w` (`36h`, `7d`, `2w`).
+pub fn parse_duration(text: &str) -> Result<Nanos> {
+    let bad = || format!("invalid duration {text:?}: expected a number with unit h, d or w, e.g. 7d");
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).with_context(bad)?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: i64 = number.parse().with_context(bad)?;
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        "w" => 24 * 7,
+        _ => bail!(bad()),
+    };
+    let secs = number.checked_mul(hours * 3600).filter(|&s| s > 0 && s < 200 * 365 * 86_400).with_context(bad)?;
+    Ok(secs * NANOS_PER_SEC)
+}
+
+/// `--since/--until`: RFC 3339, or `YYYY-MM-DD` meaning local midnight in `tz`.
+pub fn parse_instant(text: &str, tz: Tz) -> Result<Nanos> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return to_nanos(t.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return local_midnight(date, tz);
+    }
+    if let Ok(local) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        if let Some(t) = tz.from_local_datetime(&local).earliest() {
+            return to_nanos(t.with_timezone(&Utc));
+        }
+    }
+    bail!("invalid time {text:?}: expected RFC 3339 (2026-11-16T00:00:00Z) or a date (2026-11-16)")
+}
+
+/// `--tz`: an IANA name; without one, the machine's zone, else UTC.
+pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
+    match name {
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            anyhow::anyhow!("unknown time zone {name:?}: expected an IANA name such as Europe/Berlin or UTC")
+        }),
+        None => Ok(iana_time_zone::get_timezone().ok().and_then(|name| name.parse::<Tz>().ok()).unwrap_or(Tz::UTC)),
+    }
+}
+
+pub fn to_nanos(t: DateTime<Utc>) -> Result<Nanos> {
+    t.timestamp_nanos_opt().with_context(|| format!("{t} is outside the supported years 1677-2262"))
+}
+
+pub fn from_nanos(t: Nanos) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(t)
+}
+
+pub fn format_rfc3339(t: Nanos) -> String {
+    from_nanos(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> Nanos {
+        to_nanos(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)).unwrap()
+    }
+
+    fn now(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn week(w: &str, tz: Tz) -> Window {
+        let spec = WindowSpec { week: Some(Some(w.into())), ..Default::default() };
+        Window::resolve(&spec, tz, now("2026-11-25T12:00:00Z")).unwrap()
+    }
+
+    #[test]
+    fn iso_week_in_utc() {
+        let w = week("2026-W47", Tz::UTC);
+        assert_eq!(w.start, utc("2026-11-16T00:00:00Z"));
+        assert_eq!(w.end, utc("2026-11-23T00:00:00Z"));
+        assert!(!w.partial);
+        let p = w.previous();
+        assert_eq!((p.start, p.end), (utc("2026-11-09T00:00:00Z"), utc("2026-11-16T00:00:00Z")));
+    }
+
+    #[test]
+    fn iso_weeks_across_year_ends() {
+        // 2026 has 53 ISO weeks; W53 runs into 2027, and 2027-W01 starts on 4 January.
+        let w53 = week("2026-W53", Tz::UTC);
+        assert_eq!(w53.start, utc("2026-12-28T00:00:00Z"));
+        assert_eq!(w53.end, utc("2027-01-04T00:00:00Z"));
+        assert_eq!(week("2027-W01", Tz::UTC).start, w53.end);
+        assert_eq!(week("2027-W01", Tz::UTC).previous(), Window { partial: false, ..w53.clone() });
+        // 2020-W01 began on 30 December 2019.
+        assert_eq!(week("2020-W01", Tz::UTC).start, utc("2019-12-30T00:00:00Z"));
+        // 2027 has only 52 weeks.
+        let spec = WindowSpec { week: Some(Some("2027-W53".into())), ..Default::default() };
+        assert!(Window::resolve(&spec, Tz::UTC, now("2026-11-25T00:00:00Z")).is_err());
+    }
+
+    #[test]
+    fn bare_week_is_last_complete_week_in_zone() {
+        let spec = WindowSpec { week: Some(None), ..Default::default() };
+        // Wednesday 25 Nov: the last complete week is W47.
+        let w = Window::resolve(&spec, Tz::UTC, now("2026-11-25T12:00:00Z")).unwrap();
+        assert_eq!(w.start, utc("2026-11-16T00:00:00Z"));
+        // Monday 23 Nov 00:30 in Berlin is still Sunday 22 Nov in UTC: W47 is complete in
+        // Berlin but not in UTC.
+        let t = now("2026-11-22T23:30:00Z");
+        let berlin = Window::resolve(&spec, chrono_tz::Europe::Berlin, t).unwrap();
+        assert_eq!(berlin.start, utc("2026-11-15T23:00:00Z"));
+        let in_utc = Window::resolve(&spec, Tz::UTC, t).unwrap();
+        assert_eq!(in_utc.start, utc("2026-11-09T00:00:00Z"));
+        // No flags at all means the same.
+        let none = Window::resolve(&WindowSpec::default(), Tz::UTC, t).unwrap();
+        assert_eq!(none, in_utc);
+    }
+
+    #[test]
+    fn dst_weeks_in_berlin_and_new_york() {
+        // Berlin leaves DST on Sunday 25 Oct 2026 (W43): the week is 169 hours long.
+        let berlin = week("2026-W43", chrono_tz::Europe::Berlin);
+        assert_eq!(berlin.start, utc("2026-10-18T22:00:00Z"));
+        assert_eq!(berlin.end, utc("2026-10-25T23:00:00Z"));
+        assert_eq!(berlin.end - berlin.start, 169 * 3600 * NANOS_PER_SEC);
+        let days = berlin.days();
+        assert_eq!(days.len(), 7);
+        assert_eq!(days[6].1, utc("2026-10-24T22:00:00Z"));
+        // New York enters DST on Sunday 8 March 2026 (W10): 167 hours.
+        let ny = week("2026-W10", chrono_tz::America::New_York);
+        assert_eq!(ny.start, utc("2026-03-02T05:00:00Z"));
+        assert_eq!(ny.end, utc("2026-03-09T04:00:00Z"));
+        // The previous week of a DST week is a plain 168 hours.
+        let prev = ny.previous();
+        assert_eq!(prev.end, ny.start);
+        assert_eq!(prev.end - prev.start, 168 * 3600 * NANOS_PER_SEC);
+    }
+
+    #[test]
+    fn midnight_skipped_by_dst() {
+        // America/Santiago springs forward at 00:00 on 6 Sep 2026: that day starts at 01:00.
+        let date = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
+        let t = local_midnight(date, chrono_tz::America::Santiago).unwrap();
+        assert_eq!(t, utc("2026-09-06T04:00:00Z"));
+    }
+
+    #[test]
+    fn half_open_edges() {
+        let w = week("2026-W47", Tz::UTC);
+        assert!(w.contains(utc("2026-11-16T00:00:00Z")));
+        assert!(w.contains(utc("2026-11-22T23:59:59.999999999Z")));
+        assert!(!w.contains(utc("2026-11-23T00:00:00Z")));
+        assert!(!w.contains(utc("2026-11-15T23:59:59.999999999Z")));
+    }
+
+    #[test]
+    fn rolling_and_explicit_windows() {
+        let at = now("2026-11-25T12:00:00Z");
+        let last = |d: &str, until: Option<&str>| {
+            let spec = WindowSpec { last: Some(d.into()), until: until.map(Into::into), ..Default::default() };
+            Window::resolve(&spec, Tz::UTC, at).unwrap()
+        };
+        let w = last("7d", None);
+        assert_eq!((w.start, w.end), (utc("2026-11-18T12:00:00Z"), utc("2026-11-25T12:00:00Z")));
+        assert!(!w.partial);
+        let p = w.previous();
+        assert_eq!((p.start, p.end), (utc("2026-11-11T12:00:00Z"), w.start));
+        assert_eq!(last("36h", Some("2026-11-20")).start, utc("2026-11-18T12:00:00Z"));
+        assert_eq!(last("2w", None).start, utc("2026-11-11T12:00:00Z"));
+
+        let spec = WindowSpec {
+            since: Some("2026-11-20".into()),
+            until: Some("2026-12-01T00:00:00+01:00".into()),
+            ..Default::default()
+        };
+        let w = Window::resolve(&spec, chrono_tz::Europe::Berlin, at).unwrap();
+        assert_eq!(w.start, utc("2026-11-19T23:00:00Z"));
+        assert_eq!(w.end, utc("2026-11-30T23:00:00Z"));
+        assert!(w.partial, "a window ending in the future is partial");
+    }
+
+    #[test]
+    fn bad_windows_are_errors() {
+        let at = now("2026-11-25T12:00:00Z");
+        for spec in [
+            WindowSpec { last: Some("7".into()), ..Default::default() },
+            WindowSpec { last: Some("7m".into()), ..Default::default() },
+            WindowSpec { last: Some("0d".into()), ..Default::default() },
+            WindowSpec { last: Some("-3d".into()), ..Default::default() },
+            WindowSpec { since: Some("last tuesday".into()), ..Default::default() },
+            WindowSpec { since: Some("2026-11-20".into()), until: Some("2026-11-19".into()), ..Default::default() },
+            WindowSpec { week: Some(Some("2026-47".into())), ..Default::default() },
+            WindowSpec { week: Some(None), last: Some("7d".into()), ..Default::default() },
+            WindowSpec { until: Some("2026-11-19".into()), ..Default::default() },
+        ] {
+            assert!(Window::resolve(&spec, Tz::UTC, at).is_err(), "{spec:?} should be refused");
+        }
+        assert!(resolve_tz(Some("Mars/Olympus")).is_err());
+    }
+
+    #[test]
+    fn days_of_a_partial_day_window() {
+        let spec = WindowSpec {
+            since: Some("2026-11-20T12:00:00Z".into()),
+            until: Some("2026-11-22T06:00:00Z".into()),
+            ..Default::default()
+        };
+        let w = Window::resolve(&spec, Tz::UTC, now("2026-11-25T00:00:00Z")).unwrap();
+        let days: Vec<_> = w.days().into_iter().map(|(d, _)| d.to_string()).collect();
+        assert_eq!(days, ["2026-11-20", "2026-11-21", "2026-11-22"]);
+    }
+}
