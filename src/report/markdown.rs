@@ -6,7 +6,7 @@ use super::text;
 use crate::digest::Digest;
 
 pub fn render(d: &Digest) -> String {
-    let mut out = format!("# obsctl digest: {}\n\n", escape(&d.window.describe()));
+    let mut out = String::from("# Agent cost and usage digest\n\n");
     for line in text::heading(d) {
         out.push_str(&format!("- {}\n", escape(&line)));
     }

@@ -1,0 +1,201 @@
+//! The binary as a user meets it: exit codes, warnings on stderr, files written whole.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+
+use common::{fixture_cmd, fixture_digest, json_of, obsctl, stdout_of};
+use predicates::prelude::*;
+
+#[test]
+fn fixture_week_totals_match_the_documented_facts() {
+    // fixtures/README.md, "Facts": computed by the generator's own oracle.
+    let j = json_of(&mut fixture_digest(&["--format", "json"]));
+    let t = &j["totals"];
+    assert!((t["cost_usd"].as_f64().unwrap() - 6.301855).abs() < 1e-9, "{t}");
+    assert_eq!(t["input_tokens"], 900100);
+    assert_eq!(t["output_tokens"], 75630);
+    assert_eq!(t["sessions"], 25);
+    assert_eq!(t["model_calls"], 52);
+    assert_eq!(t["uncosted_events"], 2);
+    assert_eq!(t["errors"], 5);
+    assert_eq!(t["tool_calls"], 27);
+    assert_eq!(t["tool_failures"], 3);
+    let p = &j["previous"];
+    assert!((p["cost_usd"].as_f64().unwrap() - 3.699020).abs() < 1e-9, "{p}");
+    assert_eq!(p["sessions"], 9);
+    assert_eq!(j["skipped_lines"], 6);
+    assert_eq!(j["schema"], "obsctl.digest/v1");
+    assert_eq!(j["window"]["start"], "2026-11-16T00:00:00Z");
+    assert_eq!(j["window"]["end"], "2026-11-23T00:00:00Z");
+    assert_eq!(j["window"]["partial"], false);
+}
+
+#[test]
+fn malformed_lines_are_warned_about_with_file_and_line() {
+    fixture_digest(&["--format", "json"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("events.2026-11-16.jsonl: skipped 1 malformed line (first at line 10"))
+        .stderr(predicate::str::contains("events.2026-11-17.jsonl.gz: skipped 1 malformed line (first at line 17"))
+        .stderr(predicate::str::contains("events.jsonl: skipped 1 malformed line (first at line 45: unterminated"));
+    fixture_digest(&["--format", "json", "--quiet"]).assert().success().stderr("");
+}
+
+#[test]
+fn single_thread_and_parallel_output_are_byte_identical() {
+    let one = stdout_of(&mut fixture_digest(&["--format", "json", "--threads", "1"]));
+    let many = stdout_of(&mut fixture_digest(&["--format", "json", "--threads", "4"]));
+    assert_eq!(one, many);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["digest", "--week", "2026-W99"][..],
+        &["digest", "--week", "2026-W47", "--last", "7d"],
+        &["digest", "--last", "7x"],
+        &["digest", "--since", "tomorrow-ish"],
+        &["digest", "--tz", "Mars/Olympus"],
+        &["digest", "--format", "yaml"],
+        &["digest", "--no-such-flag"],
+        &["digest", "--threads", "0"],
+        &["frobnicate"],
+    ] {
+        obsctl().args(args).assert().code(2).stderr(predicate::str::is_empty().not());
+    }
+}
+
+#[test]
+fn missing_logs_path_is_exit_2_naming_it() {
+    obsctl()
+        .args(["digest", "--week", "2026-W47", "--logs", "/nonexistent/telemetry"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/telemetry"));
+}
+
+#[test]
+fn directory_without_telemetry_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("notes.txt"), "hello\n").unwrap();
+    obsctl()
+        .args(["digest", "--week", "2026-W47", "--logs"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no telemetry files"));
+}
+
+#[test]
+fn broken_gzip_is_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("events.2026-11-18.jsonl.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    obsctl()
+        .args(["digest", "--week", "2026-W47", "--logs"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("events.2026-11-18.jsonl.gz"));
+}
+
+#[test]
+fn empty_window_is_an_explicit_report_not_an_error() {
+    let mut cmd = fixture_cmd(&["--week", "2026-W30", "--tz", "UTC"]);
+    let table = stdout_of(&mut cmd);
+    assert!(table.contains("No events in 2026-07-20 00:00 – 2026-07-27 00:00 (UTC)."), "{table}");
+    let j = json_of(cmd.args(["--format", "json"]));
+    assert_eq!(j["totals"]["events"], 0);
+    assert_eq!(j["by_model"], serde_json::json!([]));
+    assert_eq!(j["by_session"], serde_json::json!([]));
+    assert_eq!(j["daily"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn output_file_is_written_whole_and_replaces_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("digest.json");
+    fs::write(&path, "old contents").unwrap();
+    fixture_digest(&["--format", "json", "--quiet", "--output"]).arg(&path).assert().success().stdout("");
+    let written = fs::read_to_string(&path).unwrap();
+    assert_eq!(written, stdout_of(&mut fixture_digest(&["--format", "json", "--quiet"])));
+    // Nothing but the report is left in the directory: the temporary file was renamed.
+    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["digest.json"]);
+}
+
+#[test]
+fn failed_output_leaves_the_old_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_digest(&["--output"])
+        .arg(dir.path().join("missing-dir/report.md"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing-dir/report.md"));
+}
+
+#[test]
+fn several_outputs_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, md) = (dir.path().join("d.json"), dir.path().join("d.md"));
+    let table = stdout_of(
+        fixture_digest(&["--quiet"])
+            .arg("--output")
+            .arg(format!("json={}", json.display()))
+            .arg("--output")
+            .arg(format!("markdown={}", md.display())),
+    );
+    assert!(table.contains("Totals"), "the table still goes to stdout");
+    let j: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(j["totals"]["sessions"], 25);
+    assert!(fs::read_to_string(&md).unwrap().starts_with("# Agent cost and usage digest"));
+}
+
+#[test]
+fn no_colour_when_not_a_terminal() {
+    let mut cmd = fixture_digest(&[]);
+    cmd.env_remove("NO_COLOR");
+    assert!(!stdout_of(&mut cmd).contains('\x1b'));
+}
+
+#[test]
+fn long_and_huge_lines_are_skipped_without_changing_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"type":"model_usage","timestamp":"2026-11-18T10:00:00Z","sessionId":"s1","model":"m","provider":"p","inputTokens":10,"outputTokens":5,"costUsd":0.25}"#;
+    let mut f = fs::File::create(dir.path().join("events.jsonl")).unwrap();
+    writeln!(f, "{good}").unwrap();
+    // A 10 MB line of garbage, then a 20 MB one (past the 16 MiB line limit), then a valid
+    // line: only the two valid lines count.
+    writeln!(f, "{}", "x".repeat(10 << 20)).unwrap();
+    writeln!(f, "{{\"type\":\"model_usage\",\"pad\":\"{}\"}}", "y".repeat(20 << 20)).unwrap();
+    writeln!(f, "{}", good.replace("s1", "s2")).unwrap();
+    drop(f);
+    let mut cmd = obsctl();
+    cmd.args(["digest", "--week", "2026-W47", "--tz", "UTC", "--format", "json", "--logs"]).arg(dir.path());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["skipped_lines"], 2);
+    assert_eq!(j["totals"]["model_calls"], 2);
+    assert_eq!(j["totals"]["cost_usd"], 0.5);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped 2 malformed lines (first at line 2"), "{stderr}");
+}
+
+#[test]
+fn a_file_named_explicitly_is_read_whatever_its_name() {
+    let mut cmd = obsctl();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["digest", "--week", "2026-W47", "--tz", "UTC", "--format", "json"]);
+    cmd.args(["--logs", "fixtures/home/.openclaw/telemetry/notes.txt"]);
+    let j = json_of(&mut cmd);
+    // notes.txt holds one pasted model_usage line dated in W47 among prose lines.
+    assert_eq!(j["totals"]["model_calls"], 1);
+    assert!(j["skipped_lines"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn completions_are_generated() {
+    obsctl().args(["completions", "bash"]).assert().success().stdout(predicate::str::contains("obsctl"));
+}
