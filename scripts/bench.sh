@@ -16,7 +16,8 @@
 # the generator's expected figures (integers exactly, cost within 1e-9 relative).
 #
 # Environment: RUNS (default 5), WARMUP (default 1), OBSCTL_EXTRA_ARGS (appended to the
-# obsctl command line, e.g. "--source jsonl"), SKIP_JQ=1 to skip the slow jq baseline.
+# obsctl command line, e.g. "--source jsonl"), SKIP_JQ=1 to skip the slow jq baseline,
+# SKIP_BUILD=1 to use the binaries already in target/release.
 # Exit status: 0 when every check is OK, 1 on a mismatch or a failing command.
 set -euo pipefail
 
@@ -47,8 +48,10 @@ command -v hyperfine >/dev/null || apt_install hyperfine || {
     log "bench: hyperfine unavailable, timing with a plain loop"
 }
 
-log "bench: cargo build --release --examples --bins"
-cargo build --release --examples --bins >&2
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "bench: cargo build --release --examples --bins"
+    cargo build --release --examples --bins >&2
+fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 GEN=$TARGET_DIR/release/examples/gencorpus
@@ -182,7 +185,7 @@ for kind in plain gz; do
     fi
     CHK=$(check "$TMP/obsctl-$kind.json")
     [ "$CHK" = OK ] || STATUS=1
-    wall_time "obsctl-$kind" "$RUNS" "$WARMUP" "$CMD > /dev/null"
+    wall_time "obsctl-$kind" "$RUNS" "$WARMUP" "$CMD > /dev/null" || { STATUS=1; WALL=0; WALL_TXT=failed; }
     row "$label" "$WALL_TXT" "$(mbps "$WALL")" "$RSS_MB" "$CHK"
 done
 

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod digest;
 pub mod error;
+pub mod man;
 pub mod options;
 pub mod report;
 pub mod source;
