@@ -120,7 +120,7 @@ peak_rss() {
 # (.totals, .previous); the expected file uses .window.totals.
 check() {
     local got=$1 out
-    out=$(jq -n --slurpfile g "$got" --slurpfile x "$EXPECTED" '
+    out=$(jq -r -n --slurpfile g "$got" --slurpfile x "$EXPECTED" '
         def abs: if . < 0 then -. else . end;
         ($g[0]) as $g | ($x[0]) as $x
         | [ ($x.window.totals | to_entries[] | {k: "totals.\(.key)", want: .value, got: $g.totals[.key]}),
@@ -152,7 +152,7 @@ row "\`cat\`" "$WALL_TXT" "$(mbps "$WALL")" "$RSS_MB" "-"
 
 # 2. jq baseline (once)
 if [ "${SKIP_JQ:-0}" != 1 ]; then
-    log "bench: running the jq baseline once (slow: about 2 min per GB)"
+    log "bench: running the jq baseline once (slow: about 1.5 min per GB)"
     CMD_JQ="jq -n -c -f $(q "$ROOT/scripts/jq-totals.jq") --arg start $W_START --arg end $W_END < $(q "$CORPUS")"
     if peak_rss jq "$CMD_JQ > $(q "$TMP/jq.json")"; then
         # jq prints the generator's shape; lift .window.totals to .totals for the check.

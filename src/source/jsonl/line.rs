@@ -61,30 +61,32 @@ pub struct Event<'a> {
 
 /// Every field of every shape. Unknown fields are skipped; a known field of the wrong type
 /// makes the line malformed (`"costUsd":"12"` is not a cost).
+///
+/// `S` is `&str` for the usual line, borrowed from the buffer with no copy, or `String`
+/// for a line with escapes (`\"`, `\u00e9`), which cannot be borrowed. (serde does not
+/// borrow through `Option<Cow<str>>`, hence the two instantiations instead of a `Cow`.)
 #[derive(Deserialize)]
-struct RawLine<'a> {
-    #[serde(borrow, rename = "type")]
-    type_a: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "eventType")]
-    type_b: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "kind")]
-    type_c: Option<Cow<'a, str>>,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+struct RawLine<S> {
+    #[serde(rename = "type")]
+    type_a: Option<S>,
+    #[serde(rename = "eventType")]
+    type_b: Option<S>,
+    #[serde(rename = "kind")]
+    type_c: Option<S>,
 
-    #[serde(borrow)]
-    timestamp: Option<Cow<'a, str>>,
+    timestamp: Option<S>,
     ts: Option<f64>,
 
-    #[serde(borrow, rename = "sessionId")]
-    session_id: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "sessionKey")]
-    session_key: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "agentId")]
-    agent_id: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId")]
+    session_id: Option<S>,
+    #[serde(rename = "sessionKey")]
+    session_key: Option<S>,
+    #[serde(rename = "agentId")]
+    agent_id: Option<S>,
 
-    #[serde(borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    provider: Option<Cow<'a, str>>,
+    model: Option<S>,
+    provider: Option<S>,
     #[serde(rename = "costUsd")]
     cost_usd: Option<f64>,
     #[serde(rename = "estimatedCostUsd")]
@@ -95,46 +97,35 @@ struct RawLine<'a> {
     output_tokens: Option<u64>,
 
     success: Option<bool>,
-    #[serde(borrow)]
-    status: Option<Cow<'a, str>>,
+    status: Option<S>,
 
-    #[serde(borrow, rename = "experimentId")]
-    experiment_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    variant: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "experiment.id")]
-    dotted_experiment_id: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "experiment.variant")]
-    dotted_variant: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    experiment: Option<Experiment<'a>>,
-
-    #[serde(borrow)]
-    data: Option<DataC<'a>>,
+    #[serde(rename = "experimentId")]
+    experiment_id: Option<S>,
+    variant: Option<S>,
+    #[serde(rename = "experiment.id")]
+    dotted_experiment_id: Option<S>,
+    #[serde(rename = "experiment.variant")]
+    dotted_variant: Option<S>,
+    experiment: Option<Experiment<S>>,
+    data: Option<DataC<S>>,
     error: Option<IgnoredAny>,
 }
 
 /// `experiment: {"id": …, "variant": …}`, or just a name.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Experiment<'a> {
-    Object {
-        #[serde(borrow)]
-        id: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        variant: Option<Cow<'a, str>>,
-    },
-    Name(#[serde(borrow)] Cow<'a, str>),
+#[serde(untagged, bound(deserialize = "S: Deserialize<'de>"))]
+enum Experiment<S> {
+    Object { id: Option<S>, variant: Option<S> },
+    Name(S),
 }
 
 /// Shape C's `data` object. `cumulative` and `usage` are deliberately absent: they repeat
 /// what the deltas already count.
 #[derive(Deserialize)]
-struct DataC<'a> {
-    #[serde(borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    provider: Option<Cow<'a, str>>,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+struct DataC<S> {
+    model: Option<S>,
+    provider: Option<S>,
     #[serde(rename = "costUsd")]
     cost_usd: Option<f64>,
     delta: Option<DeltaC>,
@@ -153,8 +144,13 @@ struct DeltaC {
 pub type LineError = String;
 
 pub fn parse_line(line: &[u8]) -> Result<Event<'_>, LineError> {
-    let raw: RawLine = serde_json::from_slice(line).map_err(|e| describe_json_error(&e))?;
-    raw.into_event()
+    if memchr::memchr(b'\\', line).is_none() {
+        let raw: RawLine<&str> = serde_json::from_slice(line).map_err(|e| describe_json_error(&e))?;
+        raw.into_event()
+    } else {
+        let raw: RawLine<String> = serde_json::from_slice(line).map_err(|e| describe_json_error(&e))?;
+        raw.into_event()
+    }
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {
@@ -169,28 +165,26 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-impl<'a> RawLine<'a> {
-    fn into_event(self) -> Result<Event<'a>, LineError> {
+impl<S: AsRef<str>> RawLine<S> {
+    fn into_event<'a>(self) -> Result<Event<'a>, LineError>
+    where
+        S: Into<Cow<'a, str>>,
+    {
         let (shape, kind, failed) = self.classify()?;
         let time = self.time()?;
-        let (cost, input_tokens, output_tokens, model, provider) = match (shape, kind) {
-            (Shape::C, EventKind::ModelCall) => {
-                let data = self.data.as_ref();
-                let delta = data.and_then(|d| d.delta.as_ref());
-                (
-                    data.and_then(|d| d.cost_usd),
-                    delta.and_then(|d| d.input).unwrap_or(0),
-                    delta.and_then(|d| d.output).unwrap_or(0),
-                    data.and_then(|d| d.model.clone()),
-                    data.and_then(|d| d.provider.clone()),
-                )
+        let RawLine { session_id, session_key, agent_id, experiment, data, .. } = self;
+        let (cost, input_tokens, output_tokens, model, provider) = match (shape, kind, data) {
+            (Shape::C, EventKind::ModelCall, Some(data)) => {
+                let delta = data.delta.unwrap_or(DeltaC { input: None, output: None });
+                (data.cost_usd, delta.input.unwrap_or(0), delta.output.unwrap_or(0), data.model, data.provider)
             }
-            (Shape::A, EventKind::ModelCall) | (Shape::B, EventKind::ModelCall) => (
+            (Shape::C, _, _) => (None, 0, 0, None, None),
+            (_, EventKind::ModelCall, _) => (
                 if shape == Shape::A { self.cost_usd } else { self.estimated_cost_usd.or(self.cost_usd) },
                 self.input_tokens.unwrap_or(0),
                 self.output_tokens.unwrap_or(0),
-                self.model.clone(),
-                self.provider.clone(),
+                self.model,
+                self.provider,
             ),
             _ => (None, 0, 0, None, None),
         };
@@ -198,10 +192,10 @@ impl<'a> RawLine<'a> {
             Some(c) => Some(Usd::from_f64(c).ok_or_else(|| format!("invalid cost {c}: negative or not finite"))?),
             None => None,
         };
-        let (model, provider) = normalise_model(model, provider);
-        let session = self.session_id.or(self.session_key.clone());
-        let agent = resolve_agent(self.agent_id, self.session_key.as_deref());
-        let (experiment, variant) = match self.experiment {
+        let (model, provider) = normalise_model(model.map(Into::into), provider.map(Into::into));
+        let agent = resolve_agent(agent_id.map(Into::into), session_key.as_ref().map(AsRef::as_ref));
+        let session = session_id.or(session_key).map(Into::into);
+        let (nested_experiment, nested_variant) = match experiment {
             Some(Experiment::Object { id, variant }) => (id, variant),
             Some(Experiment::Name(id)) => (Some(id), None),
             None => (None, None),
@@ -214,8 +208,8 @@ impl<'a> RawLine<'a> {
             agent,
             model,
             provider,
-            experiment: self.experiment_id.or(self.dotted_experiment_id).or(experiment),
-            variant: self.variant.or(self.dotted_variant).or(variant),
+            experiment: self.experiment_id.or(self.dotted_experiment_id).or(nested_experiment).map(Into::into),
+            variant: self.variant.or(self.dotted_variant).or(nested_variant).map(Into::into),
             cost,
             input_tokens,
             output_tokens,
@@ -241,7 +235,7 @@ impl<'a> RawLine<'a> {
                 _ => EventKind::Other,
             };
             let failed = self.success == Some(false)
-                || matches!(self.status.as_deref(), Some(s) if !s.eq_ignore_ascii_case("success") && !s.eq_ignore_ascii_case("ok"));
+                || matches!(self.status.as_ref().map(AsRef::as_ref), Some(s) if !s.eq_ignore_ascii_case("success") && !s.eq_ignore_ascii_case("ok"));
             return Ok((Shape::B, kind, failed));
         }
         if let Some(t) = &self.type_c {
@@ -265,7 +259,7 @@ impl<'a> RawLine<'a> {
             return epoch_ms_to_nanos(ms).ok_or_else(|| format!("invalid ts {ms}: not epoch milliseconds"));
         }
         match &self.timestamp {
-            Some(text) => parse_timestamp(text),
+            Some(text) => parse_timestamp(text.as_ref()),
             None => Err("no timestamp or ts field".into()),
         }
     }
