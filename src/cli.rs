@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Cost and usage report for a window, compared with the window before it.
-    Digest(DigestArgs),
+    Digest(Box<DigestArgs>),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -68,6 +68,25 @@ pub struct DigestArgs {
     #[arg(long, value_name = "PATH", env = "OBSCTL_LOGS", value_delimiter = ',', help_heading = "Source")]
     pub logs: Vec<PathBuf>,
 
+    /// Prometheus to query (also OBSCTL_PROMETHEUS_URL or [prometheus] url in the config file). Credentials in the URL are used and never shown.
+    #[arg(long, value_name = "URL", env = "OBSCTL_PROMETHEUS_URL", help_heading = "Source")]
+    pub prometheus_url: Option<String>,
+
+    /// Evaluation step of the exact-increase subqueries, in seconds: the scrape interval or more (default 60).
+    #[arg(long, value_name = "SECONDS", env = "OBSCTL_PROMETHEUS_STEP", help_heading = "Source")]
+    pub prometheus_step: Option<u64>,
+
+    /// Only this agent's figures (the value is escaped; it cannot change a query).
+    #[arg(long, value_name = "NAME", help_heading = "Source")]
+    pub agent: Option<String>,
+
+    /// Configuration file (TOML). Default: ~/.config/obsctl/config.toml when it exists.
+    #[arg(long, value_name = "FILE", env = "OBSCTL_CONFIG", help_heading = "Source")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
     /// Threads parsing JSONL (default: one per core).
     #[arg(long, value_name = "N", help_heading = "Source")]
     pub threads: Option<usize>,
@@ -93,11 +112,53 @@ pub struct DigestArgs {
     pub quiet: bool,
 }
 
+/// Authentication, tenant, TLS and timeouts for the servers queried.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Servers")]
+pub struct ServerArgs {
+    /// Send `Authorization: Bearer <token>` with the token read from FILE.
+    #[arg(long, value_name = "FILE", env = "OBSCTL_BEARER_TOKEN_FILE")]
+    pub bearer_token_file: Option<PathBuf>,
+
+    /// Basic-auth user name (password from --password-file).
+    #[arg(long, value_name = "NAME", env = "OBSCTL_USERNAME")]
+    pub username: Option<String>,
+
+    /// Basic-auth password, read from FILE.
+    #[arg(long, value_name = "FILE", env = "OBSCTL_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Tenant, sent as X-Scope-OrgID (Mimir, Cortex, Loki).
+    #[arg(long, value_name = "ID", env = "OBSCTL_ORG_ID")]
+    pub org_id: Option<String>,
+
+    /// Extra request header NAME:VALUE (repeatable). Values are never printed.
+    #[arg(long, value_name = "NAME:VALUE")]
+    pub header: Vec<String>,
+
+    /// PEM file of the CA that signed the server's certificate.
+    #[arg(long, value_name = "FILE", env = "OBSCTL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Accept any TLS certificate. Insecure: for testing only.
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+
+    /// Seconds to wait for a connection (default 3).
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<f64>,
+
+    /// Seconds to wait for a query (default 30).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
 const DIGEST_EXAMPLES: &str = "Examples:
   obsctl digest --week                         last complete ISO week, table on the terminal
   obsctl digest --week 2026-W47 --tz Europe/Berlin --format markdown --output weekly.md
   obsctl digest --last 7d --format json | jq .totals
-  obsctl digest --since 2026-11-01 --until 2026-12-01 --format csv --csv-section by_session";
+  obsctl digest --since 2026-11-01 --until 2026-12-01 --format csv --csv-section by_session
+  obsctl digest --source prometheus --prometheus-url https://prom.internal:9090 --bearer-token-file ~/.prom-token";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
@@ -105,4 +166,6 @@ pub enum SourceArg {
     Auto,
     /// Only the local JSONL files.
     Jsonl,
+    /// Only Prometheus: totals, by model, by agent and daily (no per-session or per-variant figures).
+    Prometheus,
 }

@@ -18,15 +18,19 @@ pub struct Totals {
     pub output_tokens: u64,
     /// Distinct sessions with at least one event in the window.
     pub sessions: u64,
-    pub model_calls: u64,
-    /// Failed agent runs.
-    pub errors: u64,
-    pub tool_calls: u64,
-    pub tool_failures: u64,
+    /// `None` where the source cannot count them (Prometheus has no per-call series).
+    pub model_calls: Option<u64>,
+    /// Failed agent runs; `None` where the source has no run outcomes.
+    pub errors: Option<u64>,
+    /// `None` when the source has no tool-call data (a missing series).
+    pub tool_calls: Option<u64>,
+    pub tool_failures: Option<u64>,
     /// Model calls that carried no cost: unknown, not free.
-    pub uncosted_events: u64,
+    pub uncosted_events: Option<u64>,
     /// Every valid event in the window, of any type.
-    pub events: u64,
+    pub events: Option<u64>,
+    /// Errors returned by model APIs (Prometheus `openclaw_model_errors_total`).
+    pub model_errors: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +41,7 @@ pub struct ModelRow {
     pub cost: Option<Usd>,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    pub calls: u64,
+    pub calls: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +49,7 @@ pub struct AgentRow {
     pub agent: String,
     pub cost: Option<Usd>,
     pub sessions: u64,
-    pub errors: u64,
+    pub errors: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,8 +88,15 @@ pub struct DayRow {
     pub cost: Usd,
 }
 
+/// Session durations, from a histogram (Prometheus).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Durations {
+    pub p50_seconds: f64,
+    pub p95_seconds: f64,
+}
+
 /// Everything one source answered for a window.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rows {
     pub totals: Totals,
     pub by_model: Vec<ModelRow>,
@@ -94,6 +105,7 @@ pub struct Rows {
     /// At least the top N sessions by cost (a source may return more).
     pub by_session: Vec<SessionRow>,
     pub daily: Vec<DayRow>,
+    pub durations: Option<Durations>,
 }
 
 /// The parts of a report, each answered by one source.
@@ -153,6 +165,7 @@ pub struct Digest {
     pub by_variant: Vec<VariantRow>,
     pub by_session: Vec<SessionRow>,
     pub daily: Vec<DayRow>,
+    pub durations: Option<Durations>,
     pub sources: Vec<Provenance>,
     pub warnings: Vec<String>,
     pub skipped_lines: u64,
@@ -169,7 +182,7 @@ impl Digest {
         top: usize,
         sources: Vec<Provenance>,
     ) -> Digest {
-        let Rows { totals, mut by_model, mut by_agent, mut by_variant, mut by_session, mut daily } = current;
+        let Rows { totals, mut by_model, mut by_agent, mut by_variant, mut by_session, mut daily, durations } = current;
         by_model.sort_by(|a, b| {
             by_cost(a.cost, b.cost).then_with(|| (&a.model, &a.provider).cmp(&(&b.model, &b.provider)))
         });
@@ -190,6 +203,7 @@ impl Digest {
             by_variant,
             by_session,
             daily,
+            durations,
             sources,
             warnings: Vec::new(),
             skipped_lines: 0,
@@ -199,7 +213,11 @@ impl Digest {
     /// True when the window holds no event at all: the report says so instead of
     /// showing empty tables.
     pub fn is_empty(&self) -> bool {
-        self.totals.events == 0
+        let t = &self.totals;
+        match t.events {
+            Some(events) => events == 0,
+            None => t.cost == Usd::ZERO && t.sessions == 0 && t.input_tokens + t.output_tokens == 0,
+        }
     }
 
     pub fn source_of(&self, section: Section) -> Option<&Provenance> {

@@ -27,7 +27,8 @@ impl fmt::Display for Unavailable {
 impl std::error::Error for Unavailable {}
 
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<Unavailable>()) {
+    // `downcast_ref` sees context values at any depth; `chain().is::<T>()` would not.
+    if err.downcast_ref::<Unavailable>().is_some() {
         UNAVAILABLE
     } else {
         USAGE
@@ -36,5 +37,21 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 
 /// One readable sentence per cause, outermost first, without the markers.
 pub fn describe(err: &anyhow::Error) -> String {
-    err.chain().filter(|e| !e.is::<Unavailable>()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+    let marker = Unavailable.to_string();
+    err.chain().map(ToString::to_string).filter(|m| *m != marker).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn marker_at_any_depth_means_exit_3() {
+        let inner = anyhow::anyhow!("connection refused").context(Unavailable);
+        let outer = Err::<(), _>(inner).context("Prometheus at http://x").unwrap_err();
+        assert_eq!(exit_code(&outer), UNAVAILABLE);
+        assert_eq!(describe(&outer), "Prometheus at http://x: connection refused");
+        assert_eq!(exit_code(&anyhow::anyhow!("bad flag")), USAGE);
+    }
 }

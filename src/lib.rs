@@ -5,6 +5,7 @@
 //! them in order → a renderer turns it into bytes ([`report`]).
 
 pub mod cli;
+pub mod config;
 pub mod digest;
 pub mod error;
 pub mod man;

@@ -15,7 +15,7 @@ use obsctl::source;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Digest(args) => DigestOptions::from_args(args, chrono::Utc::now()).and_then(digest),
+        Command::Digest(args) => DigestOptions::from_args(*args, chrono::Utc::now()).and_then(digest),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "obsctl", &mut std::io::stdout());
             Ok(error::OK)
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 fn digest(opts: DigestOptions) -> Result<u8> {
-    let digest = source::digest(&opts.query, opts.source, &opts.jsonl)?;
+    let digest = source::digest(&opts.query, opts.source, &opts)?;
     if !opts.quiet {
         for w in &digest.warnings {
             eprintln!("warning: {w}");

@@ -6,15 +6,26 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 
-use crate::cli::DigestArgs;
+use crate::cli::{DigestArgs, ServerArgs, SourceArg};
+use crate::config::{FileConfig, PrometheusNames, ServerConfig, ServerFlags};
 use crate::report::{CsvSection, Format};
-use crate::source::{jsonl::JsonlSource, Query, SourceChoice};
+use crate::source::promql::PromQl;
+use crate::source::{jsonl::JsonlSource, prometheus::check_step, Query, SourceChoice};
 use crate::window::{resolve_tz, Window, WindowSpec};
+
+pub const DEFAULT_PROMETHEUS_URL: &str = "http://localhost:9090";
+
+/// Everything needed to query Prometheus.
+pub struct PrometheusOptions {
+    pub server: ServerConfig,
+    pub promql: PromQl,
+}
 
 pub struct DigestOptions {
     pub query: Query,
     pub source: SourceChoice,
     pub jsonl: JsonlSource,
+    pub prometheus: PrometheusOptions,
     /// The format printed on standard output; `None` when a plain `--output FILE` took it.
     pub stdout: Option<Format>,
     pub outputs: Vec<(Format, PathBuf)>,
@@ -43,6 +54,15 @@ impl DigestOptions {
             outputs.push((format, path));
         }
         let logs = if args.logs.is_empty() { vec![default_logs()?] } else { args.logs };
+        let file = FileConfig::load(args.config.as_deref())?;
+        let flags = server_flags(&args.server, args.prometheus_url.clone());
+        let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)?;
+        let step = args.prometheus_step.or(file.prometheus.step_seconds).unwrap_or(60);
+        check_step(step, &window)?;
+        let promql = PromQl::new(PrometheusNames::from_file(&file.prometheus), step, args.agent.as_deref())?;
+        if args.agent.is_some() && args.source != SourceArg::Prometheus {
+            bail!("--agent works with --source prometheus only, for now");
+        }
         let threads = match args.threads {
             Some(0) => bail!("--threads must be at least 1"),
             Some(n) => n,
@@ -51,15 +71,32 @@ impl DigestOptions {
         Ok(DigestOptions {
             query: Query { window, previous, top: args.top },
             source: match args.source {
-                crate::cli::SourceArg::Auto => SourceChoice::Auto,
-                crate::cli::SourceArg::Jsonl => SourceChoice::Jsonl,
+                SourceArg::Auto => SourceChoice::Auto,
+                SourceArg::Jsonl => SourceChoice::Jsonl,
+                SourceArg::Prometheus => SourceChoice::Prometheus,
             },
             jsonl: JsonlSource { paths: logs, threads },
+            prometheus: PrometheusOptions { server, promql },
             stdout,
             outputs,
             csv_section: args.csv_section,
             quiet: args.quiet,
         })
+    }
+}
+
+fn server_flags(a: &ServerArgs, url: Option<String>) -> ServerFlags {
+    ServerFlags {
+        url,
+        bearer_token_file: a.bearer_token_file.clone(),
+        username: a.username.clone(),
+        password_file: a.password_file.clone(),
+        org_id: a.org_id.clone(),
+        headers: a.header.clone(),
+        ca_file: a.ca_file.clone(),
+        insecure_skip_verify: a.insecure_skip_verify,
+        connect_timeout: a.connect_timeout,
+        timeout: a.timeout,
     }
 }
 

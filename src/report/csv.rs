@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::CsvSection;
-use crate::digest::Digest;
+use crate::digest::{Digest, Totals};
 use crate::usd::Usd;
 
 pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
@@ -12,22 +12,23 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
     match section {
         CsvSection::Totals => {
             w.write_record(["metric", "value", "previous"])?;
-            let t = &d.totals;
-            let p = d.previous.as_ref();
-            let rows: [(&str, String, Option<String>); 10] = [
-                ("cost_usd", num(t.cost.as_f64()), p.map(|p| num(p.cost.as_f64()))),
-                ("input_tokens", t.input_tokens.to_string(), p.map(|p| p.input_tokens.to_string())),
-                ("output_tokens", t.output_tokens.to_string(), p.map(|p| p.output_tokens.to_string())),
-                ("sessions", t.sessions.to_string(), p.map(|p| p.sessions.to_string())),
-                ("model_calls", t.model_calls.to_string(), p.map(|p| p.model_calls.to_string())),
-                ("errors", t.errors.to_string(), p.map(|p| p.errors.to_string())),
-                ("tool_calls", t.tool_calls.to_string(), p.map(|p| p.tool_calls.to_string())),
-                ("tool_failures", t.tool_failures.to_string(), p.map(|p| p.tool_failures.to_string())),
-                ("uncosted_events", t.uncosted_events.to_string(), p.map(|p| p.uncosted_events.to_string())),
-                ("events", t.events.to_string(), p.map(|p| p.events.to_string())),
+            type Get = fn(&Totals) -> String;
+            let fields: [(&str, Get); 11] = [
+                ("cost_usd", |t| num(t.cost.as_f64())),
+                ("input_tokens", |t| t.input_tokens.to_string()),
+                ("output_tokens", |t| t.output_tokens.to_string()),
+                ("sessions", |t| t.sessions.to_string()),
+                ("model_calls", |t| count(t.model_calls)),
+                ("errors", |t| count(t.errors)),
+                ("tool_calls", |t| count(t.tool_calls)),
+                ("tool_failures", |t| count(t.tool_failures)),
+                ("uncosted_events", |t| count(t.uncosted_events)),
+                ("events", |t| count(t.events)),
+                ("model_errors", |t| count(t.model_errors)),
             ];
-            for (name, value, previous) in rows {
-                w.write_record([name, &value, previous.as_deref().unwrap_or("")])?;
+            for (name, get) in fields {
+                let previous = d.previous.as_ref().map(get).unwrap_or_default();
+                w.write_record([name, &get(&d.totals), &previous])?;
             }
         }
         CsvSection::ByModel => {
@@ -39,14 +40,14 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
                     cost(m.cost),
                     m.input_tokens.to_string(),
                     m.output_tokens.to_string(),
-                    m.calls.to_string(),
+                    count(m.calls),
                 ])?;
             }
         }
         CsvSection::ByAgent => {
             w.write_record(["agent", "cost_usd", "sessions", "errors"])?;
             for a in &d.by_agent {
-                w.write_record([a.agent.clone(), cost(a.cost), a.sessions.to_string(), a.errors.to_string()])?;
+                w.write_record([a.agent.clone(), cost(a.cost), a.sessions.to_string(), count(a.errors)])?;
             }
         }
         CsvSection::ByVariant => {
@@ -87,6 +88,11 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
 
 fn num(v: f64) -> String {
     v.to_string()
+}
+
+/// A count the source could not give is an empty field, not 0.
+fn count(n: Option<u64>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
 }
 
 fn cost(c: Option<Usd>) -> String {

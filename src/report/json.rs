@@ -24,6 +24,7 @@ struct Report<'a> {
     by_variant: Vec<VariantJson<'a>>,
     by_session: Vec<SessionJson<'a>>,
     daily: Vec<DayJson>,
+    durations: Option<DurationsJson>,
     warnings: &'a [String],
     skipped_lines: u64,
 }
@@ -49,12 +50,13 @@ struct TotalsJson {
     input_tokens: u64,
     output_tokens: u64,
     sessions: u64,
-    model_calls: u64,
-    errors: u64,
-    tool_calls: u64,
-    tool_failures: u64,
-    uncosted_events: u64,
-    events: u64,
+    model_calls: Option<u64>,
+    errors: Option<u64>,
+    tool_calls: Option<u64>,
+    tool_failures: Option<u64>,
+    uncosted_events: Option<u64>,
+    events: Option<u64>,
+    model_errors: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -64,7 +66,7 @@ struct ModelJson<'a> {
     cost_usd: Option<f64>,
     input_tokens: u64,
     output_tokens: u64,
-    calls: u64,
+    calls: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -72,7 +74,7 @@ struct AgentJson<'a> {
     agent: &'a str,
     cost_usd: Option<f64>,
     sessions: u64,
-    errors: u64,
+    errors: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -93,6 +95,12 @@ struct SessionJson<'a> {
     input_tokens: u64,
     output_tokens: u64,
     model_calls: u64,
+}
+
+#[derive(Serialize)]
+struct DurationsJson {
+    p50_seconds: f64,
+    p95_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -159,6 +167,10 @@ pub fn render(d: &Digest) -> Result<Vec<u8>> {
             })
             .collect(),
         daily: d.daily.iter().map(|day| DayJson { date: day.date.to_string(), cost_usd: day.cost.as_f64() }).collect(),
+        durations: d
+            .durations
+            .as_ref()
+            .map(|x| DurationsJson { p50_seconds: x.p50_seconds, p95_seconds: x.p95_seconds }),
         warnings: &d.warnings,
         skipped_lines: d.skipped_lines,
     };
@@ -183,6 +195,7 @@ fn totals(t: &Totals) -> TotalsJson {
         tool_failures: t.tool_failures,
         uncosted_events: t.uncosted_events,
         events: t.events,
+        model_errors: t.model_errors,
     }
 }
 

@@ -120,27 +120,46 @@ fn totals(d: &Digest) -> TextTable {
     if before.is_some() {
         header.extend([">Previous", ">Change"]);
     }
-    type Get = fn(&Totals) -> f64;
+    // A figure the source cannot give is left out rather than shown as 0.
+    type Get = fn(&Totals) -> Option<f64>;
     let metric = |label: &str, get: Get, text: fn(f64) -> String, up_is_worse: bool| {
-        let mut row: Vec<Cell> = vec![label.into(), text(get(now)).into()];
+        let value = get(now)?;
+        let mut row: Vec<Cell> = vec![label.into(), text(value).into()];
         if let Some(before) = before {
-            row.push(text(get(before)).into());
-            row.push(change_cell(get(now), get(before), up_is_worse));
+            match get(before) {
+                Some(old) => {
+                    row.push(text(old).into());
+                    row.push(change_cell(value, old, up_is_worse));
+                }
+                None => row.extend([Cell { text: "n/a".into(), tone: Tone::Muted }, "".into()]),
+            }
         }
-        row
+        Some(row)
     };
     let count = |v: f64| thousands(v as u64);
-    let rows = vec![
-        metric("Cost", |t| t.cost.as_f64(), |v| Usd::from_f64(v).unwrap_or_default().to_string(), true),
-        metric("Sessions", |t| t.sessions as f64, count, false),
-        metric("Model calls", |t| t.model_calls as f64, count, false),
-        metric("Input tokens", |t| t.input_tokens as f64, count, false),
-        metric("Output tokens", |t| t.output_tokens as f64, count, false),
-        metric("Failed runs", |t| t.errors as f64, count, true),
-        metric("Tool calls", |t| t.tool_calls as f64, count, false),
-        metric("Tool failures", |t| t.tool_failures as f64, count, true),
-        metric("Calls without cost", |t| t.uncosted_events as f64, count, true),
+    let rows = [
+        metric("Cost", |t| Some(t.cost.as_f64()), |v| Usd::from_f64(v).unwrap_or_default().to_string(), true),
+        metric("Sessions", |t| Some(t.sessions as f64), count, false),
+        metric("Model calls", |t| t.model_calls.map(|v| v as f64), count, false),
+        metric("Input tokens", |t| Some(t.input_tokens as f64), count, false),
+        metric("Output tokens", |t| Some(t.output_tokens as f64), count, false),
+        metric("Failed runs", |t| t.errors.map(|v| v as f64), count, true),
+        metric("Model errors", |t| t.model_errors.map(|v| v as f64), count, true),
+        metric("Tool calls", |t| t.tool_calls.map(|v| v as f64), count, false),
+        metric("Tool failures", |t| t.tool_failures.map(|v| v as f64), count, true),
+        metric("Calls without cost", |t| t.uncosted_events.map(|v| v as f64), count, true),
     ];
+    let mut rows: Vec<Vec<Cell>> = rows.into_iter().flatten().collect();
+    if let Some(d) = &d.durations {
+        let secs = |v: f64| format!("{v:.1} s");
+        rows.push(vec!["Session duration p50".into(), secs(d.p50_seconds).into()]);
+        rows.push(vec!["Session duration p95".into(), secs(d.p95_seconds).into()]);
+        if before.is_some() {
+            for row in rows.iter_mut().rev().take(2) {
+                row.extend(["".into(), "".into()]);
+            }
+        }
+    }
     TextTable { title: "Totals".into(), header, rows }
 }
 
@@ -170,7 +189,7 @@ fn by_model(d: &Digest) -> TextTable {
                 cost_cell(m.cost),
                 thousands(m.input_tokens).into(),
                 thousands(m.output_tokens).into(),
-                thousands(m.calls).into(),
+                optional(m.calls),
             ]
         })
         .collect();
@@ -185,9 +204,7 @@ fn by_agent(d: &Digest) -> TextTable {
     let rows = d
         .by_agent
         .iter()
-        .map(|a| {
-            vec![a.agent.as_str().into(), cost_cell(a.cost), thousands(a.sessions).into(), thousands(a.errors).into()]
-        })
+        .map(|a| vec![a.agent.as_str().into(), cost_cell(a.cost), thousands(a.sessions).into(), optional(a.errors)])
         .collect();
     TextTable { title: "By agent".into(), header: vec!["Agent", ">Cost", ">Sessions", ">Failed runs"], rows }
 }
@@ -249,6 +266,13 @@ fn cost_cell(cost: Option<Usd>) -> Cell {
     match cost {
         Some(c) => c.to_string().into(),
         None => Cell { text: "unknown".into(), tone: Tone::Muted },
+    }
+}
+
+fn optional(n: Option<u64>) -> Cell {
+    match n {
+        Some(n) => thousands(n).into(),
+        None => Cell { text: "n/a".into(), tone: Tone::Muted },
     }
 }
 

@@ -4,11 +4,15 @@
 //! (and, once there are servers, falling back with a reason) happens here, so neither the
 //! sources nor the renderers know about each other.
 
+pub mod http;
 pub mod jsonl;
+pub mod prometheus;
+pub mod promql;
 
 use anyhow::Result;
 
 use crate::digest::{Digest, Provenance, Rows, Section, Totals};
+use crate::options::DigestOptions;
 use crate::window::Window;
 
 /// What a digest needs from a source.
@@ -34,20 +38,32 @@ pub struct Answer {
 /// `--source`: which source may answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceChoice {
-    /// The best source that answers; today the JSONL files, the only one there is.
+    /// The best source that answers; today the JSONL files.
     Auto,
     Jsonl,
+    Prometheus,
 }
 
 /// Answers the query from the chosen source and assembles the digest.
-pub fn digest(query: &Query, choice: SourceChoice, jsonl: &jsonl::JsonlSource) -> Result<Digest> {
+pub fn digest(query: &Query, choice: SourceChoice, opts: &DigestOptions) -> Result<Digest> {
     let (answer, source) = match choice {
-        SourceChoice::Auto | SourceChoice::Jsonl => (jsonl.answer(query)?, "jsonl"),
+        SourceChoice::Auto | SourceChoice::Jsonl => (opts.jsonl.answer(query)?, "jsonl"),
+        SourceChoice::Prometheus => {
+            let prom = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
+            (block_on(prom.answer(query))?, "prometheus")
+        }
     };
     let sources = Section::ALL
         .iter()
         .filter(|&&s| s != Section::Previous || query.previous.is_some())
-        .map(|&section| Provenance { section, source, fallback_reason: None })
+        .map(|&section| match (source, section) {
+            ("prometheus", Section::ByVariant | Section::BySession) => Provenance {
+                section,
+                source: "none",
+                fallback_reason: Some("Prometheus has no per-session or per-variant series".into()),
+            },
+            _ => Provenance { section, source, fallback_reason: None },
+        })
         .collect();
     let mut digest = Digest::assemble(
         query.window.clone(),
@@ -60,4 +76,13 @@ pub fn digest(query: &Query, choice: SourceChoice, jsonl: &jsonl::JsonlSource) -
     digest.warnings = answer.warnings;
     digest.skipped_lines = answer.skipped_lines;
     Ok(digest)
+}
+
+/// Runs the server queries of one digest to completion on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime needs no OS resources that can be missing")
+        .block_on(future)
 }

@@ -123,12 +123,13 @@ impl Counters {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             sessions,
-            model_calls: self.model_calls,
-            errors: self.errors,
-            tool_calls: self.tool_calls,
-            tool_failures: self.tool_failures,
-            uncosted_events: self.cost.uncosted,
-            events: self.events,
+            model_calls: Some(self.model_calls),
+            errors: Some(self.errors),
+            tool_calls: Some(self.tool_calls),
+            tool_failures: Some(self.tool_failures),
+            uncosted_events: Some(self.cost.uncosted),
+            events: Some(self.events),
+            model_errors: None,
         }
     }
 }
@@ -424,7 +425,7 @@ impl Tally {
                 cost: acc.cost.value(),
                 input_tokens: acc.input_tokens,
                 output_tokens: acc.output_tokens,
-                calls: acc.cost.costed + acc.cost.uncosted,
+                calls: Some(acc.cost.costed + acc.cost.uncosted),
             })
             .collect();
         let by_agent = self
@@ -434,7 +435,7 @@ impl Tally {
                 agent: name(a),
                 cost: acc.cost.value(),
                 sessions: agent_sessions.get(&a).copied().unwrap_or(0),
-                errors: acc.errors,
+                errors: Some(acc.errors),
             })
             .collect();
         let by_variant = self
@@ -453,7 +454,15 @@ impl Tally {
             .collect();
         let by_session = self.top_sessions(top);
         let daily = self.days.iter().zip(&self.daily).map(|(&date, &cost)| DayRow { date, cost }).collect();
-        let rows = Rows { totals: self.current.totals(in_window), by_model, by_agent, by_variant, by_session, daily };
+        let rows = Rows {
+            totals: self.current.totals(in_window),
+            by_model,
+            by_agent,
+            by_variant,
+            by_session,
+            daily,
+            durations: None,
+        };
         let previous = self.previous.map(|_| self.prior.totals(in_previous));
         (rows, previous)
     }

@@ -1,0 +1,358 @@
+//! Server settings: a TOML file, `OBSCTL_*` environment variables and flags merged into
+//! one typed [`ServerConfig`] per server (flags win over the environment, which wins over
+//! the file). Secrets are [`Secret`]s: they print as `<redacted>`, in `Debug` too.
+//!
+//! ```toml
+//! # ~/.config/obsctl/config.toml
+//! [prometheus]
+//! url = "https://prometheus.internal:9090"
+//! bearer_token_file = "/etc/obsctl/prometheus.token"
+//! org_id = "team-a"
+//! step_seconds = 60
+//! [prometheus.headers]
+//! "X-Team" = "agents"
+//! [prometheus.metrics]
+//! session_cost = "openclaw_session_cost_usd"
+//! [prometheus.labels]
+//! agent = "agent_id"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// A value that must never be shown: tokens, passwords, header values that carry them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How to reach and authenticate to one server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// May carry `user:password@`; use [`redact_url`] before showing it.
+    pub url: String,
+    pub bearer_token: Option<Secret>,
+    pub basic_auth: Option<(String, Secret)>,
+    /// Sent as `X-Scope-OrgID` (Cortex, Mimir, Loki tenants).
+    pub org_id: Option<String>,
+    /// Extra headers; values are secrets (they often carry credentials).
+    pub headers: Vec<(String, Secret)>,
+    pub ca_file: Option<PathBuf>,
+    pub insecure_skip_verify: bool,
+    pub connect_timeout: Duration,
+    pub query_timeout: Duration,
+}
+
+/// Metric and label names, which deployments rename.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrometheusNames {
+    /// Histogram of USD per session: `<name>_sum`, `<name>_count`.
+    pub session_cost: String,
+    pub session_tokens: String,
+    pub tool_calls: String,
+    pub model_errors: String,
+    /// Histogram of seconds: `<name>_bucket`.
+    pub session_duration: String,
+    pub agent: String,
+    pub model: String,
+    pub provider: String,
+    /// `input`/`output` on the token counter.
+    pub token_type: String,
+    /// `success`/`error` on the tool-call counter.
+    pub status: String,
+}
+
+impl Default for PrometheusNames {
+    fn default() -> Self {
+        PrometheusNames {
+            session_cost: "openclaw_session_cost_usd".into(),
+            session_tokens: "openclaw_session_tokens_total".into(),
+            tool_calls: "openclaw_tool_calls_total".into(),
+            model_errors: "openclaw_model_errors_total".into(),
+            session_duration: "openclaw_session_duration_seconds".into(),
+            agent: "agent".into(),
+            model: "model".into(),
+            provider: "provider".into(),
+            token_type: "type".into(),
+            status: "status".into(),
+        }
+    }
+}
+
+/// The config file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub prometheus: ServerFile,
+    #[serde(default)]
+    pub loki: ServerFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub url: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub org_id: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub ca_file: Option<PathBuf>,
+    pub insecure_skip_verify: Option<bool>,
+    pub connect_timeout_seconds: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub step_seconds: Option<u64>,
+    #[serde(default)]
+    pub metrics: MetricsFile,
+    #[serde(default)]
+    pub labels: LabelsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    pub session_cost: Option<String>,
+    pub session_tokens: Option<String>,
+    pub tool_calls: Option<String>,
+    pub model_errors: Option<String>,
+    pub session_duration: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsFile {
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub token_type: Option<String>,
+    pub status: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file at the default location is an empty config, a missing
+    /// file that was asked for by name is an error.
+    pub fn load(path: Option<&Path>) -> Result<FileConfig> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => match default_path() {
+                Some(p) => (p, false),
+                None => return Ok(FileConfig::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(FileConfig::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+        };
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+fn default_path() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+    };
+    Some(base.join("obsctl").join("config.toml"))
+}
+
+/// What the command line (and its environment variables) said about servers.
+#[derive(Clone, Debug, Default)]
+pub struct ServerFlags {
+    pub url: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub org_id: Option<String>,
+    pub headers: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub insecure_skip_verify: bool,
+    pub connect_timeout: Option<f64>,
+    pub timeout: Option<f64>,
+}
+
+impl ServerConfig {
+    /// Flags over file over `default_url`.
+    pub fn merge(flags: &ServerFlags, file: &ServerFile, default_url: &str) -> Result<ServerConfig> {
+        let url = flags.url.clone().or_else(|| file.url.clone()).unwrap_or_else(|| default_url.to_string());
+        let bearer_token = match flags.bearer_token_file.as_ref().or(file.bearer_token_file.as_ref()) {
+            Some(path) => Some(read_secret(path, "bearer token")?),
+            None => None,
+        };
+        let username = flags.username.clone().or_else(|| file.username.clone());
+        let password = match flags.password_file.as_ref().or(file.password_file.as_ref()) {
+            Some(path) => Some(read_secret(path, "password")?),
+            None => None,
+        };
+        let basic_auth = match (username, password) {
+            (Some(user), Some(pass)) => Some((user, pass)),
+            (Some(user), None) => Some((user, Secret::new(""))),
+            (None, Some(_)) => bail!("a password file was given without a username"),
+            (None, None) => None,
+        };
+        let mut headers: Vec<(String, Secret)> =
+            file.headers.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect();
+        for header in &flags.headers {
+            let Some((name, value)) = header.split_once(':') else {
+                bail!("invalid --header {:?}: expected NAME:VALUE", redact_header(header));
+            };
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name.trim()));
+            headers.push((name.trim().to_string(), Secret::new(value.trim())));
+        }
+        let seconds = |v: Option<f64>, what: &str, default: f64| -> Result<Duration> {
+            let v = v.unwrap_or(default);
+            if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
+                bail!("invalid {what} {v}: expected seconds, more than 0");
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        Ok(ServerConfig {
+            url,
+            bearer_token,
+            basic_auth,
+            org_id: flags.org_id.clone().or_else(|| file.org_id.clone()),
+            headers,
+            ca_file: flags.ca_file.clone().or_else(|| file.ca_file.clone()),
+            insecure_skip_verify: flags.insecure_skip_verify || file.insecure_skip_verify.unwrap_or(false),
+            connect_timeout: seconds(flags.connect_timeout.or(file.connect_timeout_seconds), "connect timeout", 3.0)?,
+            query_timeout: seconds(flags.timeout.or(file.timeout_seconds), "query timeout", 30.0)?,
+        })
+    }
+
+    /// The URL as it may be shown: without a password.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl PrometheusNames {
+    pub fn from_file(file: &ServerFile) -> PrometheusNames {
+        let d = PrometheusNames::default();
+        let m = &file.metrics;
+        let l = &file.labels;
+        let pick = |v: &Option<String>, default: String| v.clone().unwrap_or(default);
+        PrometheusNames {
+            session_cost: pick(&m.session_cost, d.session_cost),
+            session_tokens: pick(&m.session_tokens, d.session_tokens),
+            tool_calls: pick(&m.tool_calls, d.tool_calls),
+            model_errors: pick(&m.model_errors, d.model_errors),
+            session_duration: pick(&m.session_duration, d.session_duration),
+            agent: pick(&l.agent, d.agent),
+            model: pick(&l.model, d.model),
+            provider: pick(&l.provider, d.provider),
+            token_type: pick(&l.token_type, d.token_type),
+            status: pick(&l.status, d.status),
+        }
+    }
+}
+
+fn read_secret(path: &Path, what: &str) -> Result<Secret> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} file {}", path.display()))?;
+    let value = text.trim();
+    if value.is_empty() {
+        bail!("{what} file {} is empty", path.display());
+    }
+    Ok(Secret::new(value))
+}
+
+fn redact_header(header: &str) -> String {
+    match header.split_once(':') {
+        Some((name, _)) => format!("{name}:<redacted>"),
+        None => "<redacted>".into(),
+    }
+}
+
+/// `https://user:pass@host/x?token=abc` → `https://user:<redacted>@host/x?token=<redacted>`.
+/// Anything unparseable is hidden whole rather than risk showing a secret.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return "<invalid URL>".into();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("<redacted>"));
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> =
+            parsed.query_pairs().map(|(k, _)| (k.into_owned(), "<redacted>".to_string())).collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string().replace("%3Credacted%3E", "<redacted>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_secrets() {
+        assert_eq!(redact_url("http://localhost:9090"), "http://localhost:9090/");
+        assert_eq!(redact_url("https://bob:hunter2@prom.internal/"), "https://bob:<redacted>@prom.internal/");
+        assert_eq!(redact_url("https://prom.internal/?token=abc"), "https://prom.internal/?token=<redacted>");
+        assert_eq!(redact_url("not a url hunter2"), "<invalid URL>");
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let cfg = ServerConfig::merge(
+            &ServerFlags { headers: vec!["Authorization: Bearer hunter2".into()], ..Default::default() },
+            &ServerFile::default(),
+            "http://localhost:9090",
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [prometheus]
+            url = "http://file:9090"
+            org_id = "from-file"
+            headers = { "X-A" = "1", "X-B" = "2" }
+            [prometheus.labels]
+            agent = "agent_id"
+            "#,
+        )
+        .unwrap();
+        let flags =
+            ServerFlags { url: Some("http://flag:9090".into()), headers: vec!["x-b: 3".into()], ..Default::default() };
+        let cfg = ServerConfig::merge(&flags, &file.prometheus, "http://default:9090").unwrap();
+        assert_eq!(cfg.url, "http://flag:9090");
+        assert_eq!(cfg.org_id.as_deref(), Some("from-file"));
+        let headers: Vec<_> = cfg.headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+        assert_eq!(headers, [("X-A", "1"), ("x-b", "3")]);
+        assert_eq!(PrometheusNames::from_file(&file.prometheus).agent, "agent_id");
+        assert_eq!(PrometheusNames::from_file(&file.prometheus).model, "model");
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        assert!(toml::from_str::<FileConfig>("[prometheus]\nurll = 'x'").is_err());
+        let bad_header = ServerFlags { headers: vec!["no-colon".into()], ..Default::default() };
+        assert!(ServerConfig::merge(&bad_header, &ServerFile::default(), "http://x").is_err());
+        let bad_timeout = ServerFlags { timeout: Some(-1.0), ..Default::default() };
+        assert!(ServerConfig::merge(&bad_timeout, &ServerFile::default(), "http://x").is_err());
+    }
+}

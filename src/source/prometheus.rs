@@ -1,0 +1,400 @@
+//! The Prometheus source: the digest's aggregates from PromQL (see `promql.rs` for the
+//! queries and why they are exact).
+//!
+//! A fixed set of queries, all sent at once, whatever the number of models or agents:
+//! cost and sessions by agent/model/provider, tokens by model/provider/type, tool calls by
+//! status, model errors, duration quantiles, the daily series and the previous window's
+//! totals. Per-session and per-variant figures are not in any metric; those sections are
+//! left to other sources.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{anyhow, bail, Result};
+use futures_util::future::try_join_all;
+use prometheus_http_query::response::Data;
+use serde::Deserialize;
+
+use super::http::{self, Server};
+use super::promql::PromQl;
+use super::{Answer, Query};
+use crate::config::ServerConfig;
+use crate::digest::{AgentRow, DayRow, Durations, ModelRow, Rows, Totals};
+use crate::error::Unavailable;
+use crate::usd::Usd;
+use crate::window::{format_rfc3339, Nanos, Window, NANOS_PER_SEC};
+
+pub struct PrometheusSource {
+    server: Server,
+    client: prometheus_http_query::Client,
+    promql: PromQl,
+    timeout_ms: i64,
+}
+
+/// One series of an instant answer: its labels and value.
+type Sample = (HashMap<String, String>, f64);
+
+impl PrometheusSource {
+    pub fn new(cfg: &ServerConfig, promql: PromQl) -> Result<PrometheusSource> {
+        let server = http::connect(cfg)?;
+        let client = prometheus_http_query::Client::from(server.client.clone(), &server.base_url)
+            .map_err(|e| anyhow!("invalid Prometheus URL {}: {e}", server.shown))?;
+        let timeout_ms = cfg.query_timeout.as_millis().min(i64::MAX as u128) as i64;
+        Ok(PrometheusSource { server, client, promql, timeout_ms })
+    }
+
+    pub fn shown_url(&self) -> &str {
+        &self.server.shown
+    }
+
+    pub async fn answer(&self, query: &Query) -> Result<Answer> {
+        let w = &query.window;
+        let q = &self.promql;
+        let n = q.names();
+        let len = span_ms(w);
+        let (agent, model, provider) = (n.agent.as_str(), n.model.as_str(), n.provider.as_str());
+        let cost_q = q.increase_by(&q.cost_sum(), &[agent, model, provider], len);
+        let sessions_q = q.increase_by(&q.cost_count(), &[agent, model, provider], len);
+        let tokens_q = q.increase_by(&n.session_tokens, &[model, provider, &n.token_type], len);
+        let tools_q = q.increase_by(&n.tool_calls, &[&n.status], len);
+        let errors_q = q.increase_by(&n.model_errors, &[], len);
+        let p50_q = q.duration_quantile(0.5, len);
+        let p95_q = q.duration_quantile(0.95, len);
+        let presence_q = q.presence(len);
+
+        let (presence, cost, sessions, tokens, tools, errors, p50, p95, daily, previous) = tokio::try_join!(
+            self.instant(presence_q, w.end),
+            self.instant(cost_q, w.end),
+            self.instant(sessions_q, w.end),
+            self.instant(tokens_q, w.end),
+            self.instant(tools_q, w.end),
+            self.instant(errors_q, w.end),
+            self.instant(p50_q, w.end),
+            self.instant(p95_q, w.end),
+            self.daily(w),
+            async {
+                match &query.previous {
+                    Some(p) => self.totals(p).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+        )?;
+
+        let mut warnings = Vec::new();
+        let found: Vec<&str> = presence.iter().filter_map(|(l, _)| l.get("__name__").map(String::as_str)).collect();
+        let missing = |name: &str| !found.contains(&name);
+        for required in [q.cost_sum(), q.cost_count(), n.session_tokens.clone()] {
+            if missing(&required) {
+                return Err(anyhow!(
+                    "series {required} not found at Prometheus {} between {} and {}: no cost data for this window",
+                    self.server.shown,
+                    format_rfc3339(w.start),
+                    format_rfc3339(w.end)
+                )
+                .context(Unavailable));
+            }
+        }
+        let optional = [
+            (n.tool_calls.clone(), "tool calls"),
+            (n.model_errors.clone(), "model errors"),
+            (q.duration_bucket(), "session durations"),
+        ];
+        for (name, what) in &optional {
+            if missing(name) {
+                warnings
+                    .push(format!("series {name} not found at Prometheus {}: {what} unavailable", self.server.shown));
+            }
+        }
+
+        let mut totals = Totals {
+            cost: cost.iter().filter_map(|(_, v)| Usd::from_f64(*v)).sum(),
+            sessions: round_sum(&sessions),
+            input_tokens: sum_where(&tokens, &n.token_type, "input"),
+            output_tokens: sum_where(&tokens, &n.token_type, "output"),
+            ..Totals::default()
+        };
+        if !missing(&n.tool_calls) {
+            totals.tool_calls = Some(round_sum(&tools));
+            totals.tool_failures = Some(sum_where(&tools, &n.status, "error"));
+        }
+        if !missing(&n.model_errors) {
+            totals.model_errors = Some(round_sum(&errors));
+        }
+        let durations = match (first_finite(&p50), first_finite(&p95)) {
+            (Some(p50_seconds), Some(p95_seconds)) => Some(Durations { p50_seconds, p95_seconds }),
+            _ => None,
+        };
+        let rows = Rows {
+            totals,
+            by_model: self.by_model(&cost, &tokens),
+            by_agent: self.by_agent(&cost, &sessions),
+            by_variant: Vec::new(),
+            by_session: Vec::new(),
+            daily,
+            durations,
+        };
+        Ok(Answer { rows, previous, warnings, ..Answer::default() })
+    }
+
+    /// The previous window's totals, with the same queries.
+    async fn totals(&self, w: &Window) -> Result<Totals> {
+        let q = &self.promql;
+        let n = q.names();
+        let len = span_ms(w);
+        let (cost, sessions, tokens, tools, errors) = tokio::try_join!(
+            self.instant(q.increase_by(&q.cost_sum(), &[], len), w.end),
+            self.instant(q.increase_by(&q.cost_count(), &[], len), w.end),
+            self.instant(q.increase_by(&n.session_tokens, &[&n.token_type], len), w.end),
+            self.instant(q.increase_by(&n.tool_calls, &[&n.status], len), w.end),
+            self.instant(q.increase_by(&n.model_errors, &[], len), w.end),
+        )?;
+        Ok(Totals {
+            cost: cost.iter().filter_map(|(_, v)| Usd::from_f64(*v)).sum(),
+            sessions: round_sum(&sessions),
+            input_tokens: sum_where(&tokens, &n.token_type, "input"),
+            output_tokens: sum_where(&tokens, &n.token_type, "output"),
+            tool_calls: (!tools.is_empty()).then(|| round_sum(&tools)),
+            tool_failures: (!tools.is_empty()).then(|| sum_where(&tools, &n.status, "error")),
+            model_errors: (!errors.is_empty()).then(|| round_sum(&errors)),
+            ..Totals::default()
+        })
+    }
+
+    /// Cost per local day. When every day of the window is 24 hours long, one range query
+    /// with a one-day step; a window with a DST change (a 23- or 25-hour day) or a partial
+    /// day needs one instant query per day, since a range query has a single step.
+    async fn daily(&self, w: &Window) -> Result<Vec<DayRow>> {
+        let days = w.days();
+        let ends: Vec<Nanos> = days.iter().skip(1).map(|&(_, t)| t).chain([w.end]).collect();
+        let day = 86_400 * NANOS_PER_SEC;
+        let cost_of = |len_ms| self.promql.increase_by(&self.promql.cost_sum(), &[], len_ms);
+        let uniform = days.iter().zip(&ends).all(|(&(_, start), &end)| end - start == day);
+        let costs: Vec<Usd> = if uniform && days.len() > 1 {
+            let points = self.range(&cost_of(86_400_000), ends[0], w.end, 86_400).await?;
+            ends.iter().map(|end| points.get(&(end / NANOS_PER_SEC)).copied().unwrap_or(Usd::ZERO)).collect()
+        } else {
+            let queries = days.iter().zip(&ends).map(|(&(_, start), &end)| {
+                let query = cost_of((end - start) / 1_000_000);
+                async move { self.instant(query, end).await }
+            });
+            try_join_all(queries).await?.iter().map(|s| s.iter().filter_map(|(_, v)| Usd::from_f64(*v)).sum()).collect()
+        };
+        Ok(days.into_iter().zip(costs).map(|((date, _), cost)| DayRow { date, cost }).collect())
+    }
+
+    fn by_model(&self, cost: &[Sample], tokens: &[Sample]) -> Vec<ModelRow> {
+        let n = self.promql.names();
+        let mut rows: BTreeMap<(String, String), ModelRow> = BTreeMap::new();
+        let key = |labels: &HashMap<String, String>| {
+            (label(labels, &n.model), label(labels, &n.provider).to_ascii_lowercase())
+        };
+        let new = |(model, provider): (String, String)| ModelRow {
+            model,
+            provider,
+            cost: Some(Usd::ZERO),
+            input_tokens: 0,
+            output_tokens: 0,
+            calls: None,
+        };
+        for (labels, value) in cost {
+            let k = key(labels);
+            let r = rows.entry(k.clone()).or_insert_with(|| new(k));
+            r.cost = Some(r.cost.unwrap_or_default() + Usd::from_f64(*value).unwrap_or_default());
+        }
+        for (labels, value) in tokens {
+            let k = key(labels);
+            let r = rows.entry(k.clone()).or_insert_with(|| new(k));
+            match labels.get(&n.token_type).map(String::as_str) {
+                Some("input") => r.input_tokens += value.round() as u64,
+                Some("output") => r.output_tokens += value.round() as u64,
+                _ => {}
+            }
+        }
+        rows.into_values().collect()
+    }
+
+    fn by_agent(&self, cost: &[Sample], sessions: &[Sample]) -> Vec<AgentRow> {
+        let n = self.promql.names();
+        let mut rows: BTreeMap<String, AgentRow> = BTreeMap::new();
+        let new = |agent: String| AgentRow { agent, cost: Some(Usd::ZERO), sessions: 0, errors: None };
+        for (labels, value) in cost {
+            let agent = label(labels, &n.agent);
+            let r = rows.entry(agent.clone()).or_insert_with(|| new(agent));
+            r.cost = Some(r.cost.unwrap_or_default() + Usd::from_f64(*value).unwrap_or_default());
+        }
+        for (labels, value) in sessions {
+            let agent = label(labels, &n.agent);
+            rows.entry(agent.clone()).or_insert_with(|| new(agent)).sessions += value.round() as u64;
+        }
+        rows.into_values().collect()
+    }
+
+    /// Runs an instant query at `at`, retrying what is worth retrying.
+    async fn instant(&self, promql: String, at: Nanos) -> Result<Vec<Sample>> {
+        let promql = promql.as_str();
+        let request = self.client.query(promql).query("time", api_time(at)).timeout(self.timeout_ms);
+        let data = self.send(promql, || request.clone().get_raw()).await?;
+        match data {
+            Data::Vector(v) => Ok(v.into_iter().map(|s| (s.metric().clone(), s.sample().value())).collect()),
+            Data::Scalar(s) => Ok(vec![(HashMap::new(), s.value())]),
+            Data::Matrix(_) => Err(self.failure(promql, "answered a range where an instant vector was expected")),
+        }
+    }
+
+    /// Runs a range query; the points by their time in whole seconds.
+    async fn range(&self, promql: &str, start: Nanos, end: Nanos, step: i64) -> Result<HashMap<i64, Usd>> {
+        let request = self
+            .client
+            .query_range(promql, start / NANOS_PER_SEC, end / NANOS_PER_SEC, step as f64)
+            .timeout(self.timeout_ms);
+        let data = self.send(promql, || request.clone().get_raw()).await?;
+        let Data::Matrix(series) = data else {
+            return Err(self.failure(promql, "did not answer a range"));
+        };
+        let mut points = HashMap::new();
+        for s in series {
+            for p in s.samples() {
+                let t = p.timestamp().round() as i64;
+                *points.entry(t).or_insert(Usd::ZERO) += Usd::from_f64(p.value()).unwrap_or_default();
+            }
+        }
+        Ok(points)
+    }
+
+    async fn send<F, Fut>(&self, promql: &str, make: F) -> Result<Data>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::Response, prometheus_http_query::Error>>,
+    {
+        let response = http::send_with_retry(make).await.map_err(|e| self.failure(promql, &unreachable_reason(&e)))?;
+        let status = response.status();
+        let json =
+            response.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        let body =
+            response.text().await.map_err(|e| self.failure(promql, &format!("reading the answer failed: {e}")))?;
+        if !json {
+            let first = body.lines().next().unwrap_or("").trim();
+            return Err(self.failure(promql, &format!("HTTP {status}: {first}")));
+        }
+        let envelope: Envelope = serde_json::from_str(&body)
+            .map_err(|e| self.failure(promql, &format!("HTTP {status}: not a Prometheus answer ({e})")))?;
+        if envelope.status != "success" {
+            let kind = envelope.error_type.unwrap_or_default();
+            let message = envelope.error.unwrap_or_default();
+            return Err(self.failure(promql, &format!("HTTP {status}: {kind}: {message}")));
+        }
+        if !envelope.warnings.is_empty() {
+            // Thanos, Mimir and friends warn when an answer is partial: never pass one off
+            // as complete.
+            let warnings = envelope.warnings.join("; ");
+            return Err(self.failure(promql, &format!("the answer came with warnings (partial data?): {warnings}")));
+        }
+        envelope.data.ok_or_else(|| self.failure(promql, "the answer holds no data"))
+    }
+
+    fn failure(&self, promql: &str, what: &str) -> anyhow::Error {
+        anyhow!("Prometheus at {}: query `{promql}`: {what}", self.server.shown).context(Unavailable)
+    }
+}
+
+/// The envelope of every Prometheus API answer.
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    data: Option<Data>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+/// Why a request got no answer at all, in one line (reqwest's chain ends in the OS error).
+fn unreachable_reason(e: &prometheus_http_query::Error) -> String {
+    use std::error::Error as _;
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    format!("unreachable: {reason}")
+}
+
+/// The API's `time`: Unix seconds with millisecond precision.
+fn api_time(t: Nanos) -> String {
+    format!("{}.{:03}", t.div_euclid(NANOS_PER_SEC), t.rem_euclid(NANOS_PER_SEC) / 1_000_000)
+}
+
+fn span_ms(w: &Window) -> i64 {
+    (w.end - w.start) / 1_000_000
+}
+
+fn label(labels: &HashMap<String, String>, name: &str) -> String {
+    labels.get(name).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "unknown".into())
+}
+
+/// Counter increases of whole events are whole numbers up to float noise.
+fn round_sum(samples: &[Sample]) -> u64 {
+    samples.iter().map(|(_, v)| v.max(0.0)).sum::<f64>().round() as u64
+}
+
+fn sum_where(samples: &[Sample], label: &str, value: &str) -> u64 {
+    samples
+        .iter()
+        .filter(|(l, _)| l.get(label).map(String::as_str) == Some(value))
+        .map(|(_, v)| v.max(0.0))
+        .sum::<f64>()
+        .round() as u64
+}
+
+fn first_finite(samples: &[Sample]) -> Option<f64> {
+    samples.iter().map(|(_, v)| *v).find(|v| v.is_finite())
+}
+
+/// Checks a configured step against the window: more than ~11k points per series makes
+/// Prometheus refuse a subquery.
+pub fn check_step(step_seconds: u64, window: &Window) -> Result<()> {
+    let points = (window.end - window.start) / NANOS_PER_SEC / step_seconds.max(1) as i64;
+    if points > 11_000 {
+        bail!(
+            "a {}-second Prometheus step over this window makes {points} points per series (Prometheus allows 11,000): \
+             use --prometheus-step {} or more",
+            step_seconds,
+            (window.end - window.start) / NANOS_PER_SEC / 11_000 + 1
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_time_has_milliseconds() {
+        assert_eq!(api_time(1_795_392_000 * NANOS_PER_SEC), "1795392000.000");
+        assert_eq!(api_time(1_795_392_000 * NANOS_PER_SEC + 1_500_000), "1795392000.001");
+    }
+
+    #[test]
+    fn sums_by_label() {
+        let s = |t: &str, v| (HashMap::from([("type".to_string(), t.to_string())]), v);
+        let samples = [s("input", 10.0000001), s("output", 4.0), s("input", 5.0)];
+        assert_eq!(sum_where(&samples, "type", "input"), 15);
+        assert_eq!(round_sum(&samples), 19);
+    }
+
+    #[test]
+    fn failures_mean_unavailable() {
+        let e: anyhow::Error = anyhow!("x").context(Unavailable);
+        assert_eq!(crate::error::exit_code(&e), crate::error::UNAVAILABLE);
+    }
+
+    #[test]
+    fn steps_that_prometheus_would_refuse() {
+        let spec = crate::window::WindowSpec { last: Some("30d".into()), ..Default::default() };
+        let w = Window::resolve(&spec, chrono_tz::UTC, chrono::Utc::now()).unwrap();
+        assert!(check_step(60, &w).is_err());
+        assert!(check_step(300, &w).is_ok());
+    }
+}
