@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod jsonl;
+pub mod loki;
 pub mod prometheus;
 pub mod promql;
 

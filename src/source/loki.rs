@@ -1,0 +1,1 @@
+//! The Loki source (being written): per-session and per-variant figures from LogQL.
