@@ -110,6 +110,10 @@ pub struct DigestArgs {
     /// Do not print warnings on standard error (they stay in the report).
     #[arg(long, short = 'q', help_heading = "Output")]
     pub quiet: bool,
+
+    /// Print every server query and how long it took on standard error (never credentials).
+    #[arg(long, short = 'v', help_heading = "Output")]
+    pub verbose: bool,
 }
 
 /// Authentication, tenant, TLS and timeouts for the servers queried.

@@ -31,6 +31,7 @@ pub struct DigestOptions {
     pub outputs: Vec<(Format, PathBuf)>,
     pub csv_section: CsvSection,
     pub quiet: bool,
+    pub verbose: bool,
 }
 
 impl DigestOptions {
@@ -81,6 +82,7 @@ impl DigestOptions {
             outputs,
             csv_section: args.csv_section,
             quiet: args.quiet,
+            verbose: args.verbose,
         })
     }
 }

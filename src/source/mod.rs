@@ -50,7 +50,8 @@ pub fn digest(query: &Query, choice: SourceChoice, opts: &DigestOptions) -> Resu
     let (answer, source) = match choice {
         SourceChoice::Auto | SourceChoice::Jsonl => (opts.jsonl.answer(query)?, "jsonl"),
         SourceChoice::Prometheus => {
-            let prom = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
+            let mut prom = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
+            prom.verbose = opts.verbose;
             (block_on(prom.answer(query))?, "prometheus")
         }
     };

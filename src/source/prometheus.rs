@@ -28,6 +28,8 @@ pub struct PrometheusSource {
     client: prometheus_http_query::Client,
     promql: PromQl,
     timeout_ms: i64,
+    /// Log every query and its duration on standard error (`--verbose`).
+    pub verbose: bool,
 }
 
 /// One series of an instant answer: its labels and value.
@@ -39,7 +41,7 @@ impl PrometheusSource {
         let client = prometheus_http_query::Client::from(server.client.clone(), &server.base_url)
             .map_err(|e| anyhow!("invalid Prometheus URL {}: {e}", server.shown))?;
         let timeout_ms = cfg.query_timeout.as_millis().min(i64::MAX as u128) as i64;
-        Ok(PrometheusSource { server, client, promql, timeout_ms })
+        Ok(PrometheusSource { server, client, promql, timeout_ms, verbose: false })
     }
 
     pub fn shown_url(&self) -> &str {
@@ -57,19 +59,17 @@ impl PrometheusSource {
         let tokens_q = q.increase_by(&n.session_tokens, &[model, provider, &n.token_type], len);
         let tools_q = q.increase_by(&n.tool_calls, &[&n.status], len);
         let errors_q = q.increase_by(&n.model_errors, &[], len);
-        let p50_q = q.duration_quantile(0.5, len);
-        let p95_q = q.duration_quantile(0.95, len);
+        let buckets_q = q.increase_by(&q.duration_bucket(), &["le"], len);
         let presence_q = q.presence(len);
 
-        let (presence, cost, sessions, tokens, tools, errors, p50, p95, daily, previous) = tokio::try_join!(
+        let (presence, cost, sessions, tokens, tools, errors, buckets, daily, previous) = tokio::try_join!(
             self.instant(presence_q, w.end),
             self.instant(cost_q, w.end),
             self.instant(sessions_q, w.end),
             self.instant(tokens_q, w.end),
             self.instant(tools_q, w.end),
             self.instant(errors_q, w.end),
-            self.instant(p50_q, w.end),
-            self.instant(p95_q, w.end),
+            self.instant(buckets_q, w.end),
             self.daily(w),
             async {
                 match &query.previous {
@@ -119,7 +119,11 @@ impl PrometheusSource {
         if !missing(&n.model_errors) {
             totals.model_errors = Some(round_sum(&errors));
         }
-        let durations = match (first_finite(&p50), first_finite(&p95)) {
+        // Both quantiles from one answer: the buckets' increases, interpolated the way
+        // PromQL's histogram_quantile does.
+        let buckets: Vec<(f64, f64)> =
+            buckets.iter().filter_map(|(l, v)| Some((parse_le(l.get("le")?)?, *v))).collect();
+        let durations = match (histogram_quantile(0.5, &buckets), histogram_quantile(0.95, &buckets)) {
             (Some(p50_seconds), Some(p95_seconds)) => Some(Durations { p50_seconds, p95_seconds }),
             _ => None,
         };
@@ -265,7 +269,11 @@ impl PrometheusSource {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<reqwest::Response, prometheus_http_query::Error>>,
     {
+        let started = std::time::Instant::now();
         let response = http::send_with_retry(make).await.map_err(|e| self.failure(promql, &unreachable_reason(&e)))?;
+        if self.verbose {
+            eprintln!("prometheus {} {:>6.1} ms  {promql}", self.server.shown, started.elapsed().as_secs_f64() * 1e3);
+        }
         let status = response.status();
         let json =
             response.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
@@ -347,8 +355,46 @@ fn sum_where(samples: &[Sample], label: &str, value: &str) -> u64 {
         .round() as u64
 }
 
-fn first_finite(samples: &[Sample]) -> Option<f64> {
-    samples.iter().map(|(_, v)| *v).find(|v| v.is_finite())
+fn parse_le(le: &str) -> Option<f64> {
+    match le {
+        "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
+        _ => le.parse().ok(),
+    }
+}
+
+/// The `q`-quantile of a cumulative histogram given as `(upper bound, count)` pairs, as
+/// PromQL's `histogram_quantile` computes it: linear interpolation inside the bucket that
+/// holds the rank; the highest finite bound when the rank falls in the `+Inf` bucket;
+/// `None` without a `+Inf` bucket or without observations.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let mut b: Vec<(f64, f64)> = buckets.iter().copied().filter(|(le, c)| !le.is_nan() && c.is_finite()).collect();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    b.dedup_by(|x, y| {
+        let same = x.0 == y.0;
+        if same {
+            y.1 += x.1;
+        }
+        same
+    });
+    let &(last_le, total) = b.last()?;
+    if last_le != f64::INFINITY || b.len() < 2 || total <= 0.0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    // Counts are cumulative; float noise must not make them decrease.
+    for i in 1..b.len() {
+        b[i].1 = b[i].1.max(b[i - 1].1);
+    }
+    let rank = q * total;
+    let i = b.iter().position(|&(_, c)| c >= rank)?;
+    if i == b.len() - 1 {
+        return Some(b[b.len() - 2].0);
+    }
+    let (start, below) = if i == 0 { (0.0_f64.min(b[0].0), 0.0) } else { (b[i - 1].0, b[i - 1].1) };
+    let (end, count) = b[i];
+    if i == 0 && end <= 0.0 {
+        return Some(end);
+    }
+    Some(start + (end - start) * (rank - below) / (count - below))
 }
 
 /// Checks a configured step against the window: more than ~11k points per series makes
@@ -374,6 +420,20 @@ mod tests {
     fn api_time_has_milliseconds() {
         assert_eq!(api_time(1_795_392_000 * NANOS_PER_SEC), "1795392000.000");
         assert_eq!(api_time(1_795_392_000 * NANOS_PER_SEC + 1_500_000), "1795392000.001");
+    }
+
+    #[test]
+    fn quantiles_like_promql() {
+        let h = [(60.0, 40.0), (300.0, 90.0), (f64::INFINITY, 100.0)];
+        assert_eq!(histogram_quantile(0.5, &h), Some(60.0 + 240.0 * 10.0 / 50.0));
+        assert_eq!(histogram_quantile(0.2, &h), Some(30.0));
+        // In the +Inf bucket: the highest finite bound.
+        assert_eq!(histogram_quantile(0.95, &h), Some(300.0));
+        assert_eq!(histogram_quantile(0.5, &[(60.0, 1.0)]), None, "no +Inf bucket");
+        assert_eq!(histogram_quantile(0.5, &[(60.0, 0.0), (f64::INFINITY, 0.0)]), None, "no observations");
+        // Buckets split over several series (other labels) are added up.
+        let split = [(60.0, 20.0), (60.0, 20.0), (300.0, 90.0), (f64::INFINITY, 100.0)];
+        assert_eq!(histogram_quantile(0.5, &split), histogram_quantile(0.5, &h));
     }
 
     #[test]

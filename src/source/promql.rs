@@ -108,11 +108,6 @@ impl PromQl {
         format!("sum by ({}) ({inner})", by.join(", "))
     }
 
-    /// Quantile `q` of session durations over the window, from the histogram's buckets.
-    pub fn duration_quantile(&self, q: f64, range_ms: i64) -> String {
-        format!("histogram_quantile({q}, {})", self.increase_by(&self.duration_bucket(), &["le"], range_ms))
-    }
-
     fn selector(&self, metric: &str) -> String {
         if self.matchers.is_empty() {
             metric.to_string()
