@@ -199,3 +199,50 @@ fn a_file_named_explicitly_is_read_whatever_its_name() {
 fn completions_are_generated() {
     obsctl().args(["completions", "bash"]).assert().success().stdout(predicate::str::contains("obsctl"));
 }
+
+#[test]
+fn auto_falls_back_to_the_files_and_says_why() {
+    let started = std::time::Instant::now();
+    let mut cmd = obsctl();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "digest",
+        "--week",
+        "2026-W47",
+        "--tz",
+        "UTC",
+        "--format",
+        "json",
+        "--logs",
+        "fixtures/home/.openclaw/telemetry",
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+    ]);
+    let j = json_of(&mut cmd);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "a dead server must not hold the report up");
+    assert_eq!(j["totals"]["sessions"], 25, "the files answered");
+    for s in j["sources"].as_array().unwrap() {
+        assert_eq!(s["source"], "jsonl", "{s}");
+        if ["totals", "by_model", "by_agent", "daily", "previous"].contains(&s["section"].as_str().unwrap()) {
+            let why = s["fallback_reason"].as_str().unwrap_or_default();
+            assert!(why.starts_with("Prometheus unreachable at http://127.0.0.1:1/"), "{s}");
+        }
+    }
+}
+
+#[test]
+fn auto_with_no_server_and_no_files_is_exit_2_naming_both() {
+    obsctl()
+        .args([
+            "digest",
+            "--week",
+            "2026-W47",
+            "--logs",
+            "/nonexistent/telemetry",
+            "--prometheus-url",
+            "http://127.0.0.1:1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/telemetry"))
+        .stderr(predicate::str::contains("Prometheus unreachable at http://127.0.0.1:1/"));
+}

@@ -140,3 +140,32 @@ fn prometheus_failures_exit_3_naming_server_and_query_and_hide_credentials() {
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("HTTP 404"), "{out}");
 }
+
+#[test]
+fn auto_takes_aggregates_from_prometheus_and_detail_from_the_files() {
+    if prom::binaries_or_skip("auto_takes_aggregates_from_prometheus_and_detail_from_the_files").is_none() {
+        return;
+    }
+    let week = prom::week(7);
+    let server = TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let window: &[&str] = &["--week", "2026-W47"];
+    let auto = digest(logs.path(), &server.url, "auto", window, "UTC");
+    let jsonl = digest(logs.path(), &server.url, "jsonl", window, "UTC");
+    let source = |section: &str| {
+        auto["sources"].as_array().unwrap().iter().find(|s| s["section"] == section).unwrap()["source"].clone()
+    };
+    for section in ["totals", "previous", "by_model", "by_agent", "daily"] {
+        assert_eq!(source(section), "prometheus", "{section}");
+    }
+    for section in ["by_variant", "by_session"] {
+        assert_eq!(source(section), "jsonl", "{section}");
+    }
+    compare(&jsonl, &auto, "auto");
+    assert_eq!(auto["by_session"], jsonl["by_session"]);
+    assert_eq!(auto["by_variant"], jsonl["by_variant"]);
+    // What Prometheus has no series for comes from the files, not as a blank.
+    assert_eq!(auto["totals"]["model_calls"], jsonl["totals"]["model_calls"]);
+    assert!(auto["durations"]["p95_seconds"].as_f64().is_some());
+}

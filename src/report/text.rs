@@ -72,18 +72,29 @@ pub fn heading(d: &Digest) -> Vec<String> {
     lines
 }
 
-/// `jsonl` when one source answered everything; otherwise section by section, with the
-/// reasons for any fallback.
+/// `jsonl` when one source answered everything, with the reasons it had to; otherwise
+/// the sections grouped by source: `totals, …, daily from prometheus; by_variant,
+/// by_session from jsonl (Loki unreachable at …)`.
 pub fn sources_label(d: &Digest) -> String {
-    let first = d.sources.first().map(|p| p.source);
-    if d.sources.iter().all(|p| Some(p.source) == first && p.fallback_reason.is_none()) {
-        return first.unwrap_or("none").to_string();
+    let mut groups: Vec<(&str, Option<&str>, Vec<&str>)> = Vec::new();
+    for p in &d.sources {
+        let reason = p.fallback_reason.as_deref();
+        match groups.iter_mut().find(|(s, r, _)| *s == p.source && *r == reason) {
+            Some(group) => group.2.push(p.section.name()),
+            None => groups.push((p.source, reason, vec![p.section.name()])),
+        }
     }
-    d.sources
+    let first = groups.first().map(|g| g.0);
+    if groups.iter().all(|g| Some(g.0) == first) {
+        let reasons: Vec<&str> = groups.iter().filter_map(|g| g.1).collect();
+        let source = first.unwrap_or("none");
+        return if reasons.is_empty() { source.to_string() } else { format!("{source} ({})", reasons.join("; ")) };
+    }
+    groups
         .iter()
-        .map(|p| match &p.fallback_reason {
-            Some(why) => format!("{} from {} ({why})", p.section.name(), p.source),
-            None => format!("{} from {}", p.section.name(), p.source),
+        .map(|(source, reason, sections)| match reason {
+            Some(why) => format!("{} from {source} ({why})", sections.join(", ")),
+            None => format!("{} from {source}", sections.join(", ")),
         })
         .collect::<Vec<_>>()
         .join("; ")

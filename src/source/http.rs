@@ -123,3 +123,28 @@ impl RetryClass for prometheus_http_query::Error {
         }
     }
 }
+
+/// `path` under the server's base URL, keeping any prefix (`https://host/prometheus/`).
+pub fn endpoint(server: &Server, path: &str) -> Result<reqwest::Url> {
+    let mut base = reqwest::Url::parse(&server.base_url).with_context(|| format!("invalid URL {}", server.shown))?;
+    if !base.path().ends_with('/') {
+        let with_slash = format!("{}/", base.path());
+        base.set_path(&with_slash);
+    }
+    base.join(path).with_context(|| format!("invalid URL {}", server.shown))
+}
+
+/// Why a request got no answer, in a few words: "connection refused", "timed out".
+pub fn short_reason(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}

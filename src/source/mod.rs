@@ -1,8 +1,11 @@
 //! Where the figures come from, and which source answers which section.
 //!
-//! Every source answers the same [`Query`] with an [`Answer`] of rows; choosing among them
-//! (and, once there are servers, falling back with a reason) happens here, so neither the
-//! sources nor the renderers know about each other.
+//! Every source answers the same [`Query`] with an [`Answer`] of rows. Choosing among them
+//! happens here, and only here: with `--source auto`, Prometheus answers the aggregates
+//! (totals, by model, by agent, daily) and the local JSONL files the per-session and
+//! per-variant detail; a server that does not answer hands its sections to the files, and
+//! the report says so, section by section, with the reason. Neither the sources nor the
+//! renderers know about each other.
 
 pub mod http;
 pub mod jsonl;
@@ -10,9 +13,12 @@ pub mod loki;
 pub mod prometheus;
 pub mod promql;
 
+use std::time::Duration;
+
 use anyhow::Result;
 
 use crate::digest::{Digest, Provenance, Rows, Section, Totals};
+use crate::error;
 use crate::options::DigestOptions;
 use crate::window::Window;
 
@@ -39,45 +45,154 @@ pub struct Answer {
 /// `--source`: which source may answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceChoice {
-    /// The best source that answers; today the JSONL files.
+    /// Servers where they answer, the local files for the rest.
     Auto,
     Jsonl,
     Prometheus,
 }
 
-/// Answers the query from the chosen source and assembles the digest.
+/// How long `auto` waits for a server's first answer before using the files instead.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The aggregate sections (a metrics source can answer them) and the detail sections
+/// (they need per-event data).
+const AGGREGATES: [Section; 5] =
+    [Section::Totals, Section::Previous, Section::ByModel, Section::ByAgent, Section::Daily];
+const DETAIL: [Section; 2] = [Section::ByVariant, Section::BySession];
+
+/// Answers the query from the chosen sources and assembles the digest.
 pub fn digest(query: &Query, choice: SourceChoice, opts: &DigestOptions) -> Result<Digest> {
-    let (answer, source) = match choice {
-        SourceChoice::Auto | SourceChoice::Jsonl => (opts.jsonl.answer(query)?, "jsonl"),
+    let parts = match choice {
+        SourceChoice::Jsonl => Parts::single(opts.jsonl.answer(query)?, "jsonl"),
         SourceChoice::Prometheus => {
-            let mut prom = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
-            prom.verbose = opts.verbose;
-            (block_on(prom.answer(query))?, "prometheus")
+            let answer = block_on(prometheus_source(opts)?.answer(query))?;
+            let mut parts = Parts::single(answer, "prometheus");
+            parts.detail_unavailable("Prometheus has no per-session or per-variant series".into());
+            parts
         }
+        SourceChoice::Auto => auto(query, opts)?,
     };
-    let sources = Section::ALL
-        .iter()
-        .filter(|&&s| s != Section::Previous || query.previous.is_some())
-        .map(|&section| match (source, section) {
-            ("prometheus", Section::ByVariant | Section::BySession) => Provenance {
-                section,
-                source: "none",
-                fallback_reason: Some("Prometheus has no per-session or per-variant series".into()),
-            },
-            _ => Provenance { section, source, fallback_reason: None },
-        })
-        .collect();
-    let mut digest = Digest::assemble(
-        query.window.clone(),
-        query.previous.clone(),
-        answer.rows,
-        answer.previous,
-        query.top,
-        sources,
-    );
-    digest.warnings = answer.warnings;
-    digest.skipped_lines = answer.skipped_lines;
-    Ok(digest)
+    Ok(parts.assemble(query))
+}
+
+fn prometheus_source(opts: &DigestOptions) -> Result<prometheus::PrometheusSource> {
+    let mut source = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
+    source.verbose = opts.verbose;
+    Ok(source)
+}
+
+/// Prometheus for the aggregates if it answers; the JSONL files for the detail, and for
+/// the aggregates when Prometheus does not answer.
+fn auto(query: &Query, opts: &DigestOptions) -> Result<Parts> {
+    let prometheus = prometheus_source(opts)?;
+    // The files are read on other threads while the server is asked.
+    let (from_prometheus, files) = std::thread::scope(|scope| {
+        let files = scope.spawn(|| opts.jsonl.answer(query));
+        let from_prometheus = block_on(async {
+            prometheus.probe(PROBE_TIMEOUT).await?;
+            prometheus.answer(query).await
+        });
+        let files = files.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (from_prometheus, files)
+    });
+    match (from_prometheus, files) {
+        (Ok(aggregates), Ok(detail)) => Ok(Parts::split(aggregates, "prometheus", detail, "jsonl", None)),
+        (Ok(aggregates), Err(files_failed)) => {
+            let mut parts = Parts::single(aggregates, "prometheus");
+            parts.detail_unavailable(format!(
+                "Prometheus has no per-session or per-variant series, and the local files could not be read: {}",
+                error::describe(&files_failed)
+            ));
+            Ok(parts)
+        }
+        (Err(server_failed), Ok(files)) => {
+            let mut parts = Parts::single(files, "jsonl");
+            parts.aggregates_fell_back(error::describe(&server_failed));
+            Ok(parts)
+        }
+        // The files' error decides the exit code: a missing --logs path stays a usage error.
+        (Err(server_failed), Err(files_failed)) => Err(files_failed
+            .context(format!("no source answered ({}), and the local files", error::describe(&server_failed)))),
+    }
+}
+
+/// Answers on their way into one digest, with who answered what.
+struct Parts {
+    aggregates: Answer,
+    detail: Option<Answer>,
+    sources: Vec<Provenance>,
+}
+
+impl Parts {
+    fn single(answer: Answer, source: &'static str) -> Parts {
+        let sources =
+            Section::ALL.iter().map(|&section| Provenance { section, source, fallback_reason: None }).collect();
+        Parts { aggregates: answer, detail: None, sources }
+    }
+
+    fn split(
+        aggregates: Answer,
+        from: &'static str,
+        detail: Answer,
+        detail_from: &'static str,
+        why: Option<String>,
+    ) -> Parts {
+        let mut parts = Parts::single(aggregates, from);
+        for p in parts.sources.iter_mut().filter(|p| DETAIL.contains(&p.section)) {
+            p.source = detail_from;
+            p.fallback_reason = why.clone();
+        }
+        parts.detail = Some(detail);
+        parts
+    }
+
+    fn detail_unavailable(&mut self, why: String) {
+        for p in self.sources.iter_mut().filter(|p| DETAIL.contains(&p.section)) {
+            p.source = "none";
+            p.fallback_reason = Some(why.clone());
+        }
+    }
+
+    fn aggregates_fell_back(&mut self, why: String) {
+        for p in self.sources.iter_mut().filter(|p| AGGREGATES.contains(&p.section)) {
+            p.fallback_reason = Some(why.clone());
+        }
+    }
+
+    fn assemble(self, query: &Query) -> Digest {
+        let Parts { aggregates, detail, mut sources } = self;
+        let mut rows = aggregates.rows;
+        let mut previous = aggregates.previous;
+        let mut warnings = aggregates.warnings;
+        let mut skipped_lines = aggregates.skipped_lines;
+        if let Some(detail) = detail {
+            rows.by_session = detail.rows.by_session;
+            rows.by_variant = detail.rows.by_variant;
+            // Figures a metrics source has no series for (model calls, failed runs, calls
+            // without cost) come from the detail source rather than staying blank.
+            fill_missing(&mut rows.totals, &detail.rows.totals);
+            if let (Some(previous), Some(from)) = (previous.as_mut(), detail.previous.as_ref()) {
+                fill_missing(previous, from);
+            }
+            warnings.extend(detail.warnings);
+            skipped_lines += detail.skipped_lines;
+        }
+        if query.previous.is_none() {
+            sources.retain(|p| p.section != Section::Previous);
+        }
+        let mut digest =
+            Digest::assemble(query.window.clone(), query.previous.clone(), rows, previous, query.top, sources);
+        digest.warnings = warnings;
+        digest.skipped_lines = skipped_lines;
+        digest
+    }
+}
+
+fn fill_missing(totals: &mut Totals, from: &Totals) {
+    totals.model_calls = totals.model_calls.or(from.model_calls);
+    totals.errors = totals.errors.or(from.errors);
+    totals.uncosted_events = totals.uncosted_events.or(from.uncosted_events);
+    totals.events = totals.events.or(from.events);
 }
 
 /// Runs the server queries of one digest to completion on this thread.

@@ -48,6 +48,25 @@ impl PrometheusSource {
         &self.server.shown
     }
 
+    /// One quick request (`query=1`, no retry) to learn whether the server answers at all,
+    /// so that `--source auto` never waits out full timeouts and retries on a dead server.
+    pub async fn probe(&self, timeout: std::time::Duration) -> Result<()> {
+        let url = http::endpoint(&self.server, "api/v1/query")?;
+        let response = self
+            .server
+            .client
+            .get(url)
+            .query(&[("query", "1")])
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| anyhow!("Prometheus unreachable at {}: {}", self.server.shown, http::short_reason(&e)))?;
+        if !response.status().is_success() {
+            bail!("Prometheus at {} answered HTTP {}", self.server.shown, response.status());
+        }
+        Ok(())
+    }
+
     pub async fn answer(&self, query: &Query) -> Result<Answer> {
         let w = &query.window;
         let q = &self.promql;

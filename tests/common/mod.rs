@@ -18,8 +18,9 @@ pub fn fixture_logs() -> PathBuf {
 /// `obsctl digest` on the fixture telemetry, with the given window and other arguments.
 pub fn fixture_cmd(args: &[&str]) -> assert_cmd::Command {
     let mut cmd = obsctl();
+    // The files only: what a report says must not depend on a server running here.
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["digest", "--logs", "fixtures/home/.openclaw/telemetry"])
+        .args(["digest", "--source", "jsonl", "--logs", "fixtures/home/.openclaw/telemetry"])
         .args(args);
     cmd
 }
