@@ -166,7 +166,7 @@ const DIGEST_EXAMPLES: &str = "Examples:
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
-    /// The best source available; today the local JSONL files.
+    /// Prometheus for totals, models, agents and days; the local JSONL files for sessions and variants, and for whatever a server cannot answer (the report says why).
     Auto,
     /// Only the local JSONL files.
     Jsonl,

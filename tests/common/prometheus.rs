@@ -253,6 +253,9 @@ fn openmetrics(mut incs: Vec<Increment>) -> String {
                 next += 1;
             }
             if born {
+                // Labels a real scrape adds: they must never split a row.
+                let series =
+                    series.replacen('{', r#"{job="openclaw",instance="127.0.0.1:9464",otel_scope_name="openclaw","#, 1);
                 writeln!(out, "{series} {value} {t}").unwrap();
             }
             t += 60;
