@@ -10,7 +10,7 @@ use crate::cli::{DigestArgs, ServerArgs, SourceArg};
 use crate::config::{FileConfig, PrometheusNames, ServerConfig, ServerFlags};
 use crate::report::{CsvSection, Format};
 use crate::source::promql::PromQl;
-use crate::source::{jsonl::JsonlSource, prometheus::check_step, Query, SourceChoice};
+use crate::source::{jsonl::JsonlSource, prometheus::effective_step, Query, SourceChoice};
 use crate::window::{resolve_tz, Window, WindowSpec};
 
 pub const DEFAULT_PROMETHEUS_URL: &str = "http://localhost:9090";
@@ -59,7 +59,10 @@ impl DigestOptions {
         let flags = server_flags(&args.server, args.prometheus_url.clone());
         let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)?;
         let step = args.prometheus_step.or(file.prometheus.step_seconds).unwrap_or(60);
-        check_step(step, &window)?;
+        if step == 0 {
+            bail!("--prometheus-step must be at least 1 second");
+        }
+        let step = effective_step(step, &window);
         let promql = PromQl::new(PrometheusNames::from_file(&file.prometheus), step, args.agent.as_deref())?;
         if args.agent.is_some() && args.source != SourceArg::Prometheus {
             bail!("--agent works with --source prometheus only, for now");

@@ -416,19 +416,14 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
     Some(start + (end - start) * (rank - below) / (count - below))
 }
 
-/// Checks a configured step against the window: more than ~11k points per series makes
-/// Prometheus refuse a subquery.
-pub fn check_step(step_seconds: u64, window: &Window) -> Result<()> {
-    let points = (window.end - window.start) / NANOS_PER_SEC / step_seconds.max(1) as i64;
-    if points > 11_000 {
-        bail!(
-            "a {}-second Prometheus step over this window makes {points} points per series (Prometheus allows 11,000): \
-             use --prometheus-step {} or more",
-            step_seconds,
-            (window.end - window.start) / NANOS_PER_SEC / 11_000 + 1
-        );
-    }
-    Ok(())
+/// The step to use over `window`: the configured one, or a multiple of it large enough to
+/// stay under the 11,000 points per series Prometheus allows in a subquery. Either way the
+/// edges are off by at most one step, which for a long window is < 0.01 % of it.
+pub fn effective_step(configured: u64, window: &Window) -> u64 {
+    let configured = configured.max(1);
+    let seconds = ((window.end - window.start) / NANOS_PER_SEC).max(1) as u64;
+    let needed = seconds.div_ceil(11_000);
+    configured * needed.div_ceil(configured).max(1)
 }
 
 #[cfg(test)]
@@ -470,10 +465,17 @@ mod tests {
     }
 
     #[test]
-    fn steps_that_prometheus_would_refuse() {
-        let spec = crate::window::WindowSpec { last: Some("30d".into()), ..Default::default() };
-        let w = Window::resolve(&spec, chrono_tz::UTC, chrono::Utc::now()).unwrap();
-        assert!(check_step(60, &w).is_err());
-        assert!(check_step(300, &w).is_ok());
+    fn long_windows_get_a_coarser_step() {
+        let window = |last: &str| {
+            let spec = crate::window::WindowSpec { last: Some(last.into()), ..Default::default() };
+            Window::resolve(&spec, chrono_tz::UTC, chrono::Utc::now()).unwrap()
+        };
+        assert_eq!(effective_step(60, &window("7d")), 60);
+        assert_eq!(effective_step(60, &window("30d")), 240);
+        assert_eq!(effective_step(45, &window("30d")), 270);
+        assert!(
+            (window("365d").end - window("365d").start) / NANOS_PER_SEC / effective_step(60, &window("365d")) as i64
+                <= 11_000
+        );
     }
 }
