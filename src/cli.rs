@@ -72,6 +72,14 @@ pub struct DigestArgs {
     #[arg(long, value_name = "URL", env = "OBSCTL_PROMETHEUS_URL", help_heading = "Source")]
     pub prometheus_url: Option<String>,
 
+    /// Loki to query (also OBSCTL_LOKI_URL or [loki] url in the config file).
+    #[arg(long, value_name = "URL", env = "OBSCTL_LOKI_URL", help_heading = "Source")]
+    pub loki_url: Option<String>,
+
+    /// LogQL stream selector of the telemetry events (default {job="openclaw-telemetry"}).
+    #[arg(long, value_name = "SELECTOR", env = "OBSCTL_LOKI_SELECTOR", help_heading = "Source")]
+    pub loki_selector: Option<String>,
+
     /// Evaluation step of the exact-increase subqueries, in seconds: the scrape interval or more (default 60).
     #[arg(long, value_name = "SECONDS", env = "OBSCTL_PROMETHEUS_STEP", help_heading = "Source")]
     pub prometheus_step: Option<u64>,
@@ -166,10 +174,12 @@ const DIGEST_EXAMPLES: &str = "Examples:
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
-    /// Prometheus for totals, models, agents and days; the local JSONL files for sessions and variants, and for whatever a server cannot answer (the report says why).
+    /// Prometheus for totals, models, agents and days; Loki for sessions and variants; the local JSONL files for whatever a server cannot answer (the report says why).
     Auto,
     /// Only the local JSONL files.
     Jsonl,
     /// Only Prometheus: totals, by model, by agent and daily (no per-session or per-variant figures).
     Prometheus,
+    /// Only Loki: every section, from LogQL over the telemetry stream.
+    Loki,
 }

@@ -112,6 +112,8 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     pub url: Option<String>,
+    /// Loki only: the LogQL stream selector of the telemetry events.
+    pub selector: Option<String>,
     pub bearer_token_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,

@@ -14,6 +14,13 @@ use crate::source::{jsonl::JsonlSource, prometheus::effective_step, Query, Sourc
 use crate::window::{resolve_tz, Window, WindowSpec};
 
 pub const DEFAULT_PROMETHEUS_URL: &str = "http://localhost:9090";
+pub const DEFAULT_LOKI_URL: &str = "http://localhost:3100";
+
+/// Everything needed to query Loki.
+pub struct LokiOptions {
+    pub server: ServerConfig,
+    pub selector: String,
+}
 
 /// Everything needed to query Prometheus.
 pub struct PrometheusOptions {
@@ -26,6 +33,7 @@ pub struct DigestOptions {
     pub source: SourceChoice,
     pub jsonl: JsonlSource,
     pub prometheus: PrometheusOptions,
+    pub loki: LokiOptions,
     /// The format printed on standard output; `None` when a plain `--output FILE` took it.
     pub stdout: Option<Format>,
     pub outputs: Vec<(Format, PathBuf)>,
@@ -58,6 +66,15 @@ impl DigestOptions {
         let file = FileConfig::load(args.config.as_deref())?;
         let flags = server_flags(&args.server, args.prometheus_url.clone());
         let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)?;
+        let loki_flags = ServerFlags { url: args.loki_url.clone(), ..flags.clone() };
+        let loki = LokiOptions {
+            server: ServerConfig::merge(&loki_flags, &file.loki, DEFAULT_LOKI_URL)?,
+            selector: args
+                .loki_selector
+                .clone()
+                .or_else(|| file.loki.selector.clone())
+                .unwrap_or_else(|| crate::source::loki::DEFAULT_SELECTOR.to_string()),
+        };
         let step = args.prometheus_step.or(file.prometheus.step_seconds).unwrap_or(60);
         if step == 0 {
             bail!("--prometheus-step must be at least 1 second");
@@ -78,9 +95,11 @@ impl DigestOptions {
                 SourceArg::Auto => SourceChoice::Auto,
                 SourceArg::Jsonl => SourceChoice::Jsonl,
                 SourceArg::Prometheus => SourceChoice::Prometheus,
+                SourceArg::Loki => SourceChoice::Loki,
             },
             jsonl: JsonlSource { paths: logs, threads },
             prometheus: PrometheusOptions { server, promql },
+            loki,
             stdout,
             outputs,
             csv_section: args.csv_section,

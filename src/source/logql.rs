@@ -21,7 +21,9 @@
 //!   that is not a number (`"n/a"`) or is negative is caught by the regexes. Either would
 //!   make the JSONL source skip the line, so they are skipped here too, and counted.
 //! - The JSONL source decides a line's shape by `type`, then `eventType`, then `kind`; so
-//!   does [`Shape::only`], so a line never counts twice.
+//!   do the shape filters, so a line never counts twice.
+//! - Every extracted label is a series label while Loki adds up, so the checked fields are
+//!   dropped (`| drop costUsd, …`) once the filters have used them.
 //!
 //! What Loki cannot see stays different: a line the shipper gave a time although its own
 //! timestamp is unreadable, or a string holding invalid UTF-8 (Loki reads it as empty).
@@ -67,8 +69,16 @@ const CHECKED_FIELDS: [(&str, &str); 7] = [
 ];
 
 /// Every label that says which session, agent and experiment variant an event belongs to.
-pub const SESSION_LABELS: [&str; 8] =
-    ["sessionId", "sessionKey", "agentId", "experimentId", "experiment_id", "experiment", "variant", "experiment_variant"];
+pub const SESSION_LABELS: [&str; 8] = [
+    "sessionId",
+    "sessionKey",
+    "agentId",
+    "experimentId",
+    "experiment_id",
+    "experiment",
+    "variant",
+    "experiment_variant",
+];
 
 /// The labels that name a session (`sessionId` wins).
 pub const SESSION_ONLY: [&str; 2] = ["sessionId", "sessionKey"];
@@ -279,11 +289,7 @@ impl LogQl {
         let any_bad: Vec<String> = CHECKED_FIELDS.iter().map(|(f, re)| format!("{f}!~`{re}`")).collect();
         count_by(
             &[],
-            &format!(
-                "{} !~ `{QUOTED_NUMBER}` | json | __error__=\"\" | ({})",
-                self.selector,
-                any_bad.join(" or ")
-            ),
+            &format!("{} !~ `{QUOTED_NUMBER}` | json | __error__=\"\" | ({})", self.selector, any_bad.join(" or ")),
         )
     }
 
@@ -336,11 +342,20 @@ fn aggregate(by: &[&str]) -> String {
 }
 
 fn count_by(by: &[&str], pipeline: &str) -> Expr {
-    Expr::new(format!("{}count_over_time({pipeline} ", aggregate(by)), "))")
+    Expr::new(format!("{}count_over_time({pipeline}{} ", aggregate(by), drop_checked(None)), "))")
 }
 
 fn sum_by(by: &[&str], pipeline: &str, field: &str) -> Expr {
-    Expr::new(format!("{}sum_over_time({pipeline} | unwrap {field} | __error__=\"\" ", aggregate(by)), "))")
+    let unwrap = format!("{} | unwrap {field} | __error__=\"\"", drop_checked(Some(field)));
+    Expr::new(format!("{}sum_over_time({pipeline}{unwrap} ", aggregate(by)), "))")
+}
+
+/// `| drop` of the checked fields (but the one to unwrap): every label `| json` extracts
+/// is a series label until it is dropped, and a cost or token count differs on almost
+/// every line, so without this Loki would keep about one series per line while it sums.
+fn drop_checked(keep: Option<&str>) -> String {
+    let fields: Vec<&str> = CHECKED_FIELDS.iter().map(|(f, _)| *f).filter(|f| Some(*f) != keep).collect();
+    format!(" | drop {}", fields.join(", "))
 }
 
 // ---- What a group's labels mean: the JSONL source's rules, applied to labels. ----
@@ -426,9 +441,12 @@ mod tests {
     #[test]
     fn queries_read() {
         let q = LogQl::new(r#"{job="openclaw-telemetry"}"#).unwrap();
-        let cost = q.cost(Shape::B, Shape::B.cost_fields()[1], &["model", "provider"]).render(0, 86_400 * NANOS_PER_SEC);
+        let cost =
+            q.cost(Shape::B, Shape::B.cost_fields()[1], &["model", "provider"]).render(0, 86_400 * NANOS_PER_SEC);
         assert!(cost.starts_with(r#"sum by (model, provider) (sum_over_time({job="openclaw-telemetry"} !~ `"#));
-        assert!(cost.contains(r#"| type="" | eventType="model_usage" | estimatedCostUsd="" | unwrap costUsd | __error__="" [86400s]))"#));
+        assert!(cost.ends_with(
+            r#"| type="" | eventType="model_usage" | estimatedCostUsd="" | drop estimatedCostUsd, inputTokens, outputTokens, data_costUsd, data_delta_input, data_delta_output | unwrap costUsd | __error__="" [86400s]))"#
+        ), "{cost}");
         let tools = q.tool_calls(Shape::C, true).render(0, NANOS_PER_SEC);
         assert!(tools.starts_with("sum(count_over_time("));
         assert!(tools.contains(r#"| type="" | eventType="" | kind="tool.end" | (data_success="false""#));
@@ -446,7 +464,10 @@ mod tests {
         let m = |pairs: &[(&str, &str)]| model_of(&labels(pairs));
         assert_eq!(m(&[("model", "anthropic/claude-x")]), ("claude-x".into(), "anthropic".into()));
         assert_eq!(m(&[("model", "openai/gpt-5"), ("provider", "OpenAI")]), ("gpt-5".into(), "openai".into()));
-        assert_eq!(m(&[("data_model", "google/gemini"), ("data_provider", "google")]), ("gemini".into(), "google".into()));
+        assert_eq!(
+            m(&[("data_model", "google/gemini"), ("data_provider", "google")]),
+            ("gemini".into(), "google".into())
+        );
         assert_eq!(m(&[("model", "/odd")]), ("/odd".into(), "unknown".into()));
         assert_eq!(m(&[]), ("unknown".into(), "unknown".into()));
         let e = labels(&[("experiment_id", "x"), ("experiment_variant", "B")]);

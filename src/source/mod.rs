@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod jsonl;
+pub mod logql;
 pub mod loki;
 pub mod prometheus;
 pub mod promql;
@@ -49,6 +50,7 @@ pub enum SourceChoice {
     Auto,
     Jsonl,
     Prometheus,
+    Loki,
 }
 
 /// How long `auto` waits for a server's first answer before using the files instead.
@@ -67,9 +69,10 @@ pub fn digest(query: &Query, choice: SourceChoice, opts: &DigestOptions) -> Resu
         SourceChoice::Prometheus => {
             let answer = block_on(prometheus_source(opts)?.answer(query))?;
             let mut parts = Parts::single(answer, "prometheus");
-            parts.detail_unavailable("Prometheus has no per-session or per-variant series".into());
+            parts.no_detail("Prometheus has no per-session or per-variant series".into());
             parts
         }
+        SourceChoice::Loki => Parts::single(block_on(loki_source(opts)?.answer(query))?, "loki"),
         SourceChoice::Auto => auto(query, opts)?,
     };
     Ok(parts.assemble(query))
@@ -81,38 +84,82 @@ fn prometheus_source(opts: &DigestOptions) -> Result<prometheus::PrometheusSourc
     Ok(source)
 }
 
-/// Prometheus for the aggregates if it answers; the JSONL files for the detail, and for
-/// the aggregates when Prometheus does not answer.
+fn loki_source(opts: &DigestOptions) -> Result<loki::LokiSource> {
+    let mut source = loki::LokiSource::new(&opts.loki.server, opts.loki.selector.clone())?;
+    source.verbose = opts.verbose;
+    Ok(source)
+}
+
+/// Prometheus for the aggregates, Loki for the detail, the files for whatever a server
+/// does not answer. Both servers are probed at once with a short timeout; the files are
+/// read (on other threads, while the servers are asked) only when a probe failed, or
+/// afterwards when an answer did.
 fn auto(query: &Query, opts: &DigestOptions) -> Result<Parts> {
-    let prometheus = prometheus_source(opts)?;
-    // The files are read on other threads while the server is asked.
-    let (from_prometheus, files) = std::thread::scope(|scope| {
-        let files = scope.spawn(|| opts.jsonl.answer(query));
-        let from_prometheus = block_on(async {
-            prometheus.probe(PROBE_TIMEOUT).await?;
-            prometheus.answer(query).await
+    let (prometheus, loki) = (prometheus_source(opts)?, loki_source(opts)?);
+    let runtime = runtime();
+    let (prometheus_up, loki_up) =
+        runtime.block_on(async { tokio::join!(prometheus.probe(PROBE_TIMEOUT), loki.probe(PROBE_TIMEOUT)) });
+    let (aggregates, detail, files) = std::thread::scope(|scope| {
+        let early_files =
+            (prometheus_up.is_err() || loki_up.is_err()).then(|| scope.spawn(|| opts.jsonl.answer(query)));
+        let (aggregates, detail) = runtime.block_on(async {
+            tokio::join!(
+                async {
+                    prometheus_up?;
+                    prometheus.answer(query).await
+                },
+                async {
+                    loki_up?;
+                    loki.answer(query).await
+                }
+            )
         });
-        let files = files.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (from_prometheus, files)
+        let files = match early_files {
+            Some(handle) => Some(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+            None if aggregates.is_err() || detail.is_err() => Some(opts.jsonl.answer(query)),
+            None => None,
+        };
+        (aggregates, detail, files)
     });
-    match (from_prometheus, files) {
-        (Ok(aggregates), Ok(detail)) => Ok(Parts::split(aggregates, "prometheus", detail, "jsonl", None)),
-        (Ok(aggregates), Err(files_failed)) => {
+    let reason = |e: &anyhow::Error| error::describe(e);
+    match (aggregates, detail, files) {
+        (Ok(aggregates), Ok(detail), _) => Ok(Parts::split(aggregates, "prometheus", detail, "loki", None)),
+        (Ok(aggregates), Err(loki_failed), Some(Ok(files))) => {
+            Ok(Parts::split(aggregates, "prometheus", files, "jsonl", Some(reason(&loki_failed))))
+        }
+        (Ok(aggregates), Err(loki_failed), files) => {
             let mut parts = Parts::single(aggregates, "prometheus");
-            parts.detail_unavailable(format!(
-                "Prometheus has no per-session or per-variant series, and the local files could not be read: {}",
-                error::describe(&files_failed)
-            ));
+            let files = files.and_then(Result::err).map(|e| reason(&e)).unwrap_or_default();
+            parts.no_detail(format!("{}; and the local files: {files}", reason(&loki_failed)));
             Ok(parts)
         }
-        (Err(server_failed), Ok(files)) => {
-            let mut parts = Parts::single(files, "jsonl");
-            parts.aggregates_fell_back(error::describe(&server_failed));
+        (Err(prometheus_failed), detail, Some(Ok(files))) => {
+            let (detail, detail_from, why) = match detail {
+                Ok(detail) => (detail, "loki", None),
+                Err(loki_failed) => (files.clone(), "jsonl", Some(reason(&loki_failed))),
+            };
+            let mut parts = Parts::split(files, "jsonl", detail, detail_from, why);
+            parts.aggregates_fell_back(reason(&prometheus_failed));
+            Ok(parts)
+        }
+        // No files: Loki's own aggregates are better than none.
+        (Err(prometheus_failed), Ok(detail), _) => {
+            let mut parts = Parts::single(detail, "loki");
+            parts.aggregates_fell_back(reason(&prometheus_failed));
             Ok(parts)
         }
         // The files' error decides the exit code: a missing --logs path stays a usage error.
-        (Err(server_failed), Err(files_failed)) => Err(files_failed
-            .context(format!("no source answered ({}), and the local files", error::describe(&server_failed)))),
+        (Err(prometheus_failed), Err(loki_failed), files) => {
+            let files_failed = match files {
+                Some(Err(e)) => e,
+                _ => anyhow::anyhow!("not read"),
+            };
+            Err(files_failed.context(format!(
+                "no source answered ({}; {}), and the local files",
+                reason(&prometheus_failed),
+                reason(&loki_failed)
+            )))
+        }
     }
 }
 
@@ -142,15 +189,19 @@ impl Parts {
             p.source = detail_from;
             p.fallback_reason = why.clone();
         }
-        parts.detail = Some(detail);
+        // One answer serving both halves is kept once, so nothing is counted twice.
+        parts.detail = (from != detail_from).then_some(detail);
         parts
     }
 
-    fn detail_unavailable(&mut self, why: String) {
+    /// The detail sections have no source: they are empty, and say why.
+    fn no_detail(&mut self, why: String) {
         for p in self.sources.iter_mut().filter(|p| DETAIL.contains(&p.section)) {
             p.source = "none";
             p.fallback_reason = Some(why.clone());
         }
+        self.aggregates.rows.by_session.clear();
+        self.aggregates.rows.by_variant.clear();
     }
 
     fn aggregates_fell_back(&mut self, why: String) {
@@ -197,9 +248,12 @@ fn fill_missing(totals: &mut Totals, from: &Totals) {
 
 /// Runs the server queries of one digest to completion on this thread.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime needs no OS resources that can be missing")
-        .block_on(future)
 }
