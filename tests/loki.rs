@@ -27,7 +27,7 @@ use obsctl::source::loki::{refusal_of, LokiError, LokiSource, Measure, Refusal, 
 use obsctl::source::{Answer, Query};
 use obsctl::usd::Usd;
 use obsctl::window::{Window, WindowSpec, NANOS_PER_SEC};
-use replay::{pushed_entries, Case, Replay, Reply, SyntheticLoki};
+use replay::{entries_of, pushed_entries, Case, Replay, Reply, SyntheticLoki};
 
 /// 2026-11-16T00:00:00Z and 2026-11-23T00:00:00Z: the recorded week W.
 const W_START: i64 = 1_794_787_200 * NANOS_PER_SEC;
@@ -548,25 +548,6 @@ fn edge_case_lines() -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// The lines as pushed: at their own time, a line without one at the time of the line before.
-fn entries_of(lines: &[String]) -> Vec<replay::Entry> {
-    let stream = labels(&[("job", "openclaw-telemetry")]);
-    let mut last = 0;
-    lines
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-            let t = match (v["timestamp"].as_str(), v["ts"].as_i64()) {
-                (Some(t), _) => chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_nanos_opt().unwrap(),
-                (None, Some(ms)) => ms * 1_000_000,
-                _ => last,
-            };
-            last = t;
-            replay::Entry::new(stream.clone(), t, l.clone())
-        })
-        .collect()
 }
 
 /// Hand-made edge cases (synthetic data): every line below that the JSONL source skips

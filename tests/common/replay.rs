@@ -377,6 +377,28 @@ impl Entry {
     }
 }
 
+/// JSONL lines as a shipper would push them to `{job="openclaw-telemetry"}`: at their own
+/// time, a line without one at the time of the line before.
+pub fn entries_of(lines: &[String]) -> Vec<Entry> {
+    let stream: BTreeMap<String, String> = [("job".to_string(), "openclaw-telemetry".to_string())].into();
+    let mut last = 0;
+    lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            let t = match (v["timestamp"].as_str(), v["ts"].as_i64()) {
+                (Some(t), _) => {
+                    chrono::DateTime::parse_from_rfc3339(t).ok().and_then(|t| t.timestamp_nanos_opt()).unwrap_or(last)
+                }
+                (None, Some(ms)) => ms * 1_000_000,
+                _ => last,
+            };
+            last = t;
+            Entry::new(stream.clone(), t, l.clone())
+        })
+        .collect()
+}
+
 /// The entries of `fixtures/loki/pushed.jsonl.gz`: exactly what the recorded Loki held.
 pub fn pushed_entries() -> Vec<Entry> {
     static PUSHED: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
