@@ -8,7 +8,6 @@ mod common;
 #[path = "common/prometheus.rs"]
 mod prom;
 #[path = "common/replay.rs"]
-#[allow(dead_code)]
 mod replay;
 
 use std::path::Path;

@@ -74,10 +74,6 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
 /// The recorded answers that are instant vectors, with their independently computed values.
 const RECORDED_VECTORS: [&str; 27] = [
     "01a-cost-by-model-at-end",
