@@ -116,11 +116,28 @@ fn prometheus_failures_exit_3_naming_server_and_query_and_hide_credentials() {
         (out.status.code(), all)
     };
 
-    // Credentials in the URL work (Prometheus ignores them here) and never show.
+    // Credentials in the URL work (Prometheus ignores them here) and never show, not even
+    // in --verbose logs or in the reason Loki (down, with a password too) was not used.
     for format in ["table", "markdown", "json", "csv"] {
-        let (code, out) = run(&["--prometheus-url", &with_password, "--format", format]);
+        let (code, out) = run(&["--prometheus-url", &with_password, "--format", format, "--verbose"]);
         assert_eq!(code, Some(0), "{format}: {out}");
+        assert!(out.contains("sum by (agent, model, provider)"), "--verbose shows the queries: {out}");
     }
+    let token = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token.path(), "hunter2\n").unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let out = obsctl()
+        .args(["digest", "--week", "2026-W47", "--tz", "UTC", "--verbose", "--prometheus-url", &with_password])
+        .args(["--loki-url", "http://loki:hunter2@127.0.0.1:1", "--header", "X-Api-Key: hunter2", "--bearer-token-file"])
+        .arg(token.path())
+        .arg("--logs")
+        .arg(logs.path())
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains("hunter2"), "a secret leaked: {all}");
 
     // Nothing listens on port 1.
     let (code, out) = run(&["--prometheus-url", "http://bob:hunter2@127.0.0.1:1"]);
