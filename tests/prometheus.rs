@@ -129,7 +129,13 @@ fn prometheus_failures_exit_3_naming_server_and_query_and_hide_credentials() {
     std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
     let out = obsctl()
         .args(["digest", "--week", "2026-W47", "--tz", "UTC", "--verbose", "--prometheus-url", &with_password])
-        .args(["--loki-url", "http://loki:hunter2@127.0.0.1:1", "--header", "X-Api-Key: hunter2", "--bearer-token-file"])
+        .args([
+            "--loki-url",
+            "http://loki:hunter2@127.0.0.1:1",
+            "--header",
+            "X-Api-Key: hunter2",
+            "--bearer-token-file",
+        ])
         .arg(token.path())
         .arg("--logs")
         .arg(logs.path())
