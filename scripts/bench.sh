@@ -7,17 +7,21 @@
 # target/bench/corpus-SIZE.jsonl, its .gz and the generator's expected figures
 # (target/bench/corpus-SIZE.expected.json), then measures:
 #   cat FILE > /dev/null        (I/O floor)
+#   gzip -dc FILE.gz > /dev/null (decompression floor of the .gz rows, GNU gzip)
 #   jq -f scripts/jq-totals.jq  (the baseline the issue compares with; run once)
-#   obsctl digest on FILE and on FILE.gz
+#   obsctl digest on FILE and on FILE.gz, with --threads 1 and 2 (THREADS)
+#   the same with $OBSCTL_BEFORE, an older obsctl binary, when set (before/after figures)
 # Wall time comes from hyperfine (--warmup 1 --runs 5; installed with apt-get when missing,
 # otherwise a plain loop is used), peak RSS from `/usr/bin/time -v`. Throughput is
 # uncompressed corpus MB (1e6 bytes) per second of wall time, also for the .gz row.
 # Correctness: obsctl's `.totals` and `.previous.{cost_usd,sessions}` (and jq's) must equal
 # the generator's expected figures (integers exactly, cost within 1e-9 relative).
 #
-# Environment: RUNS (default 5), WARMUP (default 1), OBSCTL_EXTRA_ARGS (appended to the
-# obsctl command line, e.g. "--source jsonl"), SKIP_JQ=1 to skip the slow jq baseline,
-# SKIP_BUILD=1 to use the binaries already in target/release.
+# Environment: RUNS (default 5), WARMUP (default 1), THREADS (default "1 2": the --threads
+# values measured), OBSCTL_BEFORE (path of an older obsctl to measure too), OBSCTL_EXTRA_ARGS
+# (appended to the obsctl command line, e.g. "--source jsonl"), SKIP_JQ=1 to skip the slow jq
+# baseline, SKIP_GZ=1 to skip the .gz rows, SKIP_BUILD=1 to use the binaries already in
+# target/release.
 # Exit status: 0 when every check is OK, 1 on a mismatch or a failing command.
 set -euo pipefail
 
@@ -167,26 +171,46 @@ if [ "${SKIP_JQ:-0}" != 1 ]; then
     fi
 fi
 
-# 3-4. obsctl on the plain file and on the .gz
-for kind in plain gz; do
-    file=$CORPUS
+# 3. gzip -dc: how fast the .gz can be inflated at all (GNU gzip; obsctl uses zlib-rs)
+if [ "${SKIP_GZ:-0}" != 1 ]; then
+    CMD_GZ="gzip -dc $(q "$GZ") > /dev/null"
+    wall_time gunzip "$RUNS" "$WARMUP" "$CMD_GZ"
+    peak_rss gunzip "$CMD_GZ"
+    row "\`gzip -dc\` (.gz)" "$WALL_TXT" "$(mbps "$WALL")" "$RSS_MB" "-"
+fi
+
+# 4. obsctl (and the older binary, if given) on the plain file and on the .gz
+# bench_obsctl LABEL BINARY KIND THREADS
+bench_obsctl() {
+    local label=$1 bin=$2 kind=$3 threads=$4 file=$CORPUS name
     [ "$kind" = gz ] && file=$GZ
-    label="\`obsctl digest\` ($kind)"
-    if [ ! -x "$OBSCTL" ]; then
+    name="$(printf %s "$label" | tr -c "a-zA-Z0-9" -)-$kind-t$threads"
+    label="\`$label\` ($kind, --threads $threads)"
+    if [ ! -x "$bin" ]; then
         STATUS=1
-        row "$label" "missing $OBSCTL" "-" "-" "FAILED"
-        continue
+        row "$label" "missing $bin" "-" "-" "FAILED"
+        return
     fi
-    CMD="$(q "$OBSCTL") digest --logs $(q "$file") --week 2026-W47 --tz UTC --format json ${OBSCTL_EXTRA_ARGS:-}"
-    if ! peak_rss "obsctl-$kind" "$CMD > $(q "$TMP/obsctl-$kind.json")"; then
+    local cmd
+    cmd="$(q "$bin") digest --logs $(q "$file") --week 2026-W47 --tz UTC --format json --threads $threads ${OBSCTL_EXTRA_ARGS:-}"
+    if ! peak_rss "$name" "$cmd > $(q "$TMP/$name.json")"; then
         STATUS=1
         row "$label" "exit status != 0" "-" "-" "FAILED"
-        continue
+        return
     fi
-    CHK=$(check "$TMP/obsctl-$kind.json")
+    CHK=$(check "$TMP/$name.json")
     [ "$CHK" = OK ] || STATUS=1
-    wall_time "obsctl-$kind" "$RUNS" "$WARMUP" "$CMD > /dev/null" || { STATUS=1; WALL=0; WALL_TXT=failed; }
+    wall_time "$name" "$RUNS" "$WARMUP" "$cmd > /dev/null" || { STATUS=1; WALL=0; WALL_TXT=failed; }
     row "$label" "$WALL_TXT" "$(mbps "$WALL")" "$RSS_MB" "$CHK"
+}
+
+KINDS="plain"
+[ "${SKIP_GZ:-0}" = 1 ] || KINDS="plain gz"
+for kind in $KINDS; do
+    for threads in ${THREADS:-1 2}; do
+        [ -n "${OBSCTL_BEFORE:-}" ] && bench_obsctl "obsctl digest (before)" "$OBSCTL_BEFORE" "$kind" "$threads"
+        bench_obsctl "obsctl digest" "$OBSCTL" "$kind" "$threads"
+    done
 done
 
 echo "### obsctl digest benchmark: $SIZE shape-A corpus"

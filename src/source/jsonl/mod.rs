@@ -4,6 +4,7 @@
 
 mod files;
 mod line;
+mod progress;
 mod reader;
 mod tally;
 
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 pub use line::{parse_line, Event, EventKind, Shape};
+#[doc(hidden)]
+pub use line::{parse_line_flat, parse_line_with_serde};
 pub use reader::{FileReport, MAX_LINE};
 
 use super::{Answer, Query};
