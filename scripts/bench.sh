@@ -9,7 +9,8 @@
 #   cat FILE > /dev/null        (I/O floor)
 #   gzip -dc FILE.gz > /dev/null (decompression floor of the .gz rows, GNU gzip)
 #   jq -f scripts/jq-totals.jq  (the baseline the issue compares with; run once)
-#   obsctl digest on FILE and on FILE.gz, with --threads 1 and 2 (THREADS)
+#   obsctl digest --source jsonl on FILE and on FILE.gz, with --threads 1 and 2 (THREADS)
+#   (--source jsonl: `auto` would first ask a Prometheus or Loki that happens to be running)
 #   the same with $OBSCTL_BEFORE, an older obsctl binary, when set (before/after figures)
 # Wall time comes from hyperfine (--warmup 1 --runs 5; installed with apt-get when missing,
 # otherwise a plain loop is used), peak RSS from `/usr/bin/time -v`. Throughput is
@@ -192,7 +193,7 @@ bench_obsctl() {
         return
     fi
     local cmd
-    cmd="$(q "$bin") digest --logs $(q "$file") --week 2026-W47 --tz UTC --format json --threads $threads ${OBSCTL_EXTRA_ARGS:-}"
+    cmd="$(q "$bin") digest --source jsonl --logs $(q "$file") --week 2026-W47 --tz UTC --format json --threads $threads ${OBSCTL_EXTRA_ARGS:-}"
     if ! peak_rss "$name" "$cmd > $(q "$TMP/$name.json")"; then
         STATUS=1
         row "$label" "exit status != 0" "-" "-" "FAILED"

@@ -38,11 +38,15 @@ impl Progress {
             return;
         }
         if self.bar.is_none() && self.started.elapsed() >= DELAY {
-            let style = ProgressStyle::with_template(
-                "reading telemetry {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::stderr()).with_style(style);
+            // `wide_bar` takes what the terminal has left, so the line never wraps.
+            let style =
+                ProgressStyle::with_template("reading logs {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::with_draw_target(Some(self.total), ProgressDrawTarget::hidden()).with_style(style);
+            // Rate and ETA are measured from here, not from zero bytes a second ago.
+            bar.set_position(done.min(self.total));
+            bar.reset_eta();
+            bar.set_draw_target(ProgressDrawTarget::stderr());
             self.bar = Some(bar);
         }
         if let Some(bar) = &self.bar {
