@@ -374,13 +374,8 @@ pub fn session_of(labels: &BTreeMap<String, String>) -> Option<&str> {
 pub fn agent_of(labels: &BTreeMap<String, String>) -> &str {
     match label(labels, "agentId") {
         Some(a) if a != "unknown" => a,
-        _ => label(labels, "sessionKey").and_then(agent_from_session_key).unwrap_or("unknown"),
+        _ => label(labels, "sessionKey").and_then(super::jsonl::agent_from_session_key).unwrap_or("unknown"),
     }
-}
-
-fn agent_from_session_key(key: &str) -> Option<&str> {
-    let id = key.strip_prefix("agent:")?.split(':').next()?;
-    (!id.is_empty()).then_some(id)
 }
 
 /// `experimentId` (or `experiment.id`, or a nested `experiment.id`, which `| json` both
