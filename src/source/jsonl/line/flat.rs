@@ -42,9 +42,7 @@ pub(super) fn parse(line: &[u8]) -> Option<RawLine<&str>> {
         p.pos += 1;
     } else {
         loop {
-            let key = p.string()?;
-            p.expect(b':')?;
-            match field_of(key.as_bytes())? {
+            match p.key()? {
                 Some(field) => {
                     let bit = 1 << field as u32;
                     if seen & bit != 0 {
@@ -172,6 +170,84 @@ fn field_of(key: &[u8]) -> Option<Option<Field>> {
     Some(Some(field))
 }
 
+/// A key as the bytes that start a member, `key":`, loaded as two little-endian words
+/// with the bytes past its end masked off: one or two compares match a key with no
+/// search for its end. Exact, because with no backslash in the line a key ends at its
+/// first quote, so `type":` cannot be the start of a longer key.
+struct KeyPattern {
+    field: Field,
+    len: usize,
+    words: [u64; 2],
+    masks: [u64; 2],
+}
+
+impl KeyPattern {
+    const fn new(key: &[u8], field: Field) -> KeyPattern {
+        let len = key.len() + 2;
+        assert!(len <= 16);
+        let (mut words, mut masks) = ([0u64; 2], [0u64; 2]);
+        let mut i = 0;
+        while i < len {
+            let byte = if i < key.len() {
+                key[i]
+            } else if i == key.len() {
+                b'"'
+            } else {
+                b':'
+            };
+            words[i / 8] |= (byte as u64) << (8 * (i % 8));
+            masks[i / 8] |= 0xff << (8 * (i % 8));
+            i += 1;
+        }
+        KeyPattern { field, len, words, masks }
+    }
+
+    fn matches(&self, words: [u64; 2]) -> bool {
+        (words[0] & self.masks[0]) == self.words[0] && (words[1] & self.masks[1]) == self.words[1]
+    }
+}
+
+/// The keys the gateway writes on most lines, by first letter; any other key, and these
+/// when fewer than 16 bytes are left in the line, go through [`field_of`].
+fn common_keys(first: u8) -> &'static [KeyPattern] {
+    use Field::*;
+    const T: &[KeyPattern] =
+        &[KeyPattern::new(b"type", TypeA), KeyPattern::new(b"timestamp", Timestamp), KeyPattern::new(b"ts", Ts)];
+    const S: &[KeyPattern] = &[
+        KeyPattern::new(b"sessionId", SessionId),
+        KeyPattern::new(b"sessionKey", SessionKey),
+        KeyPattern::new(b"success", Success),
+        KeyPattern::new(b"status", Status),
+    ];
+    const E: &[KeyPattern] = &[
+        KeyPattern::new(b"experimentId", ExperimentId),
+        KeyPattern::new(b"eventType", TypeB),
+        KeyPattern::new(b"experiment.id", DottedExperimentId),
+    ];
+    const M: &[KeyPattern] = &[KeyPattern::new(b"model", Model)];
+    const P: &[KeyPattern] = &[KeyPattern::new(b"provider", Provider)];
+    const I: &[KeyPattern] = &[KeyPattern::new(b"inputTokens", InputTokens)];
+    const O: &[KeyPattern] = &[KeyPattern::new(b"outputTokens", OutputTokens)];
+    const C: &[KeyPattern] = &[KeyPattern::new(b"costUsd", CostUsd)];
+    const A: &[KeyPattern] = &[KeyPattern::new(b"agentId", AgentId)];
+    const V: &[KeyPattern] = &[KeyPattern::new(b"variant", Variant)];
+    const K: &[KeyPattern] = &[KeyPattern::new(b"kind", TypeC)];
+    match first {
+        b't' => T,
+        b's' => S,
+        b'e' => E,
+        b'm' => M,
+        b'p' => P,
+        b'i' => I,
+        b'o' => O,
+        b'c' => C,
+        b'a' => A,
+        b'v' => V,
+        b'k' => K,
+        _ => &[],
+    }
+}
+
 /// A JSON number's syntax, and its value when it has at most 19 digits.
 struct Number {
     negative: bool,
@@ -233,6 +309,24 @@ impl<'a> Cursor<'a> {
         let end = find_quote(self.bytes, start)?;
         self.pos = end + 1;
         self.text.get(start..end)
+    }
+
+    /// A key and the colon after it: `Some(field)` as [`field_of`] answers.
+    fn key(&mut self) -> Option<Option<Field>> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        if let Some(ahead) = self.bytes.get(start..start + 16) {
+            let word = |i: usize| ahead.get(i..i + 8).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes);
+            let words = [word(0)?, word(8)?];
+            if let Some(key) = common_keys(ahead[0]).iter().find(|k| k.matches(words)) {
+                self.pos = start + key.len;
+                return Some(Some(key.field));
+            }
+        }
+        let end = find_quote(self.bytes, start)?;
+        self.pos = end + 1;
+        self.expect(b':')?;
+        field_of(&self.bytes[start..end])
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {

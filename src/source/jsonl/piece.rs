@@ -1,0 +1,363 @@
+//! A piece of a plain file, read by the worker that parses it.
+//!
+//! Why: with one thread reading the whole file into buffers for the parsing threads, that
+//! thread spent a quarter of a second per GB in the kernel copying pages, on a third
+//! thread competing with the two parsers for the machine's two cores, and the parsers then
+//! read the copy from another core's cache. A worker that reads its own piece pays for the
+//! copy once, into a buffer small enough to stay in its cache while it parses it.
+//!
+//! A file is cut at fixed offsets into pieces `[start, end)`; a piece holds the lines that
+//! *start* in it. Its reader looks at the byte before `start` to learn whether a line
+//! starts there, else skips to the first line that does, and reads past `end` to finish
+//! its last line. So every line belongs to exactly one piece, and no piece needs to know
+//! where another begins: the pieces can be read in any order, on any thread.
+//!
+//! Two ways to get at a piece's bytes:
+//! - [`Input::Mapped`]: the file mapped into memory once; a worker parses a piece where the
+//!   kernel keeps it, with no copy at all (copying 1 GB from the page cache into buffers
+//!   cost 0.2–0.4 CPU-seconds, a third of the remaining budget), then drops the piece's
+//!   pages from the process (`MADV_DONTNEED`), so resident memory stays a few pieces,
+//!   not the file. A mapped file that shrinks while mapped kills the process (SIGBUS), as
+//!   with any `mmap` reader (ripgrep has the same caveat); so only files not written for an
+//!   hour are mapped: rotated files, archives, benchmark corpora. `copytruncate` rotation
+//!   happens to the live file.
+//! - [`Input::Read`]: positioned reads into the worker's own buffer, for the live file and
+//!   wherever mapping fails; a file that shrinks then just ends early.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::time::Duration;
+
+use memmap2::{Mmap, UncheckedAdvice};
+
+use super::reader::MAX_LINE;
+
+/// A file is mapped only if it was not modified for this long (see the module doc).
+const QUIET_FOR: Duration = Duration::from_secs(3600);
+
+/// How the pieces of one plain file are read.
+pub enum Input {
+    Mapped(Mmap),
+    Read(File),
+}
+
+impl Input {
+    /// Maps `file` if it is a regular, non-empty file left alone for an hour and mapping
+    /// works; reads it otherwise.
+    pub fn open(file: File, meta: &Metadata) -> Input {
+        let quiet = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= QUIET_FOR);
+        if !(quiet && meta.is_file() && meta.len() > 0) {
+            return Input::Read(file);
+        }
+        // SAFETY: the map is read-only and nothing in this process writes the file. Another
+        // process truncating it while mapped would raise SIGBUS (not a wrong answer); that
+        // is why only files quiet for an hour are mapped.
+        match unsafe { Mmap::map(&file) } {
+            Ok(map) => Input::Mapped(map),
+            Err(_) => Input::Read(file),
+        }
+    }
+
+    /// The lines that start in `piece`: `buf` holds them when they were read, not when
+    /// mapped. `done` is called with them, then a mapped piece's pages are let go.
+    pub fn with_lines<T>(
+        &self,
+        piece: Piece,
+        buf: &mut Vec<u8>,
+        done: impl FnOnce(&[u8], &PieceLines) -> T,
+    ) -> io::Result<T> {
+        match self {
+            Input::Read(file) => {
+                let lines = read_piece(file, piece, buf)?;
+                Ok(done(&buf[lines.from..lines.to], &lines))
+            }
+            Input::Mapped(map) => {
+                let lines = map_piece(map, piece);
+                let result = done(&map[lines.from..lines.to], &lines);
+                let (start, len) = (piece.start as usize, (piece.end - piece.start) as usize);
+                // SAFETY: for a shared read-only file mapping, MADV_DONTNEED only drops the
+                // pages from this process: touching them again maps the same file bytes
+                // back, so a slice another thread still reads keeps its contents. Failure
+                // only means the pages stay resident.
+                let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, len) };
+                Ok(result)
+            }
+        }
+    }
+}
+
+/// Bytes `[start, end)` of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The pieces of a file of `size` bytes, `piece_len` bytes each (the last one shorter).
+pub fn pieces(size: u64, piece_len: u64) -> impl Iterator<Item = Piece> {
+    (0..size.div_ceil(piece_len)).map(move |k| Piece { start: k * piece_len, end: ((k + 1) * piece_len).min(size) })
+}
+
+/// The lines of a piece, as read into a buffer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PieceLines {
+    /// The piece's whole lines are `buf[from..to]`, newlines included.
+    pub from: usize,
+    pub to: usize,
+    /// The last line ends the file without a newline.
+    pub unterminated: bool,
+    /// One more line, longer than `MAX_LINE`, follows the others; it was not kept.
+    pub oversized: bool,
+}
+
+/// How much to read first to finish a piece's last line: a telemetry line is a few hundred
+/// bytes; a longer one doubles the read each time.
+const TAIL_STEP: usize = 4 << 10;
+
+/// Reads the lines that start in `piece` of `file` into `buf` (whose length is kept as
+/// spare room for the next piece, so it is read into without zeroing).
+pub fn read_piece(file: &File, piece: Piece, buf: &mut Vec<u8>) -> io::Result<PieceLines> {
+    // One byte before the piece says whether a line starts at its first byte.
+    let lead = u64::from(piece.start > 0);
+    let base = piece.start - lead;
+    let want = (piece.end - base) as usize;
+    grow(buf, want);
+    let got = read_at(file, &mut buf[..want], base)?;
+    let first = if lead == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &buf[..got]) {
+            Some(i) => i + 1,
+            None => got, // inside a line that started before: nothing starts here
+        }
+    };
+    if first >= got {
+        return Ok(PieceLines::default());
+    }
+    let mut lines = PieceLines { from: first, to: got, ..PieceLines::default() };
+    let mut eof = got < want;
+    // The bytes after the last newline start a line that ends past `end`, if at all.
+    let tail = memchr::memrchr(b'\n', &buf[first..got]).map_or(first, |i| first + i + 1);
+    while lines.to > tail {
+        if lines.to - tail > MAX_LINE {
+            // A runaway line: drop it without reading it all; the pieces it spans find
+            // no line start in it, and the piece where it ends starts after it.
+            lines.to = tail;
+            lines.oversized = true;
+            break;
+        }
+        if eof {
+            lines.unterminated = true;
+            break;
+        }
+        let at = lines.to;
+        let step = TAIL_STEP.max(at - tail).min(MAX_LINE + 1 - (at - tail));
+        grow(buf, at + step);
+        let n = read_at(file, &mut buf[at..at + step], base + at as u64)?;
+        eof = n < step;
+        match memchr::memchr(b'\n', &buf[at..at + n]) {
+            Some(i) => {
+                lines.to = at + i + 1;
+                break;
+            }
+            None => lines.to = at + n,
+        }
+    }
+    Ok(lines)
+}
+
+/// Where the lines that start in `piece` lie in `map`, the whole file: the same answer as
+/// [`read_piece`] gives for the same bytes.
+pub fn map_piece(map: &[u8], piece: Piece) -> PieceLines {
+    let (start, end) = (piece.start as usize, (piece.end as usize).min(map.len()));
+    if start >= end {
+        return PieceLines::default();
+    }
+    let first = if start == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &map[start - 1..end]) {
+            Some(i) => start + i,
+            None => return PieceLines::default(),
+        }
+    };
+    if first >= end {
+        return PieceLines::default();
+    }
+    let mut lines = PieceLines { from: first, to: end, ..PieceLines::default() };
+    let tail = memchr::memrchr(b'\n', &map[first..end]).map_or(first, |i| first + i + 1);
+    if tail < end {
+        let limit = map.len().min(tail + MAX_LINE + 1);
+        match memchr::memchr(b'\n', &map[end..limit]) {
+            Some(i) => lines.to = end + i + 1,
+            None if map.len() - tail <= MAX_LINE => {
+                lines.to = map.len();
+                lines.unterminated = true;
+            }
+            None => {
+                lines.to = tail;
+                lines.oversized = true;
+            }
+        }
+    }
+    lines
+}
+
+/// Reads at `offset` until `buf` is full or the file ends; the bytes read.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match positioned_read(file, &mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(unix)]
+fn positioned_read(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn positioned_read(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// Makes `buf` at least `len` bytes long (zeroing only what is new).
+pub fn grow(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn file_with(content: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("events.jsonl");
+        File::create(&path).and_then(|mut f| f.write_all(content)).expect("write");
+        let file = File::open(&path).expect("open");
+        (dir, file)
+    }
+
+    /// Every piece's lines, concatenated, for pieces of `len` bytes; checks that reading
+    /// and mapping find the same lines.
+    fn read_all(content: &[u8], len: u64) -> (Vec<u8>, Vec<PieceLines>) {
+        let (_dir, file) = file_with(content);
+        let mut buf = Vec::new();
+        let mut all = Vec::new();
+        let mut found = Vec::new();
+        for piece in pieces(content.len() as u64, len) {
+            let lines = read_piece(&file, piece, &mut buf).expect("read");
+            let mapped = map_piece(content, piece);
+            assert_eq!(
+                &content[mapped.from..mapped.to],
+                &buf[lines.from..lines.to],
+                "mapped and read lines of {piece:?}"
+            );
+            assert_eq!((mapped.unterminated, mapped.oversized), (lines.unterminated, lines.oversized));
+            let text = &buf[lines.from..lines.to];
+            assert!(text.is_empty() || text.ends_with(b"\n") || lines.unterminated, "whole lines");
+            all.extend_from_slice(text);
+            found.push(lines);
+        }
+        (all, found)
+    }
+
+    fn lines(n: usize) -> Vec<u8> {
+        (0..n).flat_map(|i| format!("{{\"line\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 37)).into_bytes()).collect()
+    }
+
+    #[test]
+    fn pieces_cover_the_file() {
+        assert_eq!(pieces(0, 4).count(), 0);
+        assert_eq!(
+            pieces(10, 4).collect::<Vec<_>>(),
+            [Piece { start: 0, end: 4 }, Piece { start: 4, end: 8 }, Piece { start: 8, end: 10 }]
+        );
+    }
+
+    #[test]
+    fn every_line_is_read_once_whatever_the_piece_size() {
+        let mut content = lines(300);
+        content.extend_from_slice(b"\n\n  \n");
+        content.extend_from_slice(&lines(7));
+        for len in [1, 2, 3, 5, 16, 47, 48, 49, 100, 1000, 4096, 1 << 20] {
+            let (all, found) = read_all(&content, len);
+            assert_eq!(all, content, "piece length {len}");
+            assert!(found.iter().all(|l| !l.unterminated && !l.oversized));
+        }
+    }
+
+    #[test]
+    fn an_unterminated_last_line_is_flagged() {
+        let mut content = lines(20);
+        content.extend_from_slice(b"{\"type\":\"model_usage\",\"costUsd\":");
+        for len in [7, 64, 1 << 20] {
+            let (all, found) = read_all(&content, len);
+            assert_eq!(all, content);
+            let last = found.iter().rev().find(|l| l.from < l.to).expect("lines");
+            assert!(last.unterminated, "piece length {len}");
+            assert_eq!(found.iter().filter(|l| l.unterminated).count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_max_line_is_dropped_and_the_next_ones_are_read() {
+        let before = lines(3);
+        let after = lines(5);
+        let mut content = before.clone();
+        content.extend_from_slice(&vec![b'a'; MAX_LINE + 10]);
+        content.push(b'\n');
+        content.extend_from_slice(&after);
+        let (all, found) = read_all(&content, 1 << 20);
+        assert_eq!(all, [before, after].concat());
+        assert_eq!(found.iter().filter(|l| l.oversized).count(), 1);
+        // A line of exactly MAX_LINE bytes is kept.
+        let mut content = vec![b'b'; MAX_LINE];
+        content.push(b'\n');
+        let (all, found) = read_all(&content, 1 << 20);
+        assert_eq!(all, content);
+        assert!(found.iter().all(|l| !l.oversized));
+    }
+
+    #[test]
+    fn only_files_left_alone_for_an_hour_are_mapped() {
+        let content = lines(50);
+        let (dir, file) = file_with(&content);
+        let path = dir.path().join("events.jsonl");
+        let meta = file.metadata().expect("metadata");
+        assert!(matches!(Input::open(file, &meta), Input::Read(_)), "just written: read");
+        let old = std::time::SystemTime::now() - 2 * QUIET_FOR;
+        File::options().write(true).open(&path).and_then(|f| f.set_modified(old)).expect("set mtime");
+        let file = File::open(&path).expect("open");
+        let meta = file.metadata().expect("metadata");
+        let input = Input::open(file, &meta);
+        assert!(matches!(input, Input::Mapped(_)), "quiet: mapped");
+        let mut all = Vec::new();
+        let mut buf = Vec::new();
+        for piece in pieces(content.len() as u64, 100) {
+            input.with_lines(piece, &mut buf, |text, _| all.extend_from_slice(text)).expect("lines");
+        }
+        assert_eq!(all, content);
+    }
+
+    #[test]
+    fn a_file_that_shrank_reads_what_is_left() {
+        let content = lines(10);
+        let (_dir, file) = file_with(&content);
+        let mut buf = Vec::new();
+        let lines = read_piece(&file, Piece { start: 0, end: content.len() as u64 + 100 }, &mut buf).expect("read");
+        assert_eq!(&buf[lines.from..lines.to], &content[..]);
+        let past = read_piece(&file, Piece { start: 5000, end: 6000 }, &mut buf).expect("read");
+        assert_eq!(past, PieceLines::default());
+    }
+}
