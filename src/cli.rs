@@ -115,7 +115,7 @@ pub struct DigestArgs {
     #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Output")]
     pub top: usize,
 
-    /// Do not print warnings on standard error (they stay in the report).
+    /// Do not print warnings or a progress bar on standard error (warnings stay in the report).
     #[arg(long, short = 'q', help_heading = "Output")]
     pub quiet: bool,
 
