@@ -9,7 +9,8 @@
 #   cat FILE > /dev/null        (I/O floor)
 #   gzip -dc FILE.gz > /dev/null (decompression floor of the .gz rows, GNU gzip)
 #   jq -f scripts/jq-totals.jq  (the baseline the issue compares with; run once)
-#   obsctl digest --source jsonl on FILE and on FILE.gz, with --threads 1 and 2 (THREADS)
+#   obsctl digest --source jsonl on FILE (mapped, then read: see bench_obsctl) and on
+#   FILE.gz, with --threads 1 and 2 (THREADS)
 #   (--source jsonl: `auto` would first ask a Prometheus or Loki that happens to be running)
 #   the same with $OBSCTL_BEFORE, an older obsctl binary, when set (before/after figures)
 # Wall time comes from hyperfine (--warmup 1 --runs 5; installed with apt-get when missing,
@@ -19,7 +20,8 @@
 # the generator's expected figures (integers exactly, cost within 1e-9 relative).
 #
 # Environment: RUNS (default 5), WARMUP (default 1), THREADS (default "1 2": the --threads
-# values measured), OBSCTL_BEFORE (path of an older obsctl to measure too), OBSCTL_EXTRA_ARGS
+# values measured), KINDS (default "mapped read gz": the obsctl rows), OBSCTL_BEFORE (path
+# of an older obsctl to measure too), OBSCTL_EXTRA_ARGS
 # (appended to the obsctl command line, e.g. "--source jsonl"), SKIP_JQ=1 to skip the slow jq
 # baseline, SKIP_GZ=1 to skip the .gz rows, SKIP_BUILD=1 to use the binaries already in
 # target/release.
@@ -67,15 +69,19 @@ CORPUS=$BENCH/corpus-$SIZE.jsonl
 EXPECTED=$BENCH/corpus-$SIZE.expected.json
 GZ=$CORPUS.gz
 
-# (Re)generate when missing or older than the generator's source.
-if [ ! -s "$CORPUS" ] || [ ! -s "$EXPECTED" ] || [ "$ROOT/examples/gencorpus.rs" -nt "$CORPUS" ]; then
+# (Re)generate when missing or older than the generator's source. The stamp, not the
+# corpus, holds the generation time: the corpus's own mtime is set below to pick how
+# obsctl reads it.
+STAMP=$BENCH/corpus-$SIZE.stamp
+if [ ! -s "$CORPUS" ] || [ ! -s "$EXPECTED" ] || [ ! -e "$STAMP" ] || [ "$ROOT/examples/gencorpus.rs" -nt "$STAMP" ]; then
     log "bench: generating $CORPUS"
     rm -f "$GZ"
     "$GEN" --size "$SIZE" --out "$CORPUS.tmp" >"$EXPECTED.tmp"
     mv "$CORPUS.tmp" "$CORPUS"
     mv "$EXPECTED.tmp" "$EXPECTED"
+    touch "$STAMP"
 fi
-if [ ! -s "$GZ" ] || [ "$CORPUS" -nt "$GZ" ]; then
+if [ ! -s "$GZ" ] || [ "$STAMP" -nt "$GZ" ]; then
     log "bench: compressing $GZ"
     if command -v pigz >/dev/null; then pigz -1 -c "$CORPUS" >"$GZ.tmp"; else gzip -1 -c "$CORPUS" >"$GZ.tmp"; fi
     mv "$GZ.tmp" "$GZ"
@@ -180,11 +186,18 @@ if [ "${SKIP_GZ:-0}" != 1 ]; then
     row "\`gzip -dc\` (.gz)" "$WALL_TXT" "$(mbps "$WALL")" "$RSS_MB" "-"
 fi
 
-# 4. obsctl (and the older binary, if given) on the plain file and on the .gz
+# 4. obsctl (and the older binary, if given) on the plain file and on the .gz.
+# obsctl maps a plain file into memory only when it was not modified for an hour (rotated
+# files; a live file may be truncated under a mapping), and reads it otherwise: the
+# corpus's mtime picks the path, "mapped" (2 hours old) or "read" (just touched).
 # bench_obsctl LABEL BINARY KIND THREADS
 bench_obsctl() {
     local label=$1 bin=$2 kind=$3 threads=$4 file=$CORPUS name
-    [ "$kind" = gz ] && file=$GZ
+    case $kind in
+    gz) file=$GZ ;;
+    mapped) touch -d '-2 hours' "$CORPUS" ;;
+    read) touch "$CORPUS" ;;
+    esac
     name="$(printf %s "$label" | tr -c "a-zA-Z0-9" -)-$kind-t$threads"
     label="\`$label\` ($kind, --threads $threads)"
     if [ ! -x "$bin" ]; then
@@ -205,8 +218,8 @@ bench_obsctl() {
     row "$label" "$WALL_TXT" "$(mbps "$WALL")" "$RSS_MB" "$CHK"
 }
 
-KINDS="plain"
-[ "${SKIP_GZ:-0}" = 1 ] || KINDS="plain gz"
+KINDS=${KINDS:-mapped read gz}
+[ "${SKIP_GZ:-0}" = 1 ] && KINDS=${KINDS/gz/}
 for kind in $KINDS; do
     for threads in ${THREADS:-1 2}; do
         [ -n "${OBSCTL_BEFORE:-}" ] && bench_obsctl "obsctl digest (before)" "$OBSCTL_BEFORE" "$kind" "$threads"

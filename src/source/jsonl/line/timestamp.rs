@@ -8,30 +8,36 @@
 //! a space, a leap second, ten fraction digits, an impossible date — which then goes to
 //! chrono, the reference. The tests check both agree on every value this accepts.
 
+use std::cell::Cell;
+
 use crate::window::{Nanos, NANOS_PER_SEC};
+
+thread_local! {
+    /// The last `YYYY-MM-DDTHH` read on this thread and its seconds since the epoch.
+    /// Consecutive events are usually within the same hour, and the date is most of the
+    /// work (checks and `days_from_civil`): about 100 fewer instructions per line.
+    static LAST_HOUR: Cell<Option<([u8; 13], i64)>> = const { Cell::new(None) };
+}
 
 /// Nanoseconds since the epoch, when `text` is in the common form and a real instant.
 pub(super) fn parse(text: &str) -> Option<Nanos> {
     let (head, rest) = text.as_bytes().split_first_chunk::<19>()?;
-    // `YYYY-MM-DDTHH:MM:SS`: fixed positions, so no bounds checks and no loop.
-    let digit = |i: usize| head[i].wrapping_sub(b'0');
-    let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18].map(digit);
-    if digits.iter().any(|&d| d > 9) || [head[4], head[7], head[10], head[13], head[16]] != *b"--T::" {
+    let (hour_text, _) = head.split_first_chunk::<13>()?;
+    let hour_start = match LAST_HOUR.get() {
+        Some((last, seconds)) if last == *hour_text => seconds,
+        _ => {
+            let seconds = hour_seconds(hour_text)?;
+            LAST_HOUR.set(Some((*hour_text, seconds)));
+            seconds
+        }
+    };
+    // `:MM:SS`
+    let [.., colon1, m1, m2, colon2, s1, s2] = *head;
+    let [m1, m2, s1, s2] = [m1, m2, s1, s2].map(|b| b.wrapping_sub(b'0'));
+    if colon1 != b':' || colon2 != b':' || m1 > 5 || m2 > 9 || s1 > 5 || s2 > 9 {
         return None;
     }
-    let pair = |i: usize| i64::from(digits[i]) * 10 + i64::from(digits[i + 1]);
-    let (year, month, day) = (pair(0) * 100 + pair(2), pair(4), pair(6));
-    let (hour, minute, second) = (pair(8), pair(10), pair(12));
-    if !(1970..=2261).contains(&year)
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
+    let (minute, second) = (i64::from(m1) * 10 + i64::from(m2), i64::from(s1) * 10 + i64::from(s2));
 
     let (nanos, zone) = match rest.split_first() {
         Some((b'.', frac)) => fraction(frac)?,
@@ -55,8 +61,29 @@ pub(super) fn parse(text: &str) -> Option<Nanos> {
         _ => return None,
     };
 
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let seconds = hour_start + minute * 60 + second - offset;
     Some(seconds * NANOS_PER_SEC + nanos)
+}
+
+/// `YYYY-MM-DDTHH` as seconds since the epoch, if a real date and hour from 1970 to 2261.
+fn hour_seconds(text: &[u8; 13]) -> Option<i64> {
+    // Fixed positions, so no bounds checks and no loop.
+    let digit = |i: usize| text[i].wrapping_sub(b'0');
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12].map(digit);
+    if digits.iter().any(|&d| d > 9) || [text[4], text[7], text[10]] != *b"--T" {
+        return None;
+    }
+    let pair = |i: usize| i64::from(digits[i]) * 10 + i64::from(digits[i + 1]);
+    let (year, month, day, hour) = (pair(0) * 100 + pair(2), pair(4), pair(6), pair(8));
+    if !(1970..=2261).contains(&year)
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+    {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600)
 }
 
 /// `1` to `9` fraction digits as nanoseconds, and what follows them.
@@ -193,6 +220,30 @@ mod tests {
         ] {
             assert_eq!(parse(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn the_hour_cache_never_changes_an_answer() {
+        // Same hour as the line before, with good and bad minutes, seconds and zones; a
+        // leap second is chrono's business.
+        for (text, good) in [
+            ("2026-11-19T15:00:00Z", true),
+            ("2026-11-19T15:59:59.999Z", true),
+            ("2026-11-19T15:60:00Z", false),
+            ("2026-11-19T15:56:60Z", false),
+            ("2026-11-19T15:5a:00Z", false),
+            ("2026-11-19T15-56:00Z", false),
+            ("2026-11-19T15:56:00+01:00", true),
+            ("2026-11-19T15:56:00", false),
+            ("2026-11-19T16:00:00Z", true),
+            ("2026-02-29T15:00:00Z", false), // a bad date is never cached
+            ("2026-02-29T15:00:01Z", false),
+            ("2026-11-19T15:00:02Z", true),
+        ] {
+            assert_eq!(check(text).is_some(), good, "{text}"); // and equal to chrono's when read
+        }
+        // NUL bytes (from `\u0000` escapes) never match an empty cache.
+        assert_eq!(std::thread::spawn(|| parse("\0\0\0\0\0\0\0\0\0\0\0\0\0:00:00Z")).join().ok(), Some(None));
     }
 
     #[test]
