@@ -13,14 +13,17 @@
 //! where another begins: the pieces can be read in any order, on any thread.
 //!
 //! Two ways to get at a piece's bytes:
-//! - [`Input::Mapped`]: the file mapped into memory once; a worker parses a piece where the
-//!   kernel keeps it, with no copy at all (copying 1 GB from the page cache into buffers
-//!   cost 0.2–0.4 CPU-seconds, a third of the remaining budget), then drops the piece's
-//!   pages from the process (`MADV_DONTNEED`), so resident memory stays a few pieces,
-//!   not the file. A mapped file that shrinks while mapped kills the process (SIGBUS), as
-//!   with any `mmap` reader (ripgrep has the same caveat); so only files not written for an
-//!   hour are mapped: rotated files, archives, benchmark corpora. `copytruncate` rotation
-//!   happens to the live file.
+//! - [`Input::Mapped`]: each piece mapped into memory on its own (with 64 KiB more for its
+//!   last line) and parsed where the kernel keeps it, with no copy at all (copying 1 GB
+//!   from the page cache into buffers cost 0.2–0.4 CPU-seconds, a third of the remaining
+//!   budget), then unmapped: resident memory is the pieces in flight, not the file. (One
+//!   mapping of the whole file, releasing pieces with `MADV_DONTNEED`, kept 6 % of the file
+//!   resident: reading the byte before a piece faults in the 64 KiB around it again.) A
+//!   piece whose last line does not end inside its mapping is read instead. A mapped file
+//!   that shrinks while mapped kills the process (SIGBUS), as with any `mmap` reader
+//!   (ripgrep has the same caveat); so only files not written for an hour are mapped:
+//!   rotated files, archives, benchmark corpora. `copytruncate` rotation happens to the
+//!   live file.
 //! - [`Input::Read`]: positioned reads into the worker's own buffer, for the live file and
 //!   wherever mapping fails; a file that shrinks then just ends early.
 
@@ -28,61 +31,66 @@ use std::fs::{File, Metadata};
 use std::io;
 use std::time::Duration;
 
-use memmap2::{Mmap, UncheckedAdvice};
+use memmap2::MmapOptions;
 
 use super::reader::MAX_LINE;
 
 /// A file is mapped only if it was not modified for this long (see the module doc).
 const QUIET_FOR: Duration = Duration::from_secs(3600);
 
+/// How much of the next piece a mapped piece also maps, for its last line.
+const MAP_TAIL: u64 = 64 << 10;
+
 /// How the pieces of one plain file are read.
 pub enum Input {
-    Mapped(Mmap),
+    /// A quiet file of `size` bytes (when opened): pieces are mapped (see the module doc).
+    Mapped {
+        file: File,
+        size: u64,
+    },
     Read(File),
 }
 
 impl Input {
-    /// Maps `file` if it is a regular, non-empty file left alone for an hour and mapping
-    /// works; reads it otherwise.
+    /// Maps `file`'s pieces if it is a regular, non-empty file left alone for an hour;
+    /// reads them otherwise.
     pub fn open(file: File, meta: &Metadata) -> Input {
         let quiet = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= QUIET_FOR);
-        if !(quiet && meta.is_file() && meta.len() > 0) {
-            return Input::Read(file);
-        }
-        // SAFETY: the map is read-only and nothing in this process writes the file. Another
-        // process truncating it while mapped would raise SIGBUS (not a wrong answer); that
-        // is why only files quiet for an hour are mapped.
-        match unsafe { Mmap::map(&file) } {
-            Ok(map) => Input::Mapped(map),
-            Err(_) => Input::Read(file),
+        if quiet && meta.is_file() && meta.len() > 0 {
+            Input::Mapped { file, size: meta.len() }
+        } else {
+            Input::Read(file)
         }
     }
 
-    /// The lines that start in `piece`: `buf` holds them when they were read, not when
-    /// mapped. `done` is called with them, then a mapped piece's pages are let go.
+    /// Calls `parse` with the lines that start in `piece`, and what is known about them.
+    /// `buf` holds them when they are read rather than mapped.
     pub fn with_lines<T>(
         &self,
         piece: Piece,
         buf: &mut Vec<u8>,
-        done: impl FnOnce(&[u8], &PieceLines) -> T,
+        parse: impl FnOnce(&[u8], &PieceLines) -> T,
     ) -> io::Result<T> {
-        match self {
-            Input::Read(file) => {
-                let lines = read_piece(file, piece, buf)?;
-                Ok(done(&buf[lines.from..lines.to], &lines))
+        let file = match self {
+            Input::Read(file) => file,
+            Input::Mapped { file, size } => {
+                let from = piece.start.saturating_sub(1);
+                let to = (*size).min(piece.end + MAP_TAIL);
+                // SAFETY: the mapping is read-only and nothing in this process writes the
+                // file. Another process truncating it while mapped raises SIGBUS (a crash,
+                // not a wrong answer); that is why only files quiet for an hour are mapped.
+                let map =
+                    (from < to).then(|| unsafe { MmapOptions::new().offset(from).len((to - from) as usize).map(file) });
+                if let Some(Ok(map)) = map {
+                    if let Some(lines) = map_piece(&map, piece.start - from, piece.end - from) {
+                        return Ok(parse(&map[lines.from..lines.to], &lines));
+                    }
+                }
+                file // mapping failed, or the piece's last line runs past the mapping
             }
-            Input::Mapped(map) => {
-                let lines = map_piece(map, piece);
-                let result = done(&map[lines.from..lines.to], &lines);
-                let (start, len) = (piece.start as usize, (piece.end - piece.start) as usize);
-                // SAFETY: for a shared read-only file mapping, MADV_DONTNEED only drops the
-                // pages from this process: touching them again maps the same file bytes
-                // back, so a slice another thread still reads keeps its contents. Failure
-                // only means the pages stay resident.
-                let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, len) };
-                Ok(result)
-            }
-        }
+        };
+        let lines = read_piece(file, piece, buf)?;
+        Ok(parse(&buf[lines.from..lines.to], &lines))
     }
 }
 
@@ -166,41 +174,31 @@ pub fn read_piece(file: &File, piece: Piece, buf: &mut Vec<u8>) -> io::Result<Pi
     Ok(lines)
 }
 
-/// Where the lines that start in `piece` lie in `map`, the whole file: the same answer as
-/// [`read_piece`] gives for the same bytes.
-pub fn map_piece(map: &[u8], piece: Piece) -> PieceLines {
-    let (start, end) = (piece.start as usize, (piece.end as usize).min(map.len()));
+/// Where the lines that start in `[start, end)` of `window` lie, when each of them ends
+/// with a newline inside `window` (which begins one byte before `start` unless `start` is
+/// 0); `None` otherwise, and the piece is read instead. The same lines as [`read_piece`]
+/// finds.
+pub fn map_piece(window: &[u8], start: u64, end: u64) -> Option<PieceLines> {
+    let (start, end) = (start as usize, (end as usize).min(window.len()));
     if start >= end {
-        return PieceLines::default();
+        return Some(PieceLines::default());
     }
     let first = if start == 0 {
         0
     } else {
-        match memchr::memchr(b'\n', &map[start - 1..end]) {
+        match memchr::memchr(b'\n', &window[start - 1..end]) {
             Some(i) => start + i,
-            None => return PieceLines::default(),
+            None => return Some(PieceLines::default()),
         }
     };
     if first >= end {
-        return PieceLines::default();
+        return Some(PieceLines::default());
     }
-    let mut lines = PieceLines { from: first, to: end, ..PieceLines::default() };
-    let tail = memchr::memrchr(b'\n', &map[first..end]).map_or(first, |i| first + i + 1);
-    if tail < end {
-        let limit = map.len().min(tail + MAX_LINE + 1);
-        match memchr::memchr(b'\n', &map[end..limit]) {
-            Some(i) => lines.to = end + i + 1,
-            None if map.len() - tail <= MAX_LINE => {
-                lines.to = map.len();
-                lines.unterminated = true;
-            }
-            None => {
-                lines.to = tail;
-                lines.oversized = true;
-            }
-        }
-    }
-    lines
+    let to = match window[end - 1] {
+        b'\n' => end,
+        _ => end + memchr::memchr(b'\n', &window[end..])? + 1,
+    };
+    Some(PieceLines { from: first, to, ..PieceLines::default() })
 }
 
 /// Reads at `offset` until `buf` is full or the file ends; the bytes read.
@@ -257,13 +255,18 @@ mod tests {
         let mut found = Vec::new();
         for piece in pieces(content.len() as u64, len) {
             let lines = read_piece(&file, piece, &mut buf).expect("read");
-            let mapped = map_piece(content, piece);
-            assert_eq!(
-                &content[mapped.from..mapped.to],
-                &buf[lines.from..lines.to],
-                "mapped and read lines of {piece:?}"
-            );
-            assert_eq!((mapped.unterminated, mapped.oversized), (lines.unterminated, lines.oversized));
+            // A window as `Input` maps it: from the byte before the piece, 64 KiB past it.
+            let from = piece.start.saturating_sub(1) as usize;
+            let window = &content[from..content.len().min(piece.end as usize + MAP_TAIL as usize)];
+            if let Some(mapped) = map_piece(window, piece.start - from as u64, piece.end - from as u64) {
+                assert_eq!(&window[mapped.from..mapped.to], &buf[lines.from..lines.to], "lines of {piece:?}");
+                assert!(!lines.unterminated && !lines.oversized, "{piece:?}");
+            } else {
+                assert!(
+                    lines.unterminated || lines.oversized || lines.to - lines.from > MAP_TAIL as usize,
+                    "{piece:?}"
+                );
+            }
             let text = &buf[lines.from..lines.to];
             assert!(text.is_empty() || text.ends_with(b"\n") || lines.unterminated, "whole lines");
             all.extend_from_slice(text);
@@ -341,7 +344,7 @@ mod tests {
         let file = File::open(&path).expect("open");
         let meta = file.metadata().expect("metadata");
         let input = Input::open(file, &meta);
-        assert!(matches!(input, Input::Mapped(_)), "quiet: mapped");
+        assert!(matches!(input, Input::Mapped { .. }), "quiet: mapped");
         let mut all = Vec::new();
         let mut buf = Vec::new();
         for piece in pieces(content.len() as u64, 100) {
