@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Server-path benchmark: the digest's wall time against a real Prometheus holding the
-# integration tests' week, next to the time of the slowest single query it sends.
-# Usage: scripts/bench-prometheus.sh   (needs prometheus, promtool, hyperfine; loopback only)
+# integration tests' week, next to the server time of each request it sends, measured alone.
+# Usage: scripts/bench-prometheus.sh [OBSCTL]   (needs prometheus, promtool, hyperfine, python3;
+# loopback only). OBSCTL: a binary to measure instead of this tree's (e.g. an older build);
+# the tree is built into $CARGO_TARGET_DIR (default target/) for the week's data either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bins --examples
+obsctl=${1:-$target/release/obsctl}
 work=$(mktemp -d)
 trap 'kill $prom_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-target/release/examples/promweek "$work"
+"$target/release/examples/promweek" "$work"
 promtool tsdb create-blocks-from openmetrics --max-block-duration=360h "$work/week.om" "$work/tsdb" >/dev/null
 printf 'global:\n  scrape_interval: 60s\nscrape_configs: []\n' > "$work/prometheus.yml"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -15,9 +19,35 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb"
     --storage.tsdb.retention.time=100y --web.listen-address="127.0.0.1:$port" 2>"$work/prom.log" &
 prom_pid=$!
 until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do sleep 0.2; done
-digest=(target/release/obsctl digest --source prometheus --prometheus-url "http://127.0.0.1:$port" --week 2026-W47 --tz UTC --format json --logs "$work")
+digest=("$obsctl" digest --source prometheus --prometheus-url "http://127.0.0.1:$port" --week 2026-W47 --tz UTC --format json --logs "$work")
 "${digest[@]}" >/dev/null   # warm the server's caches
-echo "== queries of one digest (ms), slowest first"
-"${digest[@]}" --verbose 2>&1 >/dev/null | awk '{print $3, substr($0, index($0,$5), 90)}' | sort -rn | head -5
+"${digest[@]}" --verbose 2>"$work/requests.log" >/dev/null
+echo "== each request of one digest alone, one after another (best of 5, ms), slowest first"
+# --verbose logs `prometheus URL  T ms  KIND PARAMS  EXPR` (KIND: instant, range or series).
+python3 - "http://127.0.0.1:$port" "$work/requests.log" <<'PY' || true
+import sys, time, urllib.parse, urllib.request
+base, log = sys.argv[1], sys.argv[2]
+rows = []
+for line in open(log):
+    rest = line.split(" ms  ", 1)[1].rstrip("\n")
+    kind, _, tail = rest.partition(" ")
+    if kind not in ("instant", "range", "series"):
+        sys.exit("this build's --verbose does not say when each query is evaluated: no per-request times")
+    params, _, expr = tail.partition("  ")
+    args = dict(p.split("=", 1) for p in params.split())
+    path = {"instant": "query", "range": "query_range", "series": "series"}[kind]
+    args["match[]" if kind == "series" else "query"] = expr
+    url = f"{base}/api/v1/{path}?{urllib.parse.urlencode(args)}"
+    best = float("inf")
+    for _ in range(6):  # the first run warms up
+        started = time.perf_counter()
+        urllib.request.urlopen(url).read()
+        best = min(best, time.perf_counter() - started)
+    rows.append((best * 1e3, kind, expr))
+rows.sort(reverse=True)
+for ms, kind, expr in rows:
+    print(f"{ms:7.1f}  {kind:<7} {expr[:100]}")
+print(f"{sum(r[0] for r in rows):7.1f}  in all, {len(rows)} requests; slowest {rows[0][0]:.1f}")
+PY
 echo "== whole digest"
-hyperfine --warmup 2 --runs 10 -N "${digest[*]}" 2>/dev/null | grep -E 'Time|Range'
+hyperfine --warmup 2 --runs 20 -N "${digest[*]}" 2>/dev/null | grep -E 'Time|Range'

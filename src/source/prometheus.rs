@@ -1,11 +1,16 @@
 //! The Prometheus source: the digest's aggregates from PromQL (see `promql.rs` for the
 //! queries and why they are exact).
 //!
-//! A fixed set of queries, all sent at once, whatever the number of models or agents:
-//! cost and sessions by agent/model/provider, tokens by model/provider/type, tool calls by
-//! status, model errors, duration quantiles, the daily series and the previous window's
-//! totals. Per-session and per-variant figures are not in any metric; those sections are
-//! left to other sources.
+//! A fixed set of requests, all sent at once, whatever the number of models or agents:
+//! which series exist (the series API, an index lookup), the cost per day by
+//! agent/model/provider (one range query with a one-day step; one instant query per day
+//! when the days differ in length), sessions by agent/model/provider, tokens by
+//! model/provider/type, tool calls by status, model errors, duration buckets, and the
+//! previous window's totals. The window's cost by model and agent is the sum of its days:
+//! the days partition the window and their steps lie on one grid, so the pieces add up to
+//! the window's increase exactly, and the server does not compute the cost twice.
+//! Per-session and per-variant figures are not in any metric; those sections are left to
+//! other sources.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -34,6 +39,12 @@ pub struct PrometheusSource {
 
 /// One series of an instant answer: its labels and value.
 type Sample = (HashMap<String, String>, f64);
+
+/// One series of cost: its labels and dollars.
+type CostRow = (HashMap<String, String>, Usd);
+
+/// One series of a range answer: its labels and its points (Unix seconds, value).
+type Series = (HashMap<String, String>, Vec<(i64, f64)>);
 
 impl PrometheusSource {
     pub fn new(cfg: &ServerConfig, promql: PromQl) -> Result<PrometheusSource> {
@@ -73,23 +84,21 @@ impl PrometheusSource {
         let n = q.names();
         let len = span_ms(w);
         let (agent, model, provider) = (n.agent.as_str(), n.model.as_str(), n.provider.as_str());
-        let cost_q = q.increase_by(&q.cost_sum(), &[agent, model, provider], len);
         let sessions_q = q.increase_by(&q.cost_count(), &[agent, model, provider], len);
         let tokens_q = q.increase_by(&n.session_tokens, &[model, provider, &n.token_type], len);
         let tools_q = q.increase_by(&n.tool_calls, &[&n.status], len);
         let errors_q = q.increase_by(&n.model_errors, &[], len);
         let buckets_q = q.increase_by(&q.duration_bucket(), &["le"], len);
-        let presence_q = q.presence(len);
+        let presence = q.presence_selector();
 
-        let (presence, cost, sessions, tokens, tools, errors, buckets, daily, previous) = tokio::try_join!(
-            self.instant(presence_q, w.end),
-            self.instant(cost_q, w.end),
+        let (found, (daily, cost), sessions, tokens, tools, errors, buckets, previous) = tokio::try_join!(
+            self.series_names(&presence, w),
+            self.daily(w),
             self.instant(sessions_q, w.end),
             self.instant(tokens_q, w.end),
             self.instant(tools_q, w.end),
             self.instant(errors_q, w.end),
             self.instant(buckets_q, w.end),
-            self.daily(w),
             async {
                 match &query.previous {
                     Some(p) => self.totals(p).await.map(Some),
@@ -99,8 +108,7 @@ impl PrometheusSource {
         )?;
 
         let mut warnings = Vec::new();
-        let found: Vec<&str> = presence.iter().filter_map(|(l, _)| l.get("__name__").map(String::as_str)).collect();
-        let missing = |name: &str| !found.contains(&name);
+        let missing = |name: &str| !found.iter().any(|f| f == name);
         for required in [q.cost_sum(), q.cost_count(), n.session_tokens.clone()] {
             if missing(&required) {
                 return Err(anyhow!(
@@ -125,7 +133,7 @@ impl PrometheusSource {
         }
 
         let mut totals = Totals {
-            cost: cost.iter().filter_map(|(_, v)| Usd::from_f64(*v)).sum(),
+            cost: cost.iter().map(|(_, usd)| *usd).sum(),
             sessions: round_sum(&sessions),
             input_tokens: sum_where(&tokens, &n.token_type, "input"),
             output_tokens: sum_where(&tokens, &n.token_type, "output"),
@@ -182,29 +190,60 @@ impl PrometheusSource {
         })
     }
 
-    /// Cost per local day. When every day of the window is 24 hours long, one range query
-    /// with a one-day step; a window with a DST change (a 23- or 25-hour day) or a partial
-    /// day needs one instant query per day, since a range query has a single step.
-    async fn daily(&self, w: &Window) -> Result<Vec<DayRow>> {
+    /// Cost per local day, and the window's cost by agent/model/provider as the sum of
+    /// its days. When every day of the window is 24 hours long, one range query with a
+    /// one-day step; a window with a DST change (a 23- or 25-hour day) or a partial day
+    /// needs one instant query per day, since a range query has a single step.
+    async fn daily(&self, w: &Window) -> Result<(Vec<DayRow>, Vec<CostRow>)> {
+        let q = &self.promql;
+        let n = q.names();
+        let by = [n.agent.as_str(), n.model.as_str(), n.provider.as_str()];
         let days = w.days();
         let ends: Vec<Nanos> = days.iter().skip(1).map(|&(_, t)| t).chain([w.end]).collect();
         let day = 86_400 * NANOS_PER_SEC;
-        let cost_of = |len_ms| self.promql.increase_by(&self.promql.cost_sum(), &[], len_ms);
+        let cost_of = |len_ms| q.increase_by(&q.cost_sum(), &by, len_ms);
         let uniform = days.iter().zip(&ends).all(|(&(_, start), &end)| end - start == day);
-        let costs: Vec<Usd> = if uniform && days.len() > 1 {
-            let points = self.range(&cost_of(86_400_000), ends[0], w.end, 86_400).await?;
-            ends.iter().map(|end| points.get(&(end / NANOS_PER_SEC)).copied().unwrap_or(Usd::ZERO)).collect()
+        // Each day's cost by agent/model/provider, in the order of `days`.
+        let per_day: Vec<Vec<Sample>> = if uniform && days.len() > 1 {
+            let query = cost_of(86_400_000);
+            let series = self.range(&query, ends[0], w.end, 86_400).await?;
+            let at: HashMap<i64, usize> = ends.iter().enumerate().map(|(i, end)| (end / NANOS_PER_SEC, i)).collect();
+            let mut per_day = vec![Vec::new(); ends.len()];
+            for (labels, points) in series {
+                for (t, v) in points {
+                    // A point off the days' ends would be a server bug: fail rather than
+                    // count it in some other day.
+                    let i = at
+                        .get(&t)
+                        .ok_or_else(|| self.failure(&query, &format!("answered a point at {t}, not at a day's end")))?;
+                    per_day[*i].push((labels.clone(), v));
+                }
+            }
+            per_day
         } else {
             let queries = days.iter().zip(&ends).map(|(&(_, start), &end)| {
                 let query = cost_of((end - start) / 1_000_000);
                 async move { self.instant(query, end).await }
             });
-            try_join_all(queries).await?.iter().map(|s| s.iter().filter_map(|(_, v)| Usd::from_f64(*v)).sum()).collect()
+            try_join_all(queries).await?
         };
-        Ok(days.into_iter().zip(costs).map(|((date, _), cost)| DayRow { date, cost }).collect())
+        let mut window: BTreeMap<Vec<(String, String)>, CostRow> = BTreeMap::new();
+        let mut rows = Vec::with_capacity(days.len());
+        for ((date, _), samples) in days.into_iter().zip(per_day) {
+            let mut cost = Usd::ZERO;
+            for (labels, v) in samples {
+                let usd = Usd::from_f64(v).unwrap_or_default();
+                cost += usd;
+                let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                key.sort();
+                window.entry(key).or_insert_with(|| (labels, Usd::ZERO)).1 += usd;
+            }
+            rows.push(DayRow { date, cost });
+        }
+        Ok((rows, window.into_values().collect()))
     }
 
-    fn by_model(&self, cost: &[Sample], tokens: &[Sample]) -> Vec<ModelRow> {
+    fn by_model(&self, cost: &[CostRow], tokens: &[Sample]) -> Vec<ModelRow> {
         let n = self.promql.names();
         let mut rows: BTreeMap<(String, String), ModelRow> = BTreeMap::new();
         let key = |labels: &HashMap<String, String>| {
@@ -218,10 +257,10 @@ impl PrometheusSource {
             output_tokens: 0,
             calls: None,
         };
-        for (labels, value) in cost {
+        for (labels, usd) in cost {
             let k = key(labels);
             let r = rows.entry(k.clone()).or_insert_with(|| new(k));
-            r.cost = Some(r.cost.unwrap_or_default() + Usd::from_f64(*value).unwrap_or_default());
+            r.cost = Some(r.cost.unwrap_or_default() + *usd);
         }
         for (labels, value) in tokens {
             let k = key(labels);
@@ -235,14 +274,14 @@ impl PrometheusSource {
         rows.into_values().collect()
     }
 
-    fn by_agent(&self, cost: &[Sample], sessions: &[Sample]) -> Vec<AgentRow> {
+    fn by_agent(&self, cost: &[CostRow], sessions: &[Sample]) -> Vec<AgentRow> {
         let n = self.promql.names();
         let mut rows: BTreeMap<String, AgentRow> = BTreeMap::new();
         let new = |agent: String| AgentRow { agent, cost: Some(Usd::ZERO), sessions: 0, errors: None };
-        for (labels, value) in cost {
+        for (labels, usd) in cost {
             let agent = label(labels, &n.agent);
             let r = rows.entry(agent.clone()).or_insert_with(|| new(agent));
-            r.cost = Some(r.cost.unwrap_or_default() + Usd::from_f64(*value).unwrap_or_default());
+            r.cost = Some(r.cost.unwrap_or_default() + *usd);
         }
         for (labels, value) in sessions {
             let agent = label(labels, &n.agent);
@@ -255,7 +294,8 @@ impl PrometheusSource {
     async fn instant(&self, promql: String, at: Nanos) -> Result<Vec<Sample>> {
         let promql = promql.as_str();
         let request = self.client.query(promql).query("time", api_time(at)).timeout(self.timeout_ms);
-        let data = self.send(promql, || request.clone().get_raw()).await?;
+        let shown = format!("instant time={}", api_time(at));
+        let data: Data = self.send(promql, &shown, || request.clone().get_raw()).await?;
         match data {
             Data::Vector(v) => Ok(v.into_iter().map(|s| (s.metric().clone(), s.sample().value())).collect()),
             Data::Scalar(s) => Ok(vec![(HashMap::new(), s.value())]),
@@ -263,35 +303,58 @@ impl PrometheusSource {
         }
     }
 
-    /// Runs a range query; the points by their time in whole seconds.
-    async fn range(&self, promql: &str, start: Nanos, end: Nanos, step: i64) -> Result<HashMap<i64, Usd>> {
-        let request = self
-            .client
-            .query_range(promql, start / NANOS_PER_SEC, end / NANOS_PER_SEC, step as f64)
-            .timeout(self.timeout_ms);
-        let data = self.send(promql, || request.clone().get_raw()).await?;
+    /// Runs a range query; each series with its points by their time in whole seconds.
+    async fn range(&self, promql: &str, start: Nanos, end: Nanos, step: i64) -> Result<Vec<Series>> {
+        let (start, end) = (start / NANOS_PER_SEC, end / NANOS_PER_SEC);
+        let request = self.client.query_range(promql, start, end, step as f64).timeout(self.timeout_ms);
+        let shown = format!("range start={start} end={end} step={step}");
+        let data: Data = self.send(promql, &shown, || request.clone().get_raw()).await?;
         let Data::Matrix(series) = data else {
             return Err(self.failure(promql, "did not answer a range"));
         };
-        let mut points = HashMap::new();
-        for s in series {
-            for p in s.samples() {
-                let t = p.timestamp().round() as i64;
-                *points.entry(t).or_insert(Usd::ZERO) += Usd::from_f64(p.value()).unwrap_or_default();
-            }
-        }
-        Ok(points)
+        Ok(series
+            .into_iter()
+            .map(|s| {
+                let points = s.samples().iter().map(|p| (p.timestamp().round() as i64, p.value())).collect();
+                (s.metric().clone(), points)
+            })
+            .collect())
     }
 
-    async fn send<F, Fut>(&self, promql: &str, make: F) -> Result<Data>
+    /// The metric names of the series matching `selector` that hold samples in the window
+    /// (the series API, `(start, end]` like the queries: an index lookup, no sample is read).
+    async fn series_names(&self, selector: &str, w: &Window) -> Result<Vec<String>> {
+        let url = http::endpoint(&self.server, "api/v1/series").map_err(|e| self.failure(selector, &e.to_string()))?;
+        // Built here rather than with prometheus-http-query's `Selector`, which does not
+        // escape label values: the selector holds the `--agent` value, quoted by PromQl.
+        let params =
+            [("match[]", selector.to_string()), ("start", api_time(w.start + 1_000_000)), ("end", api_time(w.end))];
+        let shown = format!("series start={} end={}", params[1].1, params[2].1);
+        let series: Vec<HashMap<String, String>> =
+            self.send(selector, &shown, || self.server.client.get(url.clone()).query(&params).send()).await?;
+        let mut names: Vec<String> = series.into_iter().filter_map(|mut labels| labels.remove("__name__")).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Sends a request (`shown` says which, for `--verbose`), retrying what is worth
+    /// retrying, and unwraps the API's envelope.
+    async fn send<T, E, F, Fut>(&self, promql: &str, shown: &str, make: F) -> Result<T>
     where
+        T: serde::de::DeserializeOwned,
+        E: http::RetryClass + std::error::Error,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<reqwest::Response, prometheus_http_query::Error>>,
+        Fut: std::future::Future<Output = Result<reqwest::Response, E>>,
     {
         let started = std::time::Instant::now();
         let response = http::send_with_retry(make).await.map_err(|e| self.failure(promql, &unreachable_reason(&e)))?;
         if self.verbose {
-            eprintln!("prometheus {} {:>6.1} ms  {promql}", self.server.shown, started.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "prometheus {} {:>6.1} ms  {shown}  {promql}",
+                self.server.shown,
+                started.elapsed().as_secs_f64() * 1e3
+            );
         }
         let status = response.status();
         let json =
@@ -302,7 +365,7 @@ impl PrometheusSource {
             let first = body.lines().next().unwrap_or("").trim();
             return Err(self.failure(promql, &format!("HTTP {status}: {first}")));
         }
-        let envelope: Envelope = serde_json::from_str(&body)
+        let envelope: Envelope<T> = serde_json::from_str(&body)
             .map_err(|e| self.failure(promql, &format!("HTTP {status}: not a Prometheus answer ({e})")))?;
         if envelope.status != "success" {
             let kind = envelope.error_type.unwrap_or_default();
@@ -325,9 +388,9 @@ impl PrometheusSource {
 
 /// The envelope of every Prometheus API answer.
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<T> {
     status: String,
-    data: Option<Data>,
+    data: Option<T>,
     #[serde(rename = "errorType")]
     error_type: Option<String>,
     error: Option<String>,
@@ -336,8 +399,7 @@ struct Envelope {
 }
 
 /// Why a request got no answer at all, in one line (reqwest's chain ends in the OS error).
-fn unreachable_reason(e: &prometheus_http_query::Error) -> String {
-    use std::error::Error as _;
+fn unreachable_reason(e: &dyn std::error::Error) -> String {
     let mut reason = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

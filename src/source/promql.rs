@@ -2,31 +2,52 @@
 //!
 //! # Exact increases
 //! `increase()` extrapolates at the window's edges and drops the first value of a series
-//! born inside the window. obsctl instead sums, per evaluation step, the reset-aware delta
-//! of each counter since the step before:
+//! born inside the window. obsctl instead sums, per evaluation step `τ` (every `S`
+//! seconds, 60 by default), the reset-aware gain of each counter since the step before.
+//! With `Y = last_over_time(m[1h])`, a week at 60 s is:
 //!
 //! ```promql
-//! sum_over_time(((m - last_over_time(m[1h] offset 60s)) >= 0 or (m + 0))[604799999ms:60s])
+//! sum by (…) (
+//!     label_replace(60 * sum_over_time(irate(Y[119999ms:60s])[604799999ms:60s]),
+//!                   "obsctl_part", "delta", "", "")
+//!   or
+//!     label_replace(sum_over_time((Y unless last_over_time(m[1h] offset 60s))[604799999ms:60s]),
+//!                   "obsctl_part", "birth", "", ""))
 //! ```
 //!
-//! - `m - last_over_time(m[1h] offset 60s)` is what the counter gained since the step
-//!   before (`last_over_time` over a range ignores staleness markers, so a scrape gap of
-//!   under an hour does not lose the series);
-//! - `>= 0` drops negative deltas (a counter reset), and `or (m + 0)` puts back the value
-//!   after the reset — which is also the whole value of a series born in that step (`+ 0`
-//!   drops the metric name as the subtraction does, so one series never shows up twice);
-//! - summed over steps the deltas telescope to exactly `last sample − first sample`, with
-//!   every reset accounted for.
+//! - `Y` at `τ` is the counter's last sample in `(τ − 1h, τ]`: `last_over_time` over a range
+//!   ignores staleness markers, so a scrape gap of under an hour does not lose the series.
+//! - `irate(Y[2S − 1ms:S])` sees exactly two points, `Y` at `τ − S` and at `τ`, and
+//!   returns `(Y(τ) − Y(τ − S)) / S`, or `Y(τ) / S` when the counter went down (a reset:
+//!   all it holds after the reset is new). Times `S`, that is the step's gain.
+//! - A series born at `τ` (no `Y` at `τ − S`: no sample in the hour before) has no such
+//!   pair: its whole value at `τ` is new, and the `unless` term adds it.
+//! - The two terms are kept apart by `label_replace` (an `or` would drop one of them for a
+//!   series that has both) and added by the `sum`. Summed over the steps, the gains
+//!   telescope to exactly `last sample − first sample`, with every reset accounted for.
 //!
-//! The subquery range is the window length minus 1 ms, evaluated at the window's end: its
-//! steps fall in `(start, end]` on Prometheus 2.x (ranges closed at both ends) and 3.x
-//! (left-open) alike. A step at `τ` holds the samples in `(τ − step, τ]`, so the result is
-//! exact when the window's edges fall on the scrape grid and otherwise off by at most the
-//! events of one scrape interval at each edge.
+//! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
+//! and series, hashing label sets each time, while range functions over a selector or a
+//! subquery (`last_over_time`, `irate`, `sum_over_time`) run in a cheap per-series loop.
+//! The former formula, `((m - last_over_time(m[1h] offset 60s)) >= 0 or (m + 0))`, had four
+//! operators per step; this one has one (`unless`), and costs about a third of the server
+//! time for the same figures.
+//!
+//! The outer subquery range is the window length minus 1 ms, evaluated at the window's
+//! end: its steps fall in `(start, end]` on Prometheus 2.x (ranges closed at both ends) and
+//! 3.x (left-open) alike; `2S − 1ms` likewise holds exactly two inner steps on both. A step
+//! at `τ` holds the samples in `(τ − S, τ]`, so the result is exact when the window's edges
+//! fall on the scrape grid and otherwise off by at most the events of one scrape interval
+//! at each edge. Subquery steps are aligned to multiples of `S` since the epoch, whatever
+//! the evaluation time, so the increases over adjacent windows (the days of a week) add up
+//! exactly to the increase over their union.
 
 use anyhow::{bail, Result};
 
 use crate::config::PrometheusNames;
+
+/// The label that keeps an increase's two terms apart until they are summed.
+const PART: &str = "obsctl_part";
 
 /// Builds the queries for one set of names, step and filters.
 #[derive(Clone, Debug)]
@@ -90,22 +111,32 @@ impl PromQl {
         ]
     }
 
-    /// `count by (__name__) (last_over_time({__name__=~"a|b"}[R]))`: which series exist.
-    pub fn presence(&self, range_ms: i64) -> String {
+    /// The selector for the series API that tells which of [`Self::expected_series`] exist
+    /// (an index lookup, unlike a query that reads their samples).
+    pub fn presence_selector(&self) -> String {
         let names: Vec<String> = self.expected_series().iter().map(|n| regex_escape(n)).collect();
         let mut matchers = vec![format!("__name__=~\"{}\"", names.join("|"))];
         matchers.extend(self.matchers.iter().cloned());
-        format!("count by (__name__) (last_over_time({{{}}}[{range_ms}ms]))", matchers.join(","))
+        format!("{{{}}}", matchers.join(","))
     }
 
     /// The exact increase of `metric` over a window of `range_ms` ending at the evaluation
-    /// time, summed `by` the given labels.
+    /// time, summed `by` the given labels (see the module doc).
     pub fn increase_by(&self, metric: &str, by: &[&str], range_ms: i64) -> String {
         let m = self.selector(metric);
         let step = self.step_seconds;
-        let delta = format!("(({m} - last_over_time({m}[1h] offset {step}s)) >= 0 or ({m} + 0))");
-        let inner = format!("sum_over_time({delta}[{}ms:{step}s])", range_ms - 1);
-        format!("sum by ({}) ({inner})", by.join(", "))
+        let last = format!("last_over_time({m}[1h])");
+        // Two inner steps, `τ − step` and `τ`, on Prometheus 2.x and 3.x alike.
+        let pair_ms = 2 * step * 1000 - 1;
+        let window_ms = range_ms - 1;
+        let delta = format!("{step} * sum_over_time(irate({last}[{pair_ms}ms:{step}s])[{window_ms}ms:{step}s])");
+        let birth =
+            format!("sum_over_time(({last} unless last_over_time({m}[1h] offset {step}s))[{window_ms}ms:{step}s])");
+        format!(
+            "sum by ({}) (label_replace({delta}, \"{PART}\", \"delta\", \"\", \"\") or \
+             label_replace({birth}, \"{PART}\", \"birth\", \"\", \"\"))",
+            by.join(", ")
+        )
     }
 
     fn selector(&self, metric: &str) -> String {
@@ -160,12 +191,21 @@ mod tests {
     #[test]
     fn increase_query_shape() {
         let q = PromQl::new(PrometheusNames::default(), 60, None).unwrap();
+        let m = "openclaw_session_cost_usd_sum";
         assert_eq!(
             q.increase_by(&q.cost_sum(), &["agent", "model"], 604_800_000),
-            "sum by (agent, model) (sum_over_time(((openclaw_session_cost_usd_sum - \
-             last_over_time(openclaw_session_cost_usd_sum[1h] offset 60s)) >= 0 or (openclaw_session_cost_usd_sum + 0))\
-             [604799999ms:60s]))"
+            format!(
+                "sum by (agent, model) (label_replace(60 * sum_over_time(irate(last_over_time({m}[1h])[119999ms:60s])\
+                 [604799999ms:60s]), \"obsctl_part\", \"delta\", \"\", \"\") or label_replace(sum_over_time(\
+                 (last_over_time({m}[1h]) unless last_over_time({m}[1h] offset 60s))[604799999ms:60s]), \
+                 \"obsctl_part\", \"birth\", \"\", \"\"))"
+            )
         );
+        // The pair of inner steps follows the step.
+        let q = PromQl::new(PrometheusNames::default(), 240, None).unwrap();
+        let query = q.increase_by("m", &[], 86_400_000);
+        assert!(query.contains("240 * sum_over_time(irate(last_over_time(m[1h])[479999ms:240s])[86399999ms:240s])"));
+        assert!(query.contains("unless last_over_time(m[1h] offset 240s))[86399999ms:240s]"), "{query}");
     }
 
     #[test]
@@ -191,10 +231,10 @@ mod tests {
     fn presence_lists_every_series() {
         let q = PromQl::new(PrometheusNames::default(), 60, Some("ops")).unwrap();
         assert_eq!(
-            q.presence(1000),
-            "count by (__name__) (last_over_time({__name__=~\"openclaw_session_cost_usd_sum|openclaw_session_cost_usd_count|\
-             openclaw_session_tokens_total|openclaw_tool_calls_total|openclaw_model_errors_total|\
-             openclaw_session_duration_seconds_bucket\",agent=\"ops\"}[1000ms]))"
+            q.presence_selector(),
+            "{__name__=~\"openclaw_session_cost_usd_sum|openclaw_session_cost_usd_count|openclaw_session_tokens_total|\
+             openclaw_tool_calls_total|openclaw_model_errors_total|openclaw_session_duration_seconds_bucket\",\
+             agent=\"ops\"}"
         );
     }
 }
