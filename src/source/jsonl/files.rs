@@ -131,6 +131,22 @@ mod tests {
     }
 
     #[test]
+    fn the_last_day_of_thirty_daily_files_reads_only_the_files_that_can_hold_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for day in 1..=30 {
+            let name = format!("events.2026-11-{day:02}.jsonl{}", if day % 3 == 0 { ".gz" } else { "" });
+            std::fs::write(dir.path().join(name), b"").expect("write");
+        }
+        std::fs::write(dir.path().join("events.jsonl"), b"").expect("write");
+        let (files, pruned) =
+            discover(&[dir.path().to_path_buf()], (ns("2026-11-30"), ns("2026-12-01"))).expect("discover");
+        let names: Vec<_> = files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        // The day itself, the day before (UTC+14 to UTC-12 slack) and the live file.
+        assert_eq!(names, ["events.2026-11-29.jsonl", "events.2026-11-30.jsonl.gz", "events.jsonl"]);
+        assert_eq!(pruned.len(), 28);
+    }
+
+    #[test]
     fn dated_files_are_read_only_when_they_can_hold_the_span() {
         let last_day = (ns("2026-11-30"), ns("2026-12-01"));
         let day = |s: &str| Rotation::Day(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
