@@ -1,4 +1,4 @@
-//! A piece of a plain file, read by the worker that parses it.
+//! A piece of a quiet plain file, mapped by the worker that parses it.
 //!
 //! Why: with one thread reading the whole file into buffers for the parsing threads, that
 //! thread spent a quarter of a second per GB in the kernel copying pages, on a third
@@ -12,20 +12,19 @@
 //! its last line. So every line belongs to exactly one piece, and no piece needs to know
 //! where another begins: the pieces can be read in any order, on any thread.
 //!
-//! Two ways to get at a piece's bytes:
-//! - [`Input::Mapped`]: each piece mapped into memory on its own (with 64 KiB more for its
-//!   last line) and parsed where the kernel keeps it, with no copy at all (copying 1 GB
-//!   from the page cache into buffers cost 0.2–0.4 CPU-seconds, a third of the remaining
-//!   budget), then unmapped: resident memory is the pieces in flight, not the file. (One
-//!   mapping of the whole file, releasing pieces with `MADV_DONTNEED`, kept 6 % of the file
-//!   resident: reading the byte before a piece faults in the 64 KiB around it again.) A
-//!   piece whose last line does not end inside its mapping is read instead. A mapped file
-//!   that shrinks while mapped kills the process (SIGBUS), as with any `mmap` reader
-//!   (ripgrep has the same caveat); so only files not written for an hour are mapped:
-//!   rotated files, archives, benchmark corpora. `copytruncate` rotation happens to the
-//!   live file.
-//! - [`Input::Read`]: positioned reads into the worker's own buffer, for the live file and
-//!   wherever mapping fails; a file that shrinks then just ends early.
+//! A piece is mapped into memory on its own (with 64 KiB more for its last line) and parsed
+//! where the kernel keeps it, with no copy at all, then unmapped: resident memory is the
+//! pieces in flight, not the file. (Copying 1 GB from the page cache costs 0.2–0.4 CPU-s,
+//! a fifth of the digest; one mapping of the whole file, releasing pieces with
+//! `MADV_DONTNEED`, kept 6 % of the file resident, because reading the byte before a piece
+//! faults the 64 KiB around it back in.) A piece whose last line does not end inside its
+//! mapping, or that cannot be mapped, is read with positioned reads instead.
+//!
+//! A mapped file that shrinks while mapped kills the process (SIGBUS), as with any `mmap`
+//! reader (ripgrep has the same caveat). So only files not modified for an hour are mapped:
+//! rotated files, archives, benchmark corpora. A live file, which `copytruncate` rotation
+//! truncates, is read as a stream by the reader thread (`reader.rs`); positioned reads by the
+//! workers were measured slower for it (copying into buffers the parser has since evicted).
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -41,55 +40,51 @@ const QUIET_FOR: Duration = Duration::from_secs(3600);
 /// How much of the next piece a mapped piece also maps, for its last line.
 const MAP_TAIL: u64 = 64 << 10;
 
-/// How the pieces of one plain file are read.
-pub enum Input {
-    /// A quiet file of `size` bytes (when opened): pieces are mapped (see the module doc).
-    Mapped {
-        file: File,
-        size: u64,
-    },
-    Read(File),
+/// A file whose pieces are mapped (see the module doc).
+pub struct MappedFile {
+    file: File,
+    /// The size when opened: a piece's mapping never reaches past it.
+    size: u64,
 }
 
-impl Input {
-    /// Maps `file`'s pieces if it is a regular, non-empty file left alone for an hour;
-    /// reads them otherwise.
-    pub fn open(file: File, meta: &Metadata) -> Input {
+impl MappedFile {
+    /// `file`, to be mapped piece by piece, if it is a regular, non-empty file left alone
+    /// for an hour; else the file back, to be read as a stream.
+    pub fn open(file: File, meta: &Metadata) -> Result<MappedFile, File> {
         let quiet = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= QUIET_FOR);
         if quiet && meta.is_file() && meta.len() > 0 {
-            Input::Mapped { file, size: meta.len() }
+            Ok(MappedFile { file, size: meta.len() })
         } else {
-            Input::Read(file)
+            Err(file)
         }
     }
 
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Calls `parse` with the lines that start in `piece`, and what is known about them.
-    /// `buf` holds them when they are read rather than mapped.
+    /// They are mapped; `buf` holds them when they had to be read instead.
     pub fn with_lines<T>(
         &self,
         piece: Piece,
         buf: &mut Vec<u8>,
         parse: impl FnOnce(&[u8], &PieceLines) -> T,
     ) -> io::Result<T> {
-        let file = match self {
-            Input::Read(file) => file,
-            Input::Mapped { file, size } => {
-                let from = piece.start.saturating_sub(1);
-                let to = (*size).min(piece.end + MAP_TAIL);
-                // SAFETY: the mapping is read-only and nothing in this process writes the
-                // file. Another process truncating it while mapped raises SIGBUS (a crash,
-                // not a wrong answer); that is why only files quiet for an hour are mapped.
-                let map =
-                    (from < to).then(|| unsafe { MmapOptions::new().offset(from).len((to - from) as usize).map(file) });
-                if let Some(Ok(map)) = map {
-                    if let Some(lines) = map_piece(&map, piece.start - from, piece.end - from) {
-                        return Ok(parse(&map[lines.from..lines.to], &lines));
-                    }
-                }
-                file // mapping failed, or the piece's last line runs past the mapping
+        let from = piece.start.saturating_sub(1);
+        let to = self.size.min(piece.end + MAP_TAIL);
+        // SAFETY: the mapping is read-only and nothing in this process writes the file.
+        // Another process truncating it while mapped raises SIGBUS (a crash, not a wrong
+        // answer); that is why only files quiet for an hour are mapped.
+        let map =
+            (from < to).then(|| unsafe { MmapOptions::new().offset(from).len((to - from) as usize).map(&self.file) });
+        if let Some(Ok(map)) = map {
+            if let Some(lines) = map_piece(&map, piece.start - from, piece.end - from) {
+                return Ok(parse(&map[lines.from..lines.to], &lines));
             }
-        };
-        let lines = read_piece(file, piece, buf)?;
+        }
+        // Mapping failed, or the piece's last line runs past the mapping.
+        let lines = read_piece(&self.file, piece, buf)?;
         Ok(parse(&buf[lines.from..lines.to], &lines))
     }
 }
@@ -255,7 +250,7 @@ mod tests {
         let mut found = Vec::new();
         for piece in pieces(content.len() as u64, len) {
             let lines = read_piece(&file, piece, &mut buf).expect("read");
-            // A window as `Input` maps it: from the byte before the piece, 64 KiB past it.
+            // A window as `MappedFile` maps it: from the byte before the piece, 64 KiB past it.
             let from = piece.start.saturating_sub(1) as usize;
             let window = &content[from..content.len().min(piece.end as usize + MAP_TAIL as usize)];
             if let Some(mapped) = map_piece(window, piece.start - from as u64, piece.end - from as u64) {
@@ -338,17 +333,16 @@ mod tests {
         let (dir, file) = file_with(&content);
         let path = dir.path().join("events.jsonl");
         let meta = file.metadata().expect("metadata");
-        assert!(matches!(Input::open(file, &meta), Input::Read(_)), "just written: read");
+        assert!(MappedFile::open(file, &meta).is_err(), "just written: a stream");
         let old = std::time::SystemTime::now() - 2 * QUIET_FOR;
         File::options().write(true).open(&path).and_then(|f| f.set_modified(old)).expect("set mtime");
         let file = File::open(&path).expect("open");
         let meta = file.metadata().expect("metadata");
-        let input = Input::open(file, &meta);
-        assert!(matches!(input, Input::Mapped { .. }), "quiet: mapped");
+        let Ok(mapped) = MappedFile::open(file, &meta) else { panic!("quiet: mapped") };
         let mut all = Vec::new();
         let mut buf = Vec::new();
         for piece in pieces(content.len() as u64, 100) {
-            input.with_lines(piece, &mut buf, |text, _| all.extend_from_slice(text)).expect("lines");
+            mapped.with_lines(piece, &mut buf, |text, _| all.extend_from_slice(text)).expect("lines");
         }
         assert_eq!(all, content);
     }
