@@ -12,6 +12,16 @@ use crate::window::{local_midnight, parse_iso_week, Nanos, NANOS_PER_SEC};
 pub struct LogFile {
     pub path: PathBuf,
     pub gzip: bool,
+    /// Named like the file the gateway appends to (`events.jsonl`): `copytruncate` rotation
+    /// may truncate it at any time, even after hours without an event.
+    pub live: bool,
+}
+
+impl LogFile {
+    fn new(path: PathBuf) -> LogFile {
+        let live = path.file_name().and_then(|n| n.to_str()).and_then(Rotation::of) == Some(Rotation::Live);
+        LogFile { gzip: has_gz_suffix(&path), live, path }
+    }
 }
 
 /// The files under `paths` whose events may fall in `[span.0, span.1)`, in name order.
@@ -23,7 +33,7 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<(Vec<LogFile>
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read --logs {}", path.display()))?;
         if meta.is_file() {
-            files.push(LogFile { path: path.clone(), gzip: has_gz_suffix(path) });
+            files.push(LogFile::new(path.clone()));
             continue;
         }
         let mut found = 0;
@@ -38,7 +48,7 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<(Vec<LogFile>
             let Some(rotation) = Rotation::of(name) else { continue };
             found += 1;
             if rotation.may_hold(span) {
-                files.push(LogFile { gzip: has_gz_suffix(&file), path: file });
+                files.push(LogFile::new(file));
             } else {
                 pruned.push(file);
             }

@@ -2,9 +2,8 @@
 //!
 //! Why: with one thread reading the whole file into buffers for the parsing threads, that
 //! thread spent a quarter of a second per GB in the kernel copying pages, on a third
-//! thread competing with the two parsers for the machine's two cores, and the parsers then
-//! read the copy from another core's cache. A worker that reads its own piece pays for the
-//! copy once, into a buffer small enough to stay in its cache while it parses it.
+//! thread competing with the two parsers for the machine's two cores. A worker that maps
+//! its own piece copies nothing, and nothing competes with it.
 //!
 //! A file is cut at fixed offsets into pieces `[start, end)`; a piece holds the lines that
 //! *start* in it. Its reader looks at the byte before `start` to learn whether a line
@@ -20,11 +19,15 @@
 //! faults the 64 KiB around it back in.) A piece whose last line does not end inside its
 //! mapping, or that cannot be mapped, is read with positioned reads instead.
 //!
-//! A mapped file that shrinks while mapped kills the process (SIGBUS), as with any `mmap`
-//! reader (ripgrep has the same caveat). So only files not modified for an hour are mapped:
-//! rotated files, archives, benchmark corpora. A live file, which `copytruncate` rotation
-//! truncates, is read as a stream by the reader thread (`reader.rs`); positioned reads by the
-//! workers were measured slower for it (copying into buffers the parser has since evicted).
+//! A mapped file that shrinks while mapped kills the process (SIGBUS, with no file name),
+//! as with any `mmap` reader (ripgrep has the same caveat); an I/O error on a mapped page
+//! does too. A file rewritten in place while mapped would change bytes under a `&[u8]`
+//! (and under the `&str` the fast path makes of an all-ASCII line): undefined behaviour in
+//! Rust's terms, which no log writer does. So only files that are not being written are
+//! mapped: not the live `events.jsonl` (`copytruncate` rotation truncates it, even after
+//! hours without an event), and no file modified within the hour. Those are read as a
+//! stream by the reader thread (`reader.rs`); positioned reads by the workers were
+//! measured slower for them (copying into buffers the parser has since evicted).
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -49,14 +52,20 @@ pub struct MappedFile {
 
 impl MappedFile {
     /// `file`, to be mapped piece by piece, if it is a regular, non-empty file left alone
-    /// for an hour; else the file back, to be read as a stream.
-    pub fn open(file: File, meta: &Metadata) -> Result<MappedFile, File> {
+    /// for an hour and not the `live` one; else the file back, to be read as a stream.
+    pub fn open(file: File, meta: &Metadata, live: bool) -> Result<MappedFile, File> {
         let quiet = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= QUIET_FOR);
-        if quiet && meta.is_file() && meta.len() > 0 {
+        if quiet && !live && meta.is_file() && meta.len() > 0 {
             Ok(MappedFile { file, size: meta.len() })
         } else {
             Err(file)
         }
+    }
+
+    /// Any file, as if it were quiet (for tests of what follows a failure).
+    #[cfg(test)]
+    pub fn unchecked(file: File, size: u64) -> MappedFile {
+        MappedFile { file, size }
     }
 
     pub fn size(&self) -> u64 {
@@ -73,9 +82,10 @@ impl MappedFile {
     ) -> io::Result<T> {
         let from = piece.start.saturating_sub(1);
         let to = self.size.min(piece.end + MAP_TAIL);
-        // SAFETY: the mapping is read-only and nothing in this process writes the file.
-        // Another process truncating it while mapped raises SIGBUS (a crash, not a wrong
-        // answer); that is why only files quiet for an hour are mapped.
+        // SAFETY: the mapping is read-only and nothing in this process writes the file. It
+        // stays sound as long as no other process rewrites the file's bytes in place while
+        // mapped, which is why only files not being written are mapped (module doc); a
+        // truncation would raise SIGBUS, a crash rather than a wrong answer.
         let map =
             (from < to).then(|| unsafe { MmapOptions::new().offset(from).len((to - from) as usize).map(&self.file) });
         if let Some(Ok(map)) = map {
@@ -333,12 +343,16 @@ mod tests {
         let (dir, file) = file_with(&content);
         let path = dir.path().join("events.jsonl");
         let meta = file.metadata().expect("metadata");
-        assert!(MappedFile::open(file, &meta).is_err(), "just written: a stream");
+        assert!(MappedFile::open(file, &meta, false).is_err(), "just written: a stream");
         let old = std::time::SystemTime::now() - 2 * QUIET_FOR;
         File::options().write(true).open(&path).and_then(|f| f.set_modified(old)).expect("set mtime");
         let file = File::open(&path).expect("open");
         let meta = file.metadata().expect("metadata");
-        let Ok(mapped) = MappedFile::open(file, &meta) else { panic!("quiet: mapped") };
+        let file = match MappedFile::open(file, &meta, true) {
+            Ok(_) => panic!("the live file is never mapped"),
+            Err(file) => file,
+        };
+        let Ok(mapped) = MappedFile::open(file, &meta, false) else { panic!("quiet: mapped") };
         let mut all = Vec::new();
         let mut buf = Vec::new();
         for piece in pieces(content.len() as u64, 100) {

@@ -2,8 +2,8 @@
 //!
 //! Shown only when stderr is a terminal, `CI` is not set and `--quiet` was not given, and
 //! only once a scan has run for a second: short runs, pipes, cron jobs, tests and CI never
-//! see it. The thread handing out work updates it once per item (hundreds of kilobytes),
-//! never per line, so it costs nothing in the parsing loop. Progress is counted in bytes read from disk (compressed bytes for
+//! see it. The thread handing out work updates it once per item (a 1 MiB piece or a
+//! 2 MiB chunk), never per line, so it costs nothing in the parsing loop. Progress is counted in bytes read from disk (compressed bytes for
 //! `.gz` files) against the files' total size.
 
 use std::io::IsTerminal;

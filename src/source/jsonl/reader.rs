@@ -3,9 +3,9 @@
 //! Work items go to the parsing threads through one bounded channel, in file order:
 //! - a plain file not modified for an hour is cut into fixed-size pieces that each worker
 //!   maps itself (see [`super::piece`]): no thread copies data for another;
-//! - anything else — the live file, a `.gz` file, a pipe — is one stream: this thread reads
-//!   (and inflates) it into buffers cut at a line boundary, and the workers parse those.
-//!   Buffers go back to this thread once parsed.
+//! - anything else — the live `events.jsonl`, a file modified within the hour, a `.gz`
+//!   file — is one stream: this thread reads (and inflates) it into buffers cut at a line
+//!   boundary, and the workers parse those. Buffers go back to this thread once parsed.
 //!
 //! Each worker adds events to its own `Tally`; they are merged at the end. Memory is a few
 //! buffers per thread however large the files are. Line numbers for warnings are put back
@@ -102,7 +102,7 @@ fn scan_with(
         feed(files, piece_len, &mut here, &mut progress)?;
         (here.tally, here.stats)
     } else {
-        scan_parallel(files, threads, piece_len, tally, &mut progress)?
+        scan_parallel(files, threads, tally, |sink| feed(files, piece_len, sink, &mut progress))?
     };
     progress.finish();
     Ok((tally, reports(files, stats)))
@@ -110,7 +110,7 @@ fn scan_with(
 
 /// Where `feed` sends the work.
 trait Sink {
-    /// Takes one item; `false` when no one will take more (a worker panicked).
+    /// Takes one item; `false` when no one will take more (every worker stopped).
     fn take(&mut self, work: Work) -> Result<bool>;
     /// A parsed stream buffer to read into again, or a new one.
     fn spare(&mut self) -> Vec<u8>;
@@ -153,24 +153,26 @@ impl Sink for Workers {
     }
 }
 
+/// Runs `threads` workers on what `feed` hands them.
 fn scan_parallel(
     files: &[LogFile],
     threads: usize,
-    piece_len: u64,
     tally: Tally,
-    progress: &mut Progress,
+    feed: impl FnOnce(&mut Workers) -> Result<()>,
 ) -> Result<(Tally, Vec<ChunkStats>)> {
     let (to_workers, work) = mpsc::sync_channel::<Work>(threads);
-    let work = Mutex::new(work);
+    // The workers own the receiving end: once every one of them has stopped (an error or a
+    // panic), it is dropped and `feed` stops at its next send instead of waiting forever.
+    let work = Arc::new(Mutex::new(work));
     let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                let (work, recycle, mut tally) = (&work, recycle.clone(), tally.empty_like());
+                let (work, recycle, mut tally) = (Arc::clone(&work), recycle.clone(), tally.empty_like());
                 scope.spawn(move || -> Result<(Tally, Vec<ChunkStats>)> {
                     let mut stats = Vec::new();
                     let mut piece_buf = Vec::new();
-                    while let Some(item) = next_work(work) {
+                    while let Some(item) = next_work(&work) {
                         // The reader may be gone after an error; the buffer is then dropped.
                         let done = do_work(item, files, &mut piece_buf, &mut tally, |data| drop(recycle.send(data)));
                         stats.push(done?);
@@ -179,9 +181,9 @@ fn scan_parallel(
                 })
             })
             .collect();
-        drop(recycle);
+        drop((recycle, work));
         let mut sink = Workers { to_workers, recycled };
-        let fed = feed(files, piece_len, &mut sink, progress);
+        let fed = feed(&mut sink);
         drop(sink);
         // The first worker's tally takes the others in: merging into the empty `tally`
         // would copy every session once more (it took a quarter of a second on 1 GB).
@@ -257,13 +259,13 @@ fn feed(files: &[LogFile], piece_len: u64, sink: &mut impl Sink, progress: &mut 
         let handle = if file.gzip {
             handle
         } else {
-            match MappedFile::open(handle, &meta) {
+            match MappedFile::open(handle, &meta, file.live) {
                 Ok(mapped) => {
                     let (size, input) = (mapped.size(), Arc::new(mapped));
                     for (seq, piece) in piece::pieces(size, piece_len).enumerate() {
                         let work = Work::Piece { file: index, seq: seq as u64, input: Arc::clone(&input), piece };
                         if !sink.take(work)? {
-                            return Ok(()); // workers are gone: a panic, re-raised on join
+                            return Ok(()); // workers are gone: an error or a panic, reported on join
                         }
                         dispatched += piece.end - piece.start;
                         progress.update(dispatched + read.load(Ordering::Relaxed));
@@ -282,7 +284,7 @@ fn feed(files: &[LogFile], piece_len: u64, sink: &mut impl Sink, progress: &mut 
             match chunks.next(buf).with_context(|| read_error(file))? {
                 Some(chunk) => {
                     if !sink.take(Work::Chunk(chunk))? {
-                        return Ok(());
+                        return Ok(()); // as above
                     }
                     progress.update(dispatched + read.load(Ordering::Relaxed));
                 }
@@ -405,7 +407,9 @@ impl ChunkReader {
 
     /// The next chunk, read into `buf` (whose length is kept: it is spare room, not data).
     fn next(&mut self, mut buf: Vec<u8>) -> io::Result<Option<Chunk>> {
-        let mut limit = CHUNK.max(2 * self.carry.len());
+        // The carry is the start of a line, at most `MAX_LINE` bytes (a longer one was
+        // dropped), so the buffer always has room for it and for more.
+        let mut limit = CHUNK.max(2 * self.carry.len()).min(MAX_LINE + 1);
         let mut filled = self.carry.len();
         grow(&mut buf, limit);
         buf[..filled].copy_from_slice(&self.carry);
@@ -423,8 +427,9 @@ impl ChunkReader {
                 return Ok(Some(self.chunk(buf, filled, true, false)));
             }
             // No newline in a whole chunk: one long line. Keep it while it may be an event.
-            if limit < MAX_LINE {
-                limit = (2 * limit).min(MAX_LINE);
+            // Up to `MAX_LINE` bytes and the newline: the limit `MAX_LINE` is of the line.
+            if limit <= MAX_LINE {
+                limit = (2 * limit).min(MAX_LINE + 1);
                 grow(&mut buf, limit);
                 continue;
             }
@@ -599,7 +604,7 @@ mod tests {
         };
         let (current, previous) = (week(1_795_132_800_000_000_000), week(1_794_528_000_000_000_000)); // 2026-W47, W46
         let run = |path: &std::path::Path, gzip: bool, threads: usize, piece_len: u64| {
-            let files = [LogFile { path: path.to_path_buf(), gzip }];
+            let files = [LogFile { path: path.to_path_buf(), gzip, live: false }];
             let (tally, reports) =
                 scan_with(&files, threads, piece_len, false, Tally::new(&current, Some(&previous))).expect("scan");
             let (mut rows, prior) = tally.finish(10);
@@ -628,6 +633,99 @@ mod tests {
                     let what = format!("mapped {mapped}, pieces of {piece_len} bytes, {threads} threads");
                     assert_eq!(run(&plain, false, threads, piece_len), reference, "{what}");
                 }
+            }
+        }
+    }
+
+    /// Workers that fail (here: reading a "file" that is a directory) end the scan with
+    /// their error; the thread handing out work must not wait for them forever.
+    #[test]
+    fn failing_workers_end_the_scan() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = [LogFile { path: dir.path().to_path_buf(), gzip: false, live: false }];
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let input = Arc::new(MappedFile::unchecked(File::open(dir.path()).expect("open dir"), 100 << 20));
+            let feed = |sink: &mut Workers| {
+                for (seq, piece) in piece::pieces(100 << 20, 1 << 20).enumerate() {
+                    let work = Work::Piece { file: 0, seq: seq as u64, input: Arc::clone(&input), piece };
+                    if !sink.take(work)? {
+                        break;
+                    }
+                }
+                Ok(())
+            };
+            let tally = Tally::new(
+                &crate::window::Window::resolve(&Default::default(), chrono_tz::UTC, chrono::Utc::now())
+                    .expect("window"),
+                None,
+            );
+            let result = scan_parallel(&files, 2, tally, feed).map(|_| ());
+            let _ = done.send(result.map_err(|e| format!("{e:#}")));
+        });
+        let result = finished.recv_timeout(std::time::Duration::from_secs(20)).expect("the scan ended");
+        let error = result.expect_err("a read error");
+        assert!(error.contains("cannot read"), "{error}");
+    }
+
+    /// A line of exactly `MAX_LINE` bytes is kept and one byte more is dropped, whether the
+    /// file is mapped or read as a stream, plain or `.gz`, and wherever the line starts.
+    #[test]
+    fn the_line_limit_is_the_same_on_every_path() {
+        use crate::window::{Window, WindowKind};
+
+        let event = |pad: usize| {
+            let head =
+                br#"{"type":"model_usage","timestamp":"2026-11-17T10:00:00Z","sessionId":"s","costUsd":0.5,"p":""#;
+            let mut line = head.to_vec();
+            line.resize(pad - 2, b'x');
+            line.extend_from_slice(b"\"}");
+            assert_eq!(line.len(), pad);
+            line
+        };
+        let small = br#"{"type":"model_usage","timestamp":"2026-11-17T11:00:00Z","sessionId":"t","costUsd":0.25}"#;
+        let week = Window {
+            start: 1_794_528_000_000_000_000,
+            end: 1_795_132_800_000_000_000,
+            tz: chrono_tz::UTC,
+            kind: WindowKind::Span,
+            partial: false,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for (len, kept) in [(MAX_LINE, true), (MAX_LINE + 1, false)] {
+            for lead in [0, 3 * CHUNK / 2] {
+                let mut content = Vec::new();
+                while content.len() < lead {
+                    content.extend_from_slice(small);
+                    content.push(b'\n');
+                }
+                let before = content.len() / (small.len() + 1);
+                content.extend_from_slice(&event(len));
+                content.push(b'\n');
+                content.extend_from_slice(small);
+                content.push(b'\n');
+                let plain = dir.path().join("events.2026-11-17.jsonl");
+                std::fs::write(&plain, &content).expect("write");
+                let gz = dir.path().join("events.2026-11-17.jsonl.gz");
+                let mut enc =
+                    flate2::write::GzEncoder::new(File::create(&gz).expect("create"), flate2::Compression::fast());
+                enc.write_all(&content).expect("write");
+                enc.finish().expect("finish");
+                let run = |path: &std::path::Path, gzip: bool| {
+                    let files = [LogFile { path: path.to_path_buf(), gzip, live: false }];
+                    let (tally, reports) = scan_with(&files, 2, PIECE, false, Tally::new(&week, None)).expect("scan");
+                    (tally.finish(10).0.totals.cost, reports[0].skipped, reports[0].lines)
+                };
+                let streamed = run(&plain, false);
+                File::options().write(true).open(&plain).and_then(|f| f.set_modified(old)).expect("set mtime");
+                let mapped = run(&plain, false);
+                let inflated = run(&gz, true);
+                let want_cost = crate::usd::Usd::from_f64(if kept { 0.75 } else { 0.25 } + 0.25 * before as f64);
+                assert_eq!(Some(streamed.0), want_cost, "line of {len} bytes after {lead} bytes");
+                assert_eq!(streamed.1, u64::from(!kept), "skipped");
+                assert_eq!(mapped, streamed, "mapped vs stream, {len} after {lead}");
+                assert_eq!(inflated, streamed, "gz vs stream, {len} after {lead}");
             }
         }
     }
