@@ -42,6 +42,7 @@
 //! `agentId` else the key's `agent:<id>:…`, prefixed models, provider case) and adds the
 //! groups up itself.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
@@ -389,19 +390,13 @@ pub fn experiment_of(labels: &BTreeMap<String, String>) -> (Option<&str>, Option
     (experiment, variant)
 }
 
-/// Model and provider, normalised: `anthropic/claude-x` is model `claude-x` of provider
-/// `anthropic` (an explicit provider wins over the prefix); providers are lowercased;
-/// missing ones are `"unknown"`.
+/// Model and provider, normalised as the JSONL source does
+/// ([`super::jsonl::normalise_model`]).
 pub fn model_of(labels: &BTreeMap<String, String>) -> (String, String) {
     let model = label(labels, "model").or_else(|| label(labels, "data_model"));
     let provider = label(labels, "provider").or_else(|| label(labels, "data_provider"));
-    let (model, prefix) = match model.map(|m| (m, m.split_once('/'))) {
-        Some((_, Some((p, m)))) if !p.is_empty() && !m.is_empty() => (m, Some(p)),
-        Some((m, _)) => (m, None),
-        None => ("unknown", None),
-    };
-    let provider = provider.or(prefix).unwrap_or("unknown").to_ascii_lowercase();
-    (model.to_string(), provider)
+    let (model, provider) = super::jsonl::normalise_model(model.map(Cow::Borrowed), provider.map(Cow::Borrowed));
+    (model.into_owned(), provider.into_owned())
 }
 
 #[cfg(test)]

@@ -313,9 +313,13 @@ pub fn parse_timestamp(text: &str) -> Result<Nanos, LineError> {
     Ok(ns)
 }
 
-/// `anthropic/claude-x` is model `claude-x` of provider `anthropic`; provider names are
-/// compared case-insensitively, so they are lowercased.
-fn normalise_model<'a>(model: Option<Cow<'a, str>>, provider: Option<Cow<'a, str>>) -> (Cow<'a, str>, Cow<'a, str>) {
+/// `anthropic/claude-x` is model `claude-x` of provider `anthropic` (an explicit provider
+/// wins over the prefix); provider names are compared case-insensitively, so they are
+/// lowercased; a missing model or provider is `"unknown"`. The Loki source uses it too.
+pub fn normalise_model<'a>(
+    model: Option<Cow<'a, str>>,
+    provider: Option<Cow<'a, str>>,
+) -> (Cow<'a, str>, Cow<'a, str>) {
     let (model, prefix) = match model {
         Some(Cow::Borrowed(m)) => match split_slash(m) {
             Some((p, m)) if !p.is_empty() && !m.is_empty() => (Cow::Borrowed(m), Some(Cow::Borrowed(p))),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-pub use line::{agent_from_session_key, parse_line, Event, EventKind, Shape};
+pub use line::{agent_from_session_key, normalise_model, parse_line, Event, EventKind, Shape};
 #[doc(hidden)]
 pub use line::{parse_line_flat, parse_line_with_serde};
 pub use reader::{FileReport, MAX_LINE};
