@@ -136,17 +136,9 @@ pub fn read_piece(file: &File, piece: Piece, buf: &mut Vec<u8>) -> io::Result<Pi
     let want = (piece.end - base) as usize;
     grow(buf, want);
     let got = read_at(file, &mut buf[..want], base)?;
-    let first = if lead == 0 {
-        0
-    } else {
-        match memchr::memchr(b'\n', &buf[..got]) {
-            Some(i) => i + 1,
-            None => got, // inside a line that started before: nothing starts here
-        }
+    let Some(first) = first_line_start(&buf[..got], lead as usize, got) else {
+        return Ok(PieceLines::default()); // inside a line that started before
     };
-    if first >= got {
-        return Ok(PieceLines::default());
-    }
     let mut lines = PieceLines { from: first, to: got, ..PieceLines::default() };
     let mut eof = got < want;
     // The bytes after the last newline start a line that ends past `end`, if at all.
@@ -188,22 +180,25 @@ pub fn map_piece(window: &[u8], start: u64, end: u64) -> Option<PieceLines> {
     if start >= end {
         return Some(PieceLines::default());
     }
-    let first = if start == 0 {
-        0
-    } else {
-        match memchr::memchr(b'\n', &window[start - 1..end]) {
-            Some(i) => start + i,
-            None => return Some(PieceLines::default()),
-        }
-    };
-    if first >= end {
+    let Some(first) = first_line_start(window, start, end) else {
         return Some(PieceLines::default());
-    }
+    };
     let to = match window[end - 1] {
         b'\n' => end,
         _ => end + memchr::memchr(b'\n', &window[end..])? + 1,
     };
     Some(PieceLines { from: first, to, ..PieceLines::default() })
+}
+
+/// Where the first line that starts in `bytes[start..end]` begins, if one does: at
+/// `start` when the byte before it (`bytes[start - 1]`) ends a line, else after the first
+/// newline from there.
+fn first_line_start(bytes: &[u8], start: usize, end: usize) -> Option<usize> {
+    let first = match start {
+        0 => 0,
+        _ => start + memchr::memchr(b'\n', &bytes[start - 1..end])?,
+    };
+    (first < end).then_some(first)
 }
 
 /// Reads at `offset` until `buf` is full or the file ends; the bytes read.

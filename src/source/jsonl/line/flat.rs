@@ -139,7 +139,7 @@ enum Field {
 /// does not have (serde skips its value), `None` for `experiment`, `data` and `error`,
 /// whose values may be objects: serde's business. Sorted by length first, so that a key
 /// is compared with at most three names.
-fn field_of(key: &[u8]) -> Option<Option<Field>> {
+const fn field_of(key: &[u8]) -> Option<Option<Field>> {
     use Field::*;
     let field = match (key.len(), key) {
         (2, b"ts") => Ts,
@@ -182,7 +182,12 @@ struct KeyPattern {
 }
 
 impl KeyPattern {
-    const fn new(key: &[u8], field: Field) -> KeyPattern {
+    /// The pattern of a key [`field_of`] maps to a field (checked at compile time).
+    const fn new(key: &[u8]) -> KeyPattern {
+        let field = match field_of(key) {
+            Some(Some(field)) => field,
+            _ => panic!("not a key of a field"),
+        };
         let len = key.len() + 2;
         assert!(len <= 16);
         let (mut words, mut masks) = ([0u64; 2], [0u64; 2]);
@@ -210,28 +215,23 @@ impl KeyPattern {
 /// The keys the gateway writes on most lines, by first letter; any other key, and these
 /// when fewer than 16 bytes are left in the line, go through [`field_of`].
 fn common_keys(first: u8) -> &'static [KeyPattern] {
-    use Field::*;
-    const T: &[KeyPattern] =
-        &[KeyPattern::new(b"type", TypeA), KeyPattern::new(b"timestamp", Timestamp), KeyPattern::new(b"ts", Ts)];
+    const T: &[KeyPattern] = &[KeyPattern::new(b"type"), KeyPattern::new(b"timestamp"), KeyPattern::new(b"ts")];
     const S: &[KeyPattern] = &[
-        KeyPattern::new(b"sessionId", SessionId),
-        KeyPattern::new(b"sessionKey", SessionKey),
-        KeyPattern::new(b"success", Success),
-        KeyPattern::new(b"status", Status),
+        KeyPattern::new(b"sessionId"),
+        KeyPattern::new(b"sessionKey"),
+        KeyPattern::new(b"success"),
+        KeyPattern::new(b"status"),
     ];
-    const E: &[KeyPattern] = &[
-        KeyPattern::new(b"experimentId", ExperimentId),
-        KeyPattern::new(b"eventType", TypeB),
-        KeyPattern::new(b"experiment.id", DottedExperimentId),
-    ];
-    const M: &[KeyPattern] = &[KeyPattern::new(b"model", Model)];
-    const P: &[KeyPattern] = &[KeyPattern::new(b"provider", Provider)];
-    const I: &[KeyPattern] = &[KeyPattern::new(b"inputTokens", InputTokens)];
-    const O: &[KeyPattern] = &[KeyPattern::new(b"outputTokens", OutputTokens)];
-    const C: &[KeyPattern] = &[KeyPattern::new(b"costUsd", CostUsd)];
-    const A: &[KeyPattern] = &[KeyPattern::new(b"agentId", AgentId)];
-    const V: &[KeyPattern] = &[KeyPattern::new(b"variant", Variant)];
-    const K: &[KeyPattern] = &[KeyPattern::new(b"kind", TypeC)];
+    const E: &[KeyPattern] =
+        &[KeyPattern::new(b"experimentId"), KeyPattern::new(b"eventType"), KeyPattern::new(b"experiment.id")];
+    const M: &[KeyPattern] = &[KeyPattern::new(b"model")];
+    const P: &[KeyPattern] = &[KeyPattern::new(b"provider")];
+    const I: &[KeyPattern] = &[KeyPattern::new(b"inputTokens")];
+    const O: &[KeyPattern] = &[KeyPattern::new(b"outputTokens")];
+    const C: &[KeyPattern] = &[KeyPattern::new(b"costUsd")];
+    const A: &[KeyPattern] = &[KeyPattern::new(b"agentId")];
+    const V: &[KeyPattern] = &[KeyPattern::new(b"variant")];
+    const K: &[KeyPattern] = &[KeyPattern::new(b"kind")];
     match first {
         b't' => T,
         b's' => S,
