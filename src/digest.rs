@@ -22,6 +22,8 @@ pub struct Totals {
     pub model_calls: Option<u64>,
     /// Failed agent runs; `None` where the source has no run outcomes.
     pub errors: Option<u64>,
+    /// Agent runs that ended (failed or not): the failed-run rate is `errors / runs`.
+    pub runs: Option<u64>,
     /// `None` when the source has no tool-call data (a missing series).
     pub tool_calls: Option<u64>,
     pub tool_failures: Option<u64>,
@@ -52,14 +54,29 @@ pub struct AgentRow {
     pub errors: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct VariantRow {
     /// `None` for events that belong to no experiment.
     pub experiment: Option<String>,
     pub variant: Option<String>,
     pub sessions: u64,
     pub cost: Option<Usd>,
+    /// Failed runs.
     pub errors: u64,
+    pub spread: VariantSpread,
+}
+
+/// The sufficient statistics the gate's interval tests need beyond counts and sums, so
+/// that a variant can be tested from a server's aggregates without fetching every session.
+/// `None` where the source does not know the figure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VariantSpread {
+    /// Σ over the variant's sessions of (the session's cost in this variant)², in USD².
+    pub cost_sum_squares: Option<f64>,
+    /// Agent runs that ended; with `errors`, the failed-run rate.
+    pub runs: Option<u64>,
+    pub tool_calls: Option<u64>,
+    pub tool_failures: Option<u64>,
 }
 
 impl VariantRow {
@@ -266,6 +283,7 @@ mod tests {
             sessions,
             cost: cost.and_then(Usd::from_f64),
             errors: 0,
+            spread: VariantSpread::default(),
         };
         assert_eq!(row(Some(3.0), 2).cost_per_session(), Some(1.5));
         assert_eq!(row(Some(3.0), 0).cost_per_session(), None);

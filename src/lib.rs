@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod gate;
 pub mod man;
 pub mod options;
 pub mod report;

@@ -52,6 +52,7 @@ struct TotalsJson {
     sessions: u64,
     model_calls: Option<u64>,
     errors: Option<u64>,
+    runs: Option<u64>,
     tool_calls: Option<u64>,
     tool_failures: Option<u64>,
     uncosted_events: Option<u64>,
@@ -85,6 +86,12 @@ struct VariantJson<'a> {
     cost_usd: Option<f64>,
     cost_per_session_usd: Option<f64>,
     errors: u64,
+    runs: Option<u64>,
+    tool_calls: Option<u64>,
+    tool_failures: Option<u64>,
+    /// Σ (session cost)² over the variant's sessions, USD²: with `sessions` and
+    /// `cost_usd`, the spread of cost per session that `obsctl gate` tests.
+    cost_sum_squares_usd2: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -152,6 +159,10 @@ pub fn render(d: &Digest) -> Result<Vec<u8>> {
                 cost_usd: usd(v.cost),
                 cost_per_session_usd: v.cost_per_session(),
                 errors: v.errors,
+                runs: v.spread.runs,
+                tool_calls: v.spread.tool_calls,
+                tool_failures: v.spread.tool_failures,
+                cost_sum_squares_usd2: v.spread.cost_sum_squares,
             })
             .collect(),
         by_session: d
@@ -191,6 +202,7 @@ fn totals(t: &Totals) -> TotalsJson {
         sessions: t.sessions,
         model_calls: t.model_calls,
         errors: t.errors,
+        runs: t.runs,
         tool_calls: t.tool_calls,
         tool_failures: t.tool_failures,
         uncosted_events: t.uncosted_events,

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 
 use super::line::{Event, EventKind};
-use crate::digest::{AgentRow, DayRow, ModelRow, Rows, SessionRow, Totals, VariantRow};
+use crate::digest::{AgentRow, DayRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::Usd;
 use crate::window::{Nanos, Window};
 
@@ -245,6 +245,7 @@ impl Counters {
             sessions,
             model_calls: Some(self.model_calls),
             errors: Some(self.errors),
+            runs: None,
             tool_calls: Some(self.tool_calls),
             tool_failures: Some(self.tool_failures),
             uncosted_events: Some(self.cost.uncosted),
@@ -583,6 +584,7 @@ impl Tally {
                     sessions: variant_sessions.get(&v).copied().unwrap_or(0),
                     cost: acc.cost.value(),
                     errors: acc.errors,
+                    spread: VariantSpread::default(),
                 }
             })
             .collect();

@@ -8,7 +8,7 @@ use anyhow::Result;
 use super::answer::{count, usd, Sample};
 use super::logql;
 use super::Measure;
-use crate::digest::{by_cost, AgentRow, ModelRow, Rows, SessionRow, Totals, VariantRow};
+use crate::digest::{by_cost, AgentRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::Usd;
 
 /// What one group of labels stands for, resolved as the JSONL source resolves an event.
@@ -130,6 +130,7 @@ impl Tally {
             sessions: self.sessions().len() as u64,
             model_calls: Some(all.calls),
             errors: Some(all.failed),
+            runs: None,
             tool_calls: Some(self.tools),
             tool_failures: Some(self.tool_failures),
             uncosted_events: Some(all.uncosted),
@@ -190,6 +191,7 @@ impl Tally {
                 sessions: s.len() as u64,
                 cost: a.cost_value(),
                 errors: a.failed,
+                spread: VariantSpread::default(),
             })
             .collect();
         let mut by_session: Vec<SessionRow> = sessions

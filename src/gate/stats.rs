@@ -1,0 +1,1 @@
+//! Interval tests from sufficient statistics (placeholder; being written).
