@@ -21,7 +21,7 @@ $ARGS.named.start as $ws
 | ($we | .[0:19]) as $e
 | ((($ws | secs) - (($we | secs) - ($ws | secs))) | todateiso8601 | .[0:19]) as $p
 | reduce (inputs | select(type == "object" and (.timestamp | type) == "string")) as $ev (
-    {cost: 0, input_tokens: 0, output_tokens: 0, model_calls: 0, errors: 0,
+    {cost: 0, input_tokens: 0, output_tokens: 0, model_calls: 0, runs: 0, errors: 0,
      tool_calls: 0, tool_failures: 0, uncosted_events: 0, sessions: 0,
      prev_cost: 0, prev_sessions: 0};
     ($ev.timestamp | .[0:19]) as $t
@@ -36,8 +36,9 @@ $ARGS.named.start as $ws
           elif $ev.type == "tool_call" then
             .tool_calls += 1
             | if $ev.success == false then .tool_failures += 1 else . end
-          elif $ev.type == "agent_end" and $ev.success == false then
-            .errors += 1
+          elif $ev.type == "agent_end" then
+            .runs += 1
+            | if $ev.success == false then .errors += 1 else . end
           else . end
       elif $t >= $p and $t < $s then
         if $ev.type == "session_start" then .prev_sessions += 1
@@ -47,6 +48,6 @@ $ARGS.named.start as $ws
   )
 | {window: {start: $ws, "end": $we,
             totals: {cost_usd: .cost, input_tokens, output_tokens,
-                     sessions, model_calls, errors,
+                     sessions, model_calls, runs, errors,
                      tool_calls, tool_failures, uncosted_events}},
    previous: {cost_usd: .prev_cost, sessions: .prev_sessions}}

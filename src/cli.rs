@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Cost and usage report for a window, compared with the window before it.
     Digest(Box<DigestArgs>),
+    /// CI gate: compare a window with a baseline or the previous window; exit 1 on a regression, 3 when data is missing.
+    Gate(Box<GateArgs>),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -36,6 +38,39 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(after_long_help = DIGEST_EXAMPLES)]
 pub struct DigestArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Do not compare with the previous window.
+    #[arg(long, help_heading = "Window")]
+    pub no_compare: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Report format on standard output (and for plain --output files).
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, env = "OBSCTL_FORMAT", help_heading = "Output")]
+    pub format: Format,
+
+    /// Write the report to FILE instead of standard output, atomically; FORMAT=FILE writes that format (repeatable: --output json=digest.json --output markdown=digest.md).
+    #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
+    pub output: Vec<String>,
+
+    /// The table that --format csv writes.
+    #[arg(long, value_enum, default_value_t = CsvSection::ByModel, help_heading = "Output")]
+    pub csv_section: CsvSection,
+
+    /// How many sessions by_session lists, costliest first.
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Output")]
+    pub top: usize,
+
+    #[command(flatten)]
+    pub noise: NoiseArgs,
+}
+
+/// The window of a report: `--week`, `--last`, `--since/--until`, `--tz`.
+#[derive(Debug, Args, Default)]
+pub struct WindowArgs {
     /// The last complete ISO week (Monday to Monday) in the report's time zone, or the given week (2026-W47). The default window.
     #[arg(long, value_name = "YYYY-Www", num_args = 0..=1, default_missing_value = "", help_heading = "Window")]
     pub week: Option<String>,
@@ -55,11 +90,11 @@ pub struct DigestArgs {
     /// Time zone of weeks, days and dates (IANA name). Default: this machine's zone, else UTC.
     #[arg(long, value_name = "ZONE", env = "OBSCTL_TZ", help_heading = "Window")]
     pub tz: Option<String>,
+}
 
-    /// Do not compare with the previous window.
-    #[arg(long, help_heading = "Window")]
-    pub no_compare: bool,
-
+/// Where the figures come from, and how to reach the servers.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
     /// Where the figures come from.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto, env = "OBSCTL_SOURCE", help_heading = "Source")]
     pub source: SourceArg,
@@ -98,23 +133,11 @@ pub struct DigestArgs {
     /// Threads parsing JSONL (default: one per core).
     #[arg(long, value_name = "N", help_heading = "Source")]
     pub threads: Option<usize>,
+}
 
-    /// Report format on standard output (and for plain --output files).
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, env = "OBSCTL_FORMAT", help_heading = "Output")]
-    pub format: Format,
-
-    /// Write the report to FILE instead of standard output, atomically; FORMAT=FILE writes that format (repeatable: --output json=digest.json --output markdown=digest.md).
-    #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
-    pub output: Vec<String>,
-
-    /// The table that --format csv writes.
-    #[arg(long, value_enum, default_value_t = CsvSection::ByModel, help_heading = "Output")]
-    pub csv_section: CsvSection,
-
-    /// How many sessions by_session lists, costliest first.
-    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Output")]
-    pub top: usize,
-
+/// What a command prints on standard error besides its result.
+#[derive(Debug, Args, Default)]
+pub struct NoiseArgs {
     /// Do not print warnings or a progress bar on standard error (warnings stay in the report).
     #[arg(long, short = 'q', help_heading = "Output")]
     pub quiet: bool,
@@ -171,6 +194,148 @@ const DIGEST_EXAMPLES: &str = "Examples:
   obsctl digest --last 7d --format json | jq .totals
   obsctl digest --since 2026-11-01 --until 2026-12-01 --format csv --csv-section by_session
   obsctl digest --source prometheus --prometheus-url https://prom.internal:9090 --bearer-token-file ~/.prom-token";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = GATE_EXAMPLES)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Compare with a saved `obsctl digest --format json` (or the old script's baseline file, recognised by its fields) instead of the previous window.
+    #[arg(long, value_name = "FILE", help_heading = "Baseline")]
+    pub baseline: Option<PathBuf>,
+
+    /// What to compare with when no --baseline is given: the previous window of the same length.
+    #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "baseline", help_heading = "Baseline")]
+    pub against: Option<Against>,
+
+    /// Also save this window's digest (schema obsctl.digest/v1) to FILE, to be the next run's --baseline.
+    #[arg(long, value_name = "FILE", help_heading = "Baseline")]
+    pub save_baseline: Option<PathBuf>,
+
+    /// Fail when the total cost grew by more than PCT (20%).
+    #[arg(long, value_name = "PCT", help_heading = "Checks")]
+    pub max_increase: Option<String>,
+
+    /// Fail when the total cost is over USD.
+    #[arg(long, value_name = "USD", help_heading = "Checks")]
+    pub max_cost: Option<f64>,
+
+    /// Fail when the cost per session grew by more than PCT.
+    #[arg(long, value_name = "PCT", help_heading = "Checks")]
+    pub max_cost_per_session_increase: Option<String>,
+
+    /// Fail when the cost per session is over USD.
+    #[arg(long, value_name = "USD", help_heading = "Checks")]
+    pub max_cost_per_session: Option<f64>,
+
+    /// Fail when the tokens per session grew by more than PCT.
+    #[arg(long, value_name = "PCT", help_heading = "Checks")]
+    pub max_tokens_per_session_increase: Option<String>,
+
+    /// Fail when the tokens (input + output) per session are over N.
+    #[arg(long, value_name = "N", help_heading = "Checks")]
+    pub max_tokens_per_session: Option<f64>,
+
+    /// Fail when the failed-run rate grew by more than PCT (relative, 10%) or PP percentage points (2pp).
+    #[arg(long, value_name = "PCT|PP", help_heading = "Checks")]
+    pub max_failed_run_rate_increase: Option<String>,
+
+    /// Fail when the failed-run rate is over RATE (5%).
+    #[arg(long, value_name = "RATE", help_heading = "Checks")]
+    pub max_failed_run_rate: Option<String>,
+
+    /// Fail when the tool-failure rate grew by more than PCT (relative) or PP percentage points.
+    #[arg(long, value_name = "PCT|PP", help_heading = "Checks")]
+    pub max_tool_failure_rate_increase: Option<String>,
+
+    /// Fail when the tool-failure rate is over RATE.
+    #[arg(long, value_name = "RATE", help_heading = "Checks")]
+    pub max_tool_failure_rate: Option<String>,
+
+    /// Fail when the p95 session duration grew by more than PCT.
+    #[arg(long, value_name = "PCT", help_heading = "Checks")]
+    pub max_p95_duration_increase: Option<String>,
+
+    /// Fail when the p95 session duration is over SECONDS.
+    #[arg(long, value_name = "SECONDS", help_heading = "Checks")]
+    pub max_p95_duration: Option<f64>,
+
+    /// Fail when one model's, agent's or variant's cost grew by more than PCT (model=10%; repeatable). For variants: cost per session, tested with a 95 % interval.
+    #[arg(long, value_name = "DIM=PCT", help_heading = "Checks")]
+    pub max_increase_per: Vec<String>,
+
+    /// Fail when one model's, agent's or variant's cost is over USD (agent=25; repeatable).
+    #[arg(long, value_name = "DIM=USD", help_heading = "Checks")]
+    pub max_cost_per: Vec<String>,
+
+    /// Fail for every session whose cost is over USD (a per-session budget).
+    #[arg(long, value_name = "USD", help_heading = "Checks")]
+    pub max_session_cost: Option<f64>,
+
+    /// Compare each experiment's variants with this variant of the same window instead of with their own baselines.
+    #[arg(long, value_name = "VARIANT", help_heading = "Checks")]
+    pub control: Option<String>,
+
+    /// Fewer sessions than N in the window or the baseline (or in a variant) is insufficient data: exit 3, never a pass (default 1).
+    #[arg(long, value_name = "N", help_heading = "Checks")]
+    pub min_sessions: Option<u64>,
+
+    /// Report missing or insufficient data as a warning and decide on the rest, instead of exit 3.
+    #[arg(long, help_heading = "Checks")]
+    pub allow_missing: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Verdict format on standard output (and for plain --output files).
+    #[arg(long, short = 'f', value_enum, default_value_t = GateFormat::Table, env = "OBSCTL_GATE_FORMAT", help_heading = "Output")]
+    pub format: GateFormat,
+
+    /// Write the verdict to FILE, atomically; FORMAT=FILE writes that format (repeatable: --output junit=gate.xml --output markdown=gate.md).
+    #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
+    pub output: Vec<String>,
+
+    /// How many sessions to fetch for --max-session-cost, costliest first: enough to decide, never every session.
+    #[arg(long, value_name = "N", default_value_t = 20, help_heading = "Output")]
+    pub top: usize,
+
+    #[command(flatten)]
+    pub noise: NoiseArgs,
+}
+
+/// `--against`: the baseline when no file is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Against {
+    /// The window of the same length just before (the week before, for --week).
+    Previous,
+}
+
+/// What `obsctl gate` can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GateFormat {
+    /// The verdict, then a table of checks (colour on a TTY unless NO_COLOR is set).
+    Table,
+    /// A PR comment (under 65,000 characters).
+    Markdown,
+    /// The stable `obsctl.gate/v1` schema.
+    Json,
+    /// JUnit XML, one test case per check (GitLab, Jenkins, CircleCI, Buildkite).
+    Junit,
+}
+
+impl GateFormat {
+    pub fn parse(name: &str) -> Option<GateFormat> {
+        GateFormat::from_str(name, true).ok()
+    }
+}
+
+const GATE_EXAMPLES: &str = "Examples:
+  obsctl gate --last 24h --max-increase 20%                       against the 24 hours before
+  obsctl gate --week --baseline baseline.json --max-cost-per-session-increase 10% --format junit -o gate.xml
+  obsctl gate --last 7d --max-increase-per variant=10% --control control --min-sessions 30
+  obsctl gate --last 7d --max-session-cost 2 --source loki
+  obsctl digest --week --format json --output baseline.json       save a baseline (or: gate --save-baseline FILE)";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {

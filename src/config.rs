@@ -106,6 +106,48 @@ pub struct FileConfig {
     pub prometheus: ServerFile,
     #[serde(default)]
     pub loki: ServerFile,
+    /// `obsctl gate`'s policy, so a repository keeps its thresholds in one file.
+    #[serde(default)]
+    pub gate: GateFile,
+}
+
+/// The `[gate]` section: the same thresholds as the flags, which win over it.
+///
+/// ```toml
+/// [gate]
+/// max_increase = "20%"
+/// max_cost = 50
+/// max_failed_run_rate_increase = "2pp"
+/// max_session_cost = 2.5
+/// min_sessions = 30
+/// control = "control"
+/// [gate.max_increase_per]
+/// model = "10%"
+/// variant = "15%"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateFile {
+    pub max_increase: Option<String>,
+    pub max_cost: Option<f64>,
+    pub max_cost_per_session_increase: Option<String>,
+    pub max_cost_per_session: Option<f64>,
+    pub max_tokens_per_session_increase: Option<String>,
+    pub max_tokens_per_session: Option<f64>,
+    pub max_failed_run_rate_increase: Option<String>,
+    pub max_failed_run_rate: Option<String>,
+    pub max_tool_failure_rate_increase: Option<String>,
+    pub max_tool_failure_rate: Option<String>,
+    pub max_p95_duration_increase: Option<String>,
+    pub max_p95_duration: Option<f64>,
+    #[serde(default)]
+    pub max_increase_per: BTreeMap<String, String>,
+    #[serde(default)]
+    pub max_cost_per: BTreeMap<String, f64>,
+    pub max_session_cost: Option<f64>,
+    pub control: Option<String>,
+    pub min_sessions: Option<u64>,
+    pub allow_missing: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

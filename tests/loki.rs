@@ -412,10 +412,11 @@ fn assert_same(jsonl: &Answer, loki: &Answer, label: &str) {
             "{label} {what}: tokens, sessions, calls, errors"
         );
         assert_eq!(
-            (j.tool_calls, j.tool_failures, j.uncosted_events, j.events),
-            (l.tool_calls, l.tool_failures, l.uncosted_events, l.events),
-            "{label} {what}: tools, uncosted, events"
+            (j.runs, j.tool_calls, j.tool_failures, j.uncosted_events, j.events),
+            (l.runs, l.tool_calls, l.tool_failures, l.uncosted_events, l.events),
+            "{label} {what}: runs, tools, uncosted, events"
         );
+        assert!(j.runs.is_some(), "{label} {what}: runs are known");
     };
     totals(&jsonl.rows.totals, &loki.rows.totals, "totals");
     totals(jsonl.previous.as_ref().unwrap(), loki.previous.as_ref().unwrap(), "previous");
@@ -448,8 +449,18 @@ fn assert_same(jsonl: &Answer, loki: &Answer, label: &str) {
     let (jv, lv) = (variants(jsonl), variants(loki));
     assert_eq!(jv.keys().collect::<Vec<_>>(), lv.keys().collect::<Vec<_>>(), "{label} by_variant");
     for (k, j) in &jv {
-        opt(j.cost, lv[k].cost, &format!("by_variant {k:?}"));
-        assert_eq!((j.sessions, j.errors), (lv[k].sessions, lv[k].errors), "{label} by_variant {k:?}");
+        let l = &lv[k];
+        opt(j.cost, l.cost, &format!("by_variant {k:?}"));
+        assert_eq!((j.sessions, j.errors), (l.sessions, l.errors), "{label} by_variant {k:?}");
+        let (js, ls) = (&j.spread, &l.spread);
+        assert_eq!(
+            (js.runs, js.tool_calls, js.tool_failures),
+            (ls.runs, ls.tool_calls, ls.tool_failures),
+            "{label} by_variant {k:?}: runs, tool calls, tool failures"
+        );
+        assert!(js.runs.is_some() && js.tool_calls.is_some(), "{label} by_variant {k:?}: counts known");
+        let (jq, lq) = (js.cost_sum_squares.expect("JSONL Σ cost²"), ls.cost_sum_squares.expect("Loki Σ cost²"));
+        assert!(close(jq, lq), "{label} by_variant {k:?} Σ cost²: jsonl {jq} loki {lq}");
     }
     let sessions =
         |a: &Answer| a.rows.by_session.iter().map(|s| (s.session.clone(), s.agent.clone())).collect::<Vec<_>>();
@@ -566,6 +577,20 @@ fn answer_equals_the_jsonl_source_on_edge_cases() {
     let got = block_on(loki.answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
     assert_same(&jsonl_answer(&lines, &query), &got, "edge cases");
     assert_eq!(got.rows.totals.errors, Some(3));
+    assert_eq!(got.rows.totals.runs, Some(5));
+    // s1 costs 0.251 in (exp, A) and 0.75 in no experiment, with b1's 0.125, c1's 0.0625,
+    // s3's 2 and s2's unknown cost (0).
+    let spread = |x: Option<&str>, v: Option<&str>| {
+        let row = got.rows.by_variant.iter().find(|r| (r.experiment.as_deref(), r.variant.as_deref()) == (x, v));
+        row.unwrap_or_else(|| panic!("variant {x:?} {v:?}")).spread.clone()
+    };
+    let none = spread(None, None);
+    let sum_squares = 0.75f64.powi(2) + 0.125f64.powi(2) + 0.0625f64.powi(2) + 2.0f64.powi(2);
+    assert!(close(none.cost_sum_squares.unwrap(), sum_squares), "{none:?}");
+    assert_eq!((none.runs, none.tool_calls, none.tool_failures), (Some(4), Some(3), Some(2)));
+    assert!(close(spread(Some("exp"), Some("A")).cost_sum_squares.unwrap(), 0.251f64.powi(2)));
+    let exp2 = spread(Some("exp2"), Some("B"));
+    assert_eq!((exp2.cost_sum_squares, exp2.tool_calls, exp2.tool_failures), (Some(0.0), Some(1), Some(1)));
     assert_eq!(got.rows.totals.tool_failures, Some(3));
     assert_eq!(got.skipped_lines, 4);
     assert!(server.requests().iter().any(|l| l.status == 400), "max_series 2 forces splits");

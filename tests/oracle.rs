@@ -444,8 +444,11 @@ impl Corpus {
         );
         let by_variant = rows(&variants, |(x, v), a| {
             let per_session = a.cost().map(|c| c / a.sessions.len() as f64);
+            // Σ over the variant's sessions of (the session's known cost in it)².
+            let squares: f64 = a.session_cost.values().map(|&n| (n as f64 / 1e9).powi(2)).sum();
             json!({"experiment": x, "variant": v, "sessions": a.sessions.len(), "cost_usd": a.cost(),
-                "cost_per_session_usd": per_session, "errors": a.errors})
+                "cost_per_session_usd": per_session, "errors": a.errors, "runs": a.runs,
+                "tool_calls": a.tool_calls, "tool_failures": a.tool_failures, "cost_sum_squares_usd2": squares})
         });
         let mut by_session = rows(&sessions, |id, a| {
             json!({"session": id, "agent": a.agent, "cost_usd": a.cost(), "input_tokens": a.input,
@@ -482,11 +485,14 @@ struct Acc {
     calls: u64,
     input: u64,
     output: u64,
+    runs: u64,
     errors: u64,
     tool_calls: u64,
     tool_failures: u64,
     events: u64,
     sessions: BTreeSet<String>,
+    /// The known cost of each session's calls here, nano-dollars.
+    session_cost: BTreeMap<String, u64>,
     agent: &'static str,
 }
 
@@ -500,12 +506,13 @@ impl Acc {
                 (self.calls, self.input, self.output) = (self.calls + 1, self.input + input, self.output + output);
                 if let Some(c) = cost {
                     (self.cost, self.costed) = (self.cost + c, self.costed + 1);
+                    *self.session_cost.entry(s.id.clone()).or_default() += c;
                 }
             }
             Kind::Tool { failed } => {
                 (self.tool_calls, self.tool_failures) = (self.tool_calls + 1, self.tool_failures + u64::from(failed))
             }
-            Kind::RunEnd { failed } => self.errors += u64::from(failed),
+            Kind::RunEnd { failed } => (self.runs, self.errors) = (self.runs + 1, self.errors + u64::from(failed)),
             Kind::Other(_) => {}
         }
     }
@@ -521,7 +528,7 @@ impl Acc {
 
     fn totals(&self) -> Value {
         json!({"cost_usd": usd(self.cost), "input_tokens": self.input, "output_tokens": self.output,
-            "sessions": self.sessions.len(), "model_calls": self.calls, "errors": self.errors,
+            "sessions": self.sessions.len(), "model_calls": self.calls, "runs": self.runs, "errors": self.errors,
             "tool_calls": self.tool_calls, "tool_failures": self.tool_failures,
             "uncosted_events": self.calls - self.costed, "events": self.events})
     }
@@ -581,6 +588,9 @@ fn utc_since_until_matches_the_oracle() {
     // The corpus holds what it claims to.
     let t = &expected["totals"];
     assert!(t["uncosted_events"].as_u64() > Some(0) && t["tool_failures"].as_u64() > Some(0), "{t}");
+    assert!(t["runs"].as_u64() > t["errors"].as_u64() && t["errors"].as_u64() > Some(0), "{t}");
+    let variants = expected["by_variant"].as_array().unwrap();
+    assert!(variants.iter().any(|row| row["cost_sum_squares_usd2"].as_f64() > Some(0.0)), "{variants:?}");
     for list in ["by_model", "by_agent", "by_variant"] {
         assert!(expected[list].as_array().unwrap().iter().any(|row| row["cost_usd"].is_null()), "{list}");
     }

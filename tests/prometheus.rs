@@ -199,3 +199,83 @@ fn auto_takes_aggregates_from_prometheus_and_detail_from_the_files() {
     assert_eq!(auto["totals"]["model_calls"], jsonl["totals"]["model_calls"]);
     assert!(auto["durations"]["p95_seconds"].as_f64().is_some());
 }
+
+/// `obsctl gate --source prometheus` on a real Prometheus, against baselines saved from
+/// the same week's JSONL: equal figures pass at 0 %, a longer window's cost fails 20 %, an
+/// empty previous window is insufficient data, the session budget cannot be decided from
+/// metrics alone, and the p95 duration (Prometheus only) is checked.
+#[test]
+fn gate_on_a_real_prometheus() {
+    if prom::binaries_or_skip("gate_on_a_real_prometheus").is_none() {
+        return;
+    }
+    let week = prom::week(7);
+    let server = TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, until: &str| {
+        let path = dir.path().join(name);
+        let out = obsctl()
+            .args(["digest", "--source", "jsonl", "--tz", "UTC", "--no-compare", "-q", "--format", "json"])
+            .args(["--since", "2026-11-16T00:00:17Z", "--until", until, "--output"])
+            .arg(&path)
+            .arg("--logs")
+            .arg(logs.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        path
+    };
+    let same_week = save("week.json", "2026-11-23T00:00:17Z");
+    let three_days = save("three-days.json", "2026-11-19T00:00:17Z");
+    let gate = |args: &[&str], baseline: Option<&std::path::Path>| {
+        let mut cmd = obsctl();
+        cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
+        cmd.args([
+            "gate",
+            "--source",
+            "prometheus",
+            "--tz",
+            "UTC",
+            "--format",
+            "json",
+            "--prometheus-url",
+            &server.url,
+        ])
+        .args(["--since", "2026-11-16T00:00:17Z", "--until", "2026-11-23T00:00:17Z"])
+        .args(args);
+        if let Some(b) = baseline {
+            cmd.arg("--baseline").arg(b);
+        }
+        let out = cmd.output().unwrap();
+        // A source that cannot answer is an error on stderr (exit 3), with no verdict.
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&out.stderr).into_owned()));
+        (out.status.code().unwrap(), v)
+    };
+    let outcome = |v: &Value, id: &str| {
+        v["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).map(|c| c["outcome"].clone()).unwrap()
+    };
+    // Prometheus's exact increases equal the files' sums: no change at all passes 0 %.
+    let (code, v) = gate(&["--max-increase", "0%", "--max-cost-per-session-increase", "0%"], Some(&same_week));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(outcome(&v, "total_cost.increase"), "pass");
+    // Against three days, a week costs more than 20 % more, and the note says the lengths differ.
+    let (code, v) = gate(&["--max-increase", "20%"], Some(&three_days));
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(outcome(&v, "total_cost.increase"), "fail");
+    assert!(v["notes"][0].as_str().unwrap().contains("not as long"), "{v:#}");
+    // The week before holds nothing in this Prometheus: data missing, exit 3, never a pass.
+    let (code, v) = gate(&["--max-increase", "20%"], None);
+    assert_eq!(code, 3, "{v:#}");
+    assert!(v.as_str().unwrap().contains("2026-11-09T00:00:17Z and 2026-11-16T00:00:17Z"), "{v:#}");
+    // Per-session budgets need Loki or the files: undecided, not passed.
+    let (code, v) = gate(&["--max-session-cost", "1"], Some(&same_week));
+    assert_eq!((code, outcome(&v, "session.cost.max")), (3, Value::from("insufficient data")), "{v:#}");
+    // The p95 duration comes from Prometheus's histogram; the JSONL baseline has none.
+    let (code, v) = gate(&["--max-p95-duration", "100000"], Some(&same_week));
+    assert_eq!((code, outcome(&v, "p95_duration.max")), (0, Value::from("pass")), "{v:#}");
+    let (code, _) = gate(&["--max-p95-duration-increase", "10%"], Some(&same_week));
+    assert_eq!(code, 3, "no p95 in a JSONL baseline: undecided");
+}

@@ -1,4 +1,5 @@
-//! Turns a `Digest` into bytes: a terminal table, Markdown, JSON or CSV.
+//! Turns a `Digest` into bytes: a terminal table, Markdown, JSON or CSV; and a gate's
+//! verdict ([`verdict`]) into a table, Markdown, JSON or JUnit.
 //!
 //! A renderer reads the digest and nothing else. The two human formats share what they
 //! say (`text.rs` builds titled tables of strings); each only decides how it looks.
@@ -6,9 +7,10 @@
 
 mod csv;
 mod json;
-mod markdown;
+pub(crate) mod markdown;
 mod table;
-mod text;
+pub(crate) mod text;
+pub mod verdict;
 
 use std::io::Write;
 use std::path::Path;

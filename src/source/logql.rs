@@ -84,6 +84,18 @@ pub const SESSION_LABELS: [&str; 8] = [
 /// The labels that name a session (`sessionId` wins).
 pub const SESSION_ONLY: [&str; 2] = ["sessionId", "sessionKey"];
 
+/// The labels that name an experiment variant: the end of [`SESSION_LABELS`].
+pub const EXPERIMENT_LABELS: &[&str] = SESSION_LABELS.split_at(3).1;
+
+/// What an answer of [`LogQl::outcomes`] counts in one series, by the value of its shape's
+/// type label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The end of an agent run.
+    Run,
+    ToolCall,
+}
+
 /// The three event shapes of CONTRACT.md §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Shape {
@@ -140,20 +152,41 @@ impl Shape {
         })
     }
 
-    fn run_end(self) -> String {
-        self.only(match self {
+    /// The type of the end of an agent run.
+    fn run_end_type(self) -> &'static str {
+        match self {
             Shape::A | Shape::B => "agent_end",
             Shape::C => "run.end",
-        })
+        }
     }
 
-    fn tool_call(self) -> String {
+    /// The types of a tool call: the JSONL source counts both spellings of shape B.
+    fn tool_call_types(self) -> &'static [&'static str] {
         match self {
-            Shape::A => self.only("tool_call"),
-            // The JSONL source counts both spellings of shape B.
-            Shape::B => "| type=\"\" | (eventType=\"tool_call\" or eventType=\"tool_result\")".into(),
-            Shape::C => self.only("tool.end"),
+            Shape::A => &["tool_call"],
+            Shape::B => &["tool_call", "tool_result"],
+            Shape::C => &["tool.end"],
         }
+    }
+
+    fn run_end(self) -> String {
+        self.only(self.run_end_type())
+    }
+
+    /// The stages that keep this shape's run ends and tool calls, and no line of an
+    /// earlier shape.
+    fn outcomes(self) -> String {
+        let field = self.type_field();
+        let any: Vec<String> = std::iter::once(self.run_end_type())
+            .chain(self.tool_call_types().iter().copied())
+            .map(|t| format!("{field}=\"{t}\""))
+            .collect();
+        let earlier = match self {
+            Shape::A => "",
+            Shape::B => "| type=\"\" ",
+            Shape::C => "| type=\"\" | eventType=\"\" ",
+        };
+        format!("{earlier}| ({})", any.join(" or "))
     }
 
     /// A failed run or tool call, as the JSONL source decides it.
@@ -328,9 +361,13 @@ impl LogQl {
         count_by(by, &format!("{} {} {}", self.valid(), shape.run_end(), shape.failed()))
     }
 
-    pub fn tool_calls(&self, shape: Shape, failed_only: bool) -> Expr {
+    /// Run ends and tool calls (`failed_only`: the failed ones), grouped by `by` and by the
+    /// shape's type label, which tells the two apart ([`outcome_of`]): one request answers
+    /// both.
+    pub fn outcomes(&self, shape: Shape, failed_only: bool, by: &[&str]) -> Expr {
         let failed = if failed_only { format!(" {}", shape.failed()) } else { String::new() };
-        count_by(&[], &format!("{} {}{failed}", self.valid(), shape.tool_call()))
+        let by: Vec<&str> = by.iter().copied().chain([shape.type_field()]).collect();
+        count_by(&by, &format!("{} {}{failed}", self.valid(), shape.outcomes()))
     }
 }
 
@@ -390,6 +427,17 @@ pub fn experiment_of(labels: &BTreeMap<String, String>) -> (Option<&str>, Option
     (experiment, variant)
 }
 
+/// Whether a series of [`LogQl::outcomes`] counts run ends or tool calls.
+pub fn outcome_of(labels: &BTreeMap<String, String>) -> Option<Outcome> {
+    let shape = Shape::of(labels)?;
+    let value = labels.get(shape.type_field())?.as_str();
+    if value == shape.run_end_type() {
+        Some(Outcome::Run)
+    } else {
+        shape.tool_call_types().contains(&value).then_some(Outcome::ToolCall)
+    }
+}
+
 /// Model and provider, normalised as the JSONL source does
 /// ([`super::jsonl::normalise_model`]).
 pub fn model_of(labels: &BTreeMap<String, String>) -> (String, String) {
@@ -437,9 +485,26 @@ mod tests {
         assert!(cost.ends_with(
             r#"| type="" | eventType="model_usage" | estimatedCostUsd="" | drop estimatedCostUsd, inputTokens, outputTokens, data_costUsd, data_delta_input, data_delta_output | unwrap costUsd | __error__="" [86400s]))"#
         ), "{cost}");
-        let tools = q.tool_calls(Shape::C, true).render(0, NANOS_PER_SEC);
-        assert!(tools.starts_with("sum(count_over_time("));
-        assert!(tools.contains(r#"| type="" | eventType="" | kind="tool.end" | (data_success="false""#));
+        let tools = q.outcomes(Shape::C, true, &[]).render(0, NANOS_PER_SEC);
+        assert!(tools.starts_with("sum by (kind) (count_over_time("), "{tools}");
+        assert!(
+            tools.contains(r#"| type="" | eventType="" | (kind="run.end" or kind="tool.end") | (data_success="false""#),
+            "{tools}"
+        );
+        let tools = q.outcomes(Shape::B, false, EXPERIMENT_LABELS).render(0, NANOS_PER_SEC);
+        assert!(
+            tools.starts_with(
+                "sum by (experimentId, experiment_id, experiment, variant, experiment_variant, eventType) \
+                 (count_over_time("
+            ),
+            "{tools}"
+        );
+        assert!(
+            tools.contains(
+                r#"| type="" | (eventType="agent_end" or eventType="tool_call" or eventType="tool_result") | drop "#
+            ),
+            "{tools}"
+        );
         assert!(LogQl::new("job=x").is_err());
         assert!(LogQl::new("{}").is_err());
     }
@@ -464,5 +529,12 @@ mod tests {
         assert_eq!(experiment_of(&e), (Some("x"), Some("B")));
         assert_eq!(Shape::of(&labels(&[("eventType", "x"), ("kind", "y")])), Some(Shape::B));
         assert_eq!(Shape::of(&labels(&[])), None);
+        let o = |pairs: &[(&str, &str)]| outcome_of(&labels(pairs));
+        assert_eq!(o(&[("type", "agent_end")]), Some(Outcome::Run));
+        assert_eq!(o(&[("eventType", "tool_result"), ("variant", "B")]), Some(Outcome::ToolCall));
+        assert_eq!(o(&[("kind", "run.end")]), Some(Outcome::Run));
+        assert_eq!(o(&[("kind", "agent_end")]), None);
+        assert_eq!(o(&[("variant", "B")]), None);
+        assert_eq!(EXPERIMENT_LABELS, &SESSION_LABELS[3..]);
     }
 }

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::config::ServerConfig;
 use crate::digest::{Digest, Provenance, Rows, Section, Totals};
 use crate::error;
-use crate::options::DigestOptions;
 use crate::window::Window;
 
 /// What a digest needs from a source.
@@ -53,6 +53,29 @@ pub enum SourceChoice {
     Loki,
 }
 
+/// Everything needed to query Prometheus.
+pub struct PrometheusSettings {
+    pub server: ServerConfig,
+    pub promql: promql::PromQl,
+}
+
+/// Everything needed to query Loki.
+pub struct LokiSettings {
+    pub server: ServerConfig,
+    pub selector: String,
+}
+
+/// The sources a command may ask, built from its options: which may answer, and how to
+/// reach each.
+pub struct Sources {
+    pub choice: SourceChoice,
+    pub jsonl: jsonl::JsonlSource,
+    pub prometheus: PrometheusSettings,
+    pub loki: LokiSettings,
+    /// Log every server query on standard error.
+    pub verbose: bool,
+}
+
 /// How long `auto` waits for a server's first answer before using the files instead.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -63,8 +86,8 @@ const AGGREGATES: [Section; 5] =
 const DETAIL: [Section; 2] = [Section::ByVariant, Section::BySession];
 
 /// Answers the query from the chosen sources and assembles the digest.
-pub fn digest(query: &Query, choice: SourceChoice, opts: &DigestOptions) -> Result<Digest> {
-    let parts = match choice {
+pub fn digest(query: &Query, opts: &Sources) -> Result<Digest> {
+    let parts = match opts.choice {
         SourceChoice::Jsonl => Parts::single(opts.jsonl.answer(query)?, "jsonl"),
         SourceChoice::Prometheus => {
             let answer = block_on(prometheus_source(opts)?.answer(query))?;
@@ -78,13 +101,13 @@ pub fn digest(query: &Query, choice: SourceChoice, opts: &DigestOptions) -> Resu
     Ok(parts.assemble(query))
 }
 
-fn prometheus_source(opts: &DigestOptions) -> Result<prometheus::PrometheusSource> {
+fn prometheus_source(opts: &Sources) -> Result<prometheus::PrometheusSource> {
     let mut source = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
     source.verbose = opts.verbose;
     Ok(source)
 }
 
-fn loki_source(opts: &DigestOptions) -> Result<loki::LokiSource> {
+fn loki_source(opts: &Sources) -> Result<loki::LokiSource> {
     let mut source = loki::LokiSource::new(&opts.loki.server, opts.loki.selector.clone())?;
     source.verbose = opts.verbose;
     Ok(source)
@@ -94,7 +117,7 @@ fn loki_source(opts: &DigestOptions) -> Result<loki::LokiSource> {
 /// does not answer. Both servers are probed at once with a short timeout; the files are
 /// read (on other threads, while the servers are asked) only when a probe failed, or
 /// afterwards when an answer did.
-fn auto(query: &Query, opts: &DigestOptions) -> Result<Parts> {
+fn auto(query: &Query, opts: &Sources) -> Result<Parts> {
     let (prometheus, loki) = (prometheus_source(opts)?, loki_source(opts)?);
     let runtime = runtime();
     let (prometheus_up, loki_up) =

@@ -13,10 +13,11 @@
 use std::hash::BuildHasher;
 
 use chrono::NaiveDate;
-use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
+use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 
 use super::line::{Event, EventKind};
 use crate::digest::{AgentRow, DayRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
+use crate::source::loki::SquareSum;
 use crate::usd::Usd;
 use crate::window::{Nanos, Window};
 
@@ -143,9 +144,12 @@ impl Sessions {
         &mut self.accs[id as usize]
     }
 
+    fn id(&self, key: &str) -> Option<Id> {
+        self.find(self.hasher.hash_one(key), key)
+    }
+
     fn get(&self, key: &str) -> Option<&SessionAcc> {
-        let id = self.find(self.hasher.hash_one(key), key)?;
-        self.accs.get(id as usize)
+        self.accs.get(self.id(key)? as usize)
     }
 
     /// Room for `more` sessions, so a merge grows the table once.
@@ -201,6 +205,7 @@ struct Counters {
     input_tokens: u64,
     output_tokens: u64,
     model_calls: u64,
+    runs: u64,
     errors: u64,
     tool_calls: u64,
     tool_failures: u64,
@@ -221,7 +226,10 @@ impl Counters {
                 self.tool_calls += 1;
                 self.tool_failures += u64::from(e.failed);
             }
-            EventKind::RunEnd => self.errors += u64::from(e.failed),
+            EventKind::RunEnd => {
+                self.runs += 1;
+                self.errors += u64::from(e.failed);
+            }
             EventKind::Other => {}
         }
     }
@@ -231,6 +239,7 @@ impl Counters {
         self.input_tokens += o.input_tokens;
         self.output_tokens += o.output_tokens;
         self.model_calls += o.model_calls;
+        self.runs += o.runs;
         self.errors += o.errors;
         self.tool_calls += o.tool_calls;
         self.tool_failures += o.tool_failures;
@@ -245,7 +254,7 @@ impl Counters {
             sessions,
             model_calls: Some(self.model_calls),
             errors: Some(self.errors),
-            runs: None,
+            runs: Some(self.runs),
             tool_calls: Some(self.tool_calls),
             tool_failures: Some(self.tool_failures),
             uncosted_events: Some(self.cost.uncosted),
@@ -262,25 +271,38 @@ struct ModelAcc {
     output_tokens: u64,
 }
 
+/// An agent's or a variant's events: cost, runs (`errors` of them failed), tool calls.
 #[derive(Clone, Copy, Default)]
 struct GroupAcc {
     cost: Cost,
+    runs: u64,
     errors: u64,
+    tool_calls: u64,
+    tool_failures: u64,
 }
 
 impl GroupAcc {
     fn add(&mut self, e: &Event) {
-        if e.kind == EventKind::ModelCall {
-            self.cost.add(e.cost);
-        }
-        if e.kind == EventKind::RunEnd && e.failed {
-            self.errors += 1;
+        match e.kind {
+            EventKind::ModelCall => self.cost.add(e.cost),
+            EventKind::RunEnd => {
+                self.runs += 1;
+                self.errors += u64::from(e.failed);
+            }
+            EventKind::ToolCall => {
+                self.tool_calls += 1;
+                self.tool_failures += u64::from(e.failed);
+            }
+            EventKind::Other => {}
         }
     }
 
     fn merge(&mut self, o: GroupAcc) {
         self.cost.merge(o.cost);
+        self.runs += o.runs;
         self.errors += o.errors;
+        self.tool_calls += o.tool_calls;
+        self.tool_failures += o.tool_failures;
     }
 }
 
@@ -292,6 +314,9 @@ struct SessionAcc {
     /// The first agent and variant seen in the window; further ones go to `extra_tags`.
     agent: Id,
     variant: Id,
+    /// Every model call of the session in the window, whatever its variant: the calls of
+    /// other variants than `variant` are also in `extra_tags`, so the cost in `variant` is
+    /// this minus theirs.
     cost: Cost,
     input_tokens: u64,
     output_tokens: u64,
@@ -321,6 +346,27 @@ enum Tag {
     Variant(Id),
 }
 
+/// A key of `Tally::extra_tags` borrowed from a line, so that finding it allocates nothing.
+/// Hashes as the owned `(Box<str>, Tag)` does: a tuple hashes its fields in order.
+#[derive(Hash)]
+struct TagOf<'a>(&'a str, Tag);
+
+impl Equivalent<(Box<str>, Tag)> for TagOf<'_> {
+    fn equivalent(&self, key: &(Box<str>, Tag)) -> bool {
+        *self.0 == *key.0 && self.1 == key.1
+    }
+}
+
+/// Adds `cost` to the session's tag, creating it when new.
+fn add_tag(tags: &mut HashMap<(Box<str>, Tag), Usd>, session: &str, tag: Tag, cost: Usd) {
+    match tags.get_mut(&TagOf(session, tag)) {
+        Some(known) => *known += cost,
+        None => {
+            tags.insert((session.into(), tag), cost);
+        }
+    }
+}
+
 pub struct Tally {
     window: (Nanos, Nanos),
     previous: Option<(Nanos, Nanos)>,
@@ -337,7 +383,11 @@ pub struct Tally {
     variant_list: Vec<(Id, Id)>,
     sessions: Sessions,
     recent: RecentIds,
-    extra_tags: HashSet<(Box<str>, Tag)>,
+    /// The other agents and variants of sessions seen under several. For a variant, the
+    /// known cost of the session's model calls tagged with it (for an agent, zero). An
+    /// entry for the session's own `variant` may hold part of that variant's cost (from a
+    /// merge): it is already in the session's cost and is not counted again.
+    extra_tags: HashMap<(Box<str>, Tag), Usd>,
     daily: Vec<Usd>,
 }
 
@@ -369,7 +419,7 @@ impl Tally {
             variant_list: Vec::new(),
             sessions: Sessions::default(),
             recent: RecentIds::default(),
-            extra_tags: HashSet::new(),
+            extra_tags: HashMap::new(),
         }
     }
 
@@ -441,14 +491,19 @@ impl Tally {
         } else if s.variant != variant {
             extra[1] = Some(Tag::Variant(variant));
         }
+        let mut cost = Usd::ZERO;
         if e.kind == EventKind::ModelCall {
             s.cost.add(e.cost);
             s.input_tokens += e.input_tokens;
             s.output_tokens += e.output_tokens;
             s.model_calls += 1;
+            cost = e.cost.unwrap_or(Usd::ZERO);
         }
-        for tag in extra.into_iter().flatten() {
-            self.extra_tags.insert((session.as_ref().into(), tag));
+        if let Some(tag) = extra[0] {
+            add_tag(&mut self.extra_tags, session, tag, Usd::ZERO);
+        }
+        if let Some(tag) = extra[1] {
+            add_tag(&mut self.extra_tags, session, tag, cost);
         }
     }
 
@@ -489,6 +544,16 @@ impl Tally {
         for (day, cost) in self.daily.iter_mut().zip(daily) {
             *day += cost;
         }
+        // Their sessions' cost in other variants than their own, to tell their cost in
+        // their own variant apart.
+        let mut their_others: HashMap<&str, Usd> = HashMap::new();
+        for ((key, tag), &cost) in &extra_tags {
+            if let Tag::Variant(v) = *tag {
+                if sessions.get(key).is_some_and(|s| s.variant != v) {
+                    *their_others.entry(&**key).or_default() += cost;
+                }
+            }
+        }
         self.sessions.reserve(sessions.len());
         for (key, theirs) in sessions.iter() {
             let (agent, var) = (name(theirs.agent), variant(theirs.variant));
@@ -499,29 +564,30 @@ impl Tally {
             mine.input_tokens += theirs.input_tokens;
             mine.output_tokens += theirs.output_tokens;
             mine.model_calls += theirs.model_calls;
-            let mut extra = [None, None];
             match (mine.agent, agent) {
                 (_, NONE) => {}
                 (NONE, a) => mine.agent = a,
-                (m, a) if m != a => extra[0] = Some(Tag::Agent(a)),
+                (m, a) if m != a => add_tag(&mut self.extra_tags, key, Tag::Agent(a), Usd::ZERO),
                 _ => {}
             }
             match (mine.variant, var) {
                 (_, NONE) => {}
                 (NONE, v) => mine.variant = v,
-                (m, v) if m != v => extra[1] = Some(Tag::Variant(v)),
+                (m, v) if m != v => {
+                    // Their own variant is another one here: its cost goes aside.
+                    let others = their_others.get(key).copied().unwrap_or(Usd::ZERO);
+                    add_tag(&mut self.extra_tags, key, Tag::Variant(v), theirs.cost.known - others);
+                }
                 _ => {}
             }
-            for tag in extra.into_iter().flatten() {
-                self.extra_tags.insert((key.into(), tag));
-            }
         }
-        for (key, tag) in extra_tags {
+        drop(their_others);
+        for ((key, tag), cost) in extra_tags {
             let tag = match tag {
                 Tag::Agent(a) => Tag::Agent(name(a)),
                 Tag::Variant(v) => Tag::Variant(variant(v)),
             };
-            self.extra_tags.insert((key, tag));
+            *self.extra_tags.entry((key, tag)).or_default() += cost;
         }
     }
 
@@ -533,21 +599,34 @@ impl Tally {
 
         let mut agent_sessions: HashMap<Id, u64> = HashMap::new();
         let mut variant_sessions: HashMap<Id, u64> = HashMap::new();
+        // Σ over sessions of (the session's cost in the variant)², by variant id.
+        let mut squares = vec![SquareSum::default(); self.variant_list.len()];
+        // The cost of a session in its other variants, by session number.
+        let mut others: HashMap<Id, Usd> = HashMap::new();
+        for ((key, tag), &cost) in &self.extra_tags {
+            let Some(id) = self.sessions.id(key) else { continue };
+            let primary = &self.sessions.accs[id as usize];
+            match *tag {
+                Tag::Agent(a) if a != primary.agent => *agent_sessions.entry(a).or_default() += 1,
+                Tag::Variant(v) if v != primary.variant => {
+                    *variant_sessions.entry(v).or_default() += 1;
+                    squares[v as usize].add(cost);
+                    *others.entry(id).or_default() += cost;
+                }
+                _ => {}
+            }
+        }
         let (mut in_window, mut in_previous) = (0, 0);
-        for s in self.sessions.values() {
+        for (id, s) in self.sessions.values().enumerate() {
             in_window += u64::from(s.in_window);
             in_previous += u64::from(s.in_previous);
             if s.in_window {
                 *agent_sessions.entry(s.agent).or_default() += 1;
                 *variant_sessions.entry(s.variant).or_default() += 1;
-            }
-        }
-        for (key, tag) in &self.extra_tags {
-            let primary = self.sessions.get(key).copied().unwrap_or_default();
-            match *tag {
-                Tag::Agent(a) if a != primary.agent => *agent_sessions.entry(a).or_default() += 1,
-                Tag::Variant(v) if v != primary.variant => *variant_sessions.entry(v).or_default() += 1,
-                _ => {}
+                let aside = if others.is_empty() { None } else { others.get(&(id as Id)).copied() };
+                if let Some(sum) = squares.get_mut(s.variant as usize) {
+                    sum.add(s.cost.known - aside.unwrap_or(Usd::ZERO));
+                }
             }
         }
 
@@ -584,7 +663,12 @@ impl Tally {
                     sessions: variant_sessions.get(&v).copied().unwrap_or(0),
                     cost: acc.cost.value(),
                     errors: acc.errors,
-                    spread: VariantSpread::default(),
+                    spread: VariantSpread {
+                        cost_sum_squares: Some(squares[v as usize].usd2()),
+                        runs: Some(acc.runs),
+                        tool_calls: Some(acc.tool_calls),
+                        tool_failures: Some(acc.tool_failures),
+                    },
                 }
             })
             .collect();
@@ -631,7 +715,7 @@ impl Tally {
     /// A session's agent; for the rare session seen under several, the first by name that
     /// is known, so the answer does not depend on which thread read what.
     fn session_agent(&self, key: &str, s: &SessionAcc) -> String {
-        let extra = self.extra_tags.iter().filter_map(|(k, tag)| match tag {
+        let extra = self.extra_tags.keys().filter_map(|(k, tag)| match tag {
             Tag::Agent(a) if &**k == key => Some(*a),
             _ => None,
         });
@@ -726,5 +810,97 @@ mod tests {
         assert_eq!(rows(b), expected);
         assert_eq!(rows(c), expected);
         assert!(expected.contains("sessions: 3"), "{expected}");
+        // Three runs ended in the window, all failed, one of them in variant B.
+        assert!(expected.contains("errors: Some(3), runs: Some(3)"), "{expected}");
+        assert!(expected.contains("errors: 3, spread: VariantSpread { cost_sum_squares: Some("), "{expected}");
+    }
+
+    /// A model call (`cost` in USD, `None` uncosted), a run end or a tool call, in the
+    /// window, of experiment `exp` and variant `variant`.
+    fn tagged(
+        kind: EventKind,
+        session: Option<&'static str>,
+        variant: &'static str,
+        cost: Option<f64>,
+    ) -> Event<'static> {
+        Event {
+            kind,
+            session: session.map(Cow::Borrowed),
+            experiment: Some(Cow::Borrowed("exp")),
+            variant: Some(Cow::Borrowed(variant)),
+            cost: cost.and_then(Usd::from_f64),
+            failed: false,
+            ..event("x", "main", "claude", None, 8 * DAY, 0.0)
+        }
+    }
+
+    #[test]
+    fn variant_spread_is_exact_and_independent_of_the_split() {
+        use EventKind::{ModelCall as Call, RunEnd as Run, ToolCall as Tool};
+        let failed = |e: Event<'static>| Event { failed: true, ..e };
+        let events = [
+            // s1: 1.5 in A, 2.0 in B.
+            tagged(Call, Some("s1"), "A", Some(1.0)),
+            tagged(Call, Some("s1"), "B", Some(2.0)),
+            failed(tagged(Run, Some("s1"), "A", None)),
+            failed(tagged(Tool, Some("s1"), "B", None)),
+            tagged(Tool, Some("s1"), "A", None),
+            tagged(Call, Some("s1"), "A", Some(0.5)),
+            // s2: 3.0 in A.
+            tagged(Call, Some("s2"), "A", Some(3.0)),
+            tagged(Run, Some("s2"), "A", None),
+            // s3: unknown cost in B, so 0.
+            tagged(Call, Some("s3"), "B", None),
+            // s4: first seen in B, without a cost there; 0.25 in A.
+            tagged(Tool, Some("s4"), "B", None),
+            tagged(Call, Some("s4"), "A", Some(0.25)),
+            // No session: in A's cost, not in its spread.
+            tagged(Call, None, "A", Some(10.0)),
+        ];
+        let spread = |t: Tally| {
+            let (rows, _) = t.finish(10);
+            let mut v: Vec<(String, u64, f64, VariantSpread)> = rows
+                .by_variant
+                .into_iter()
+                .map(|r| (r.variant.unwrap(), r.sessions, r.cost.unwrap().as_f64(), r.spread))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            (v, rows.totals.runs, rows.totals.errors)
+        };
+        let mut one = tally();
+        events.iter().for_each(|e| one.add(e));
+        let expected = spread(one);
+        let (variants, runs, errors) = &expected;
+        assert_eq!((*runs, *errors), (Some(2), Some(1)));
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b;
+        let (a, b) = (&variants[0], &variants[1]);
+        assert_eq!((a.0.as_str(), a.1, a.2), ("A", 3, 14.75));
+        assert!(close(a.3.cost_sum_squares.unwrap(), 1.5 * 1.5 + 3.0 * 3.0 + 0.25 * 0.25), "{a:?}");
+        assert_eq!((a.3.runs, a.3.tool_calls, a.3.tool_failures), (Some(2), Some(1), Some(0)));
+        assert_eq!((b.0.as_str(), b.1, b.2), ("B", 3, 2.0));
+        assert!(close(b.3.cost_sum_squares.unwrap(), 4.0), "{b:?}");
+        assert_eq!((b.3.runs, b.3.tool_calls, b.3.tool_failures), (Some(0), Some(2), Some(1)));
+
+        // Split over two tallies in several patterns, merged either way round: a session's
+        // first variant differs between them, and its cost in each variant is on both sides.
+        let splits: [fn(usize) -> bool; 5] =
+            [|i| i % 2 == 0, |i| i % 3 == 0, |i| i < 6, |i| i >= 6, |i| matches!(i, 1 | 3 | 9)];
+        for (n, goes_left) in splits.iter().enumerate() {
+            for reversed in [false, true] {
+                let (mut left, mut right) = (tally(), tally());
+                for (i, e) in events.iter().enumerate() {
+                    if goes_left(i) {
+                        left.add(e)
+                    } else {
+                        right.add(e)
+                    }
+                }
+                if reversed {
+                    std::mem::swap(&mut left, &mut right);
+                }
+                left.merge(right);
+                assert_eq!(spread(left), expected, "split {n}, reversed {reversed}");
+            }
+        }
     }
 }

@@ -32,9 +32,11 @@
 //! Any failure — unreachable server, a refusal, a piece that cannot be split further, a
 //! value that is not a finite number — is an error marked [`Unavailable`] (exit 3) naming
 //! the server and the query. An empty result is zero only when the other answers agree:
-//! model calls with a cost must come with a cost series, calls and failed runs must be
-//! among the events counted, and the days must add up to the window's cost. Answers that
-//! disagree (an empty result where a series should be, as in 08j) are refused too.
+//! model calls with a cost must come with a cost series, calls, runs and tool calls must be
+//! among the events counted (failed runs among the runs, the same per variant whether
+//! counted by session or by variant), and the days must add up to the window's cost.
+//! Answers that disagree (an empty result where a series should be, as in 08j) are refused
+//! too.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -44,7 +46,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use reqwest::StatusCode;
 
 use super::http::{self, Server};
-use super::logql::{self, Expr, LogQl, Shape, Tokens, SESSION_LABELS, SESSION_ONLY};
+use super::logql::{self, Expr, LogQl, Shape, Tokens, EXPERIMENT_LABELS, SESSION_LABELS, SESSION_ONLY};
 use super::{Answer, Query};
 use crate::config::ServerConfig;
 use crate::digest::DayRow;
@@ -58,6 +60,7 @@ mod tally;
 use answer::{count, usd};
 pub use answer::{parse_vector, refusal_of, LokiError, Refusal, Sample};
 use tally::check_daily;
+pub(crate) use tally::SquareSum;
 pub use tally::Tally;
 
 pub const DEFAULT_SELECTOR: &str = r#"{job="openclaw-telemetry"}"#;
@@ -88,8 +91,10 @@ pub enum Measure {
     ModelCalls,
     UncostedCalls,
     FailedRuns,
-    ToolCalls,
-    ToolFailures,
+    /// Run ends and tool calls, told apart by the type label ([`LogQl::outcomes`]).
+    Outcomes,
+    /// Failed run ends and tool calls.
+    FailedOutcomes,
 }
 
 impl LokiSource {
@@ -182,8 +187,10 @@ impl LokiSource {
     }
 
     /// Phase 2, for the shapes found: model calls (cost, tokens, calls, uncosted) per group
-    /// and model, failed runs per group, tool calls, and each local day's cost; totals only
-    /// for the previous window. Per-group queries start from the pieces the events needed.
+    /// and model, failed runs per group, runs and tool calls (failed or not) per variant,
+    /// and each local day's cost; totals only for the previous window. Per-group queries
+    /// start from the pieces the events needed. Runs and tool calls need no session: by
+    /// variant, their answers are a few series, one request each, with no split.
     fn details(&self, windows: &[(Which, &Window)], got: &Collected, days: &[(Nanos, Nanos)]) -> Vec<Ask> {
         let q = &self.logql;
         let mut asks = Vec::new();
@@ -196,7 +203,7 @@ impl LokiSource {
                 } else {
                     vec![]
                 };
-                let by_group: &[&str] = if current { &SESSION_LABELS } else { &[] };
+                let by_variant: &[&str] = if current { EXPERIMENT_LABELS } else { &[] };
                 let mut grouped: Vec<(Measure, Expr)> =
                     shape.cost_fields().iter().map(|&field| (Measure::Cost, q.cost(shape, field, &by_call))).collect();
                 grouped.extend([
@@ -204,13 +211,18 @@ impl LokiSource {
                     (Measure::OutputTokens, q.tokens(shape, Tokens::Output, &by_call)),
                     (Measure::ModelCalls, q.model_calls(shape, &by_call)),
                     (Measure::UncostedCalls, q.uncosted_calls(shape, &by_call)),
-                    (Measure::FailedRuns, q.failed_runs(shape, by_group)),
                 ]);
+                // Failed runs per agent need the sessions (an agent may be known from the
+                // session key only); the previous window's come with its failed outcomes.
+                if current {
+                    grouped.push((Measure::FailedRuns, q.failed_runs(shape, &SESSION_LABELS)));
+                }
                 for (measure, expr) in grouped {
                     asks.push(Ask::new(What::Measure(which, measure), expr, w).starting_from(pieces));
                 }
-                asks.push(Ask::new(What::Measure(which, Measure::ToolCalls), q.tool_calls(shape, false), w));
-                asks.push(Ask::new(What::Measure(which, Measure::ToolFailures), q.tool_calls(shape, true), w));
+                for (measure, failed) in [(Measure::Outcomes, false), (Measure::FailedOutcomes, true)] {
+                    asks.push(Ask::new(What::Measure(which, measure), q.outcomes(shape, failed, by_variant), w));
+                }
                 if current {
                     for (i, &(start, end)) in days.iter().enumerate() {
                         for &field in shape.cost_fields() {

@@ -3,13 +3,47 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 
 use super::answer::{count, usd, Sample};
-use super::logql;
+use super::logql::{self, Outcome};
 use super::Measure;
 use crate::digest::{by_cost, AgentRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::Usd;
+
+/// Σ x² over costs x, exactly: each cost is a whole number of pico-dollars, and its square
+/// and the sum are kept as a 256-bit integer, so neither the order of the additions (maps,
+/// merged threads) nor their number changes a bit of the result. The JSONL source uses it
+/// too, for the same figure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SquareSum {
+    /// Σ pico² = `high` · 2¹²⁸ + `low`.
+    high: u128,
+    low: u128,
+}
+
+impl SquareSum {
+    pub fn add(&mut self, x: Usd) {
+        let p = x.pico().unsigned_abs();
+        // p = a·2⁶⁴ + b, so p² = a²·2¹²⁸ + ab·2⁶⁵ + b², each part below 2¹²⁸ before shifting.
+        let (a, b) = (p >> 64, p & u128::from(u64::MAX));
+        let ab = a * b;
+        self.add_wide(a * a, 0);
+        self.add_wide(ab >> 63, ab << 65);
+        self.add_wide(0, b * b);
+    }
+
+    fn add_wide(&mut self, high: u128, low: u128) {
+        let (sum, carry) = self.low.overflowing_add(low);
+        self.low = sum;
+        self.high = self.high.saturating_add(high).saturating_add(u128::from(carry));
+    }
+
+    /// The sum in USD².
+    pub fn usd2(self) -> f64 {
+        (self.high as f64 * 2f64.powi(128) + self.low as f64) / 1e24
+    }
+}
 
 /// What one group of labels stands for, resolved as the JSONL source resolves an event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,13 +98,35 @@ impl Acc {
     }
 }
 
+/// Run ends and tool calls, failed or not, of one variant (or of a window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Outcomes {
+    runs: u64,
+    failed_runs: u64,
+    tool_calls: u64,
+    tool_failures: u64,
+}
+
+impl Outcomes {
+    fn merge(&mut self, o: &Outcomes) {
+        self.runs += o.runs;
+        self.failed_runs += o.failed_runs;
+        self.tool_calls += o.tool_calls;
+        self.tool_failures += o.tool_failures;
+    }
+}
+
+/// An experiment and a variant, as [`logql::experiment_of`] resolves them.
+type VariantKey<'a> = (Option<&'a str>, Option<&'a str>);
+
 /// The answers for one window, added up per group (and per model for model calls). Every
 /// sum is exact (`Usd`, integers), so the order pieces arrive in changes nothing.
 #[derive(Default)]
 pub struct Tally {
     cells: HashMap<(Group, Option<(String, String)>), Acc>,
-    tools: u64,
-    tool_failures: u64,
+    /// Run ends and tool calls by experiment and variant (all under `(None, None)` when
+    /// the window's answers are not grouped).
+    outcomes: BTreeMap<(Option<String>, Option<String>), Outcomes>,
 }
 
 impl Tally {
@@ -85,8 +141,20 @@ impl Tally {
                     | Measure::UncostedCalls
             );
             match measure {
-                Measure::ToolCalls => self.tools += count(s)?,
-                Measure::ToolFailures => self.tool_failures += count(s)?,
+                Measure::Outcomes | Measure::FailedOutcomes => {
+                    let n = count(s)?;
+                    let outcome = logql::outcome_of(&s.labels)
+                        .ok_or_else(|| anyhow!("{:?} is neither a run end nor a tool call", s.labels))?;
+                    let (experiment, variant) = logql::experiment_of(&s.labels);
+                    let o = self.outcomes.entry((experiment.map(str::to_string), variant.map(str::to_string)));
+                    let o = o.or_default();
+                    match (measure == Measure::FailedOutcomes, outcome) {
+                        (false, Outcome::Run) => o.runs += n,
+                        (true, Outcome::Run) => o.failed_runs += n,
+                        (false, Outcome::ToolCall) => o.tool_calls += n,
+                        (true, Outcome::ToolCall) => o.tool_failures += n,
+                    }
+                }
                 _ => {
                     let model = per_model.then(|| logql::model_of(&s.labels));
                     let acc = self.cells.entry((Group::of(&s.labels), model)).or_default();
@@ -101,7 +169,7 @@ impl Tally {
                         Measure::ModelCalls => acc.calls += count(s)?,
                         Measure::UncostedCalls => acc.uncosted += count(s)?,
                         Measure::FailedRuns => acc.failed += count(s)?,
-                        Measure::ToolCalls | Measure::ToolFailures => unreachable!("handled above"),
+                        Measure::Outcomes | Measure::FailedOutcomes => unreachable!("handled above"),
                     }
                 }
             }
@@ -117,22 +185,38 @@ impl Tally {
         all
     }
 
+    fn all_outcomes(&self) -> Outcomes {
+        let mut all = Outcomes::default();
+        for o in self.outcomes.values() {
+            all.merge(o);
+        }
+        all
+    }
+
+    fn outcomes_of(&self, (experiment, variant): VariantKey) -> Outcomes {
+        let key = (experiment.map(str::to_string), variant.map(str::to_string));
+        self.outcomes.get(&key).copied().unwrap_or_default()
+    }
+
     fn sessions(&self) -> BTreeSet<&str> {
         self.cells.keys().filter_map(|(g, _)| g.session.as_deref()).collect()
     }
 
+    /// The window's totals. Failed runs are those of the outcome answers, which are asked
+    /// in both windows (and agree with the failed runs by session in the current one).
     pub fn totals(&self) -> Totals {
         let all = self.all();
+        let outcomes = self.all_outcomes();
         Totals {
             cost: all.cost,
             input_tokens: all.input,
             output_tokens: all.output,
             sessions: self.sessions().len() as u64,
             model_calls: Some(all.calls),
-            errors: Some(all.failed),
-            runs: None,
-            tool_calls: Some(self.tools),
-            tool_failures: Some(self.tool_failures),
+            errors: Some(outcomes.failed_runs),
+            runs: Some(outcomes.runs),
+            tool_calls: Some(outcomes.tool_calls),
+            tool_failures: Some(outcomes.tool_failures),
             uncosted_events: Some(all.uncosted),
             events: Some(all.events),
             model_errors: None,
@@ -145,7 +229,8 @@ impl Tally {
         // Each with its sums and its distinct sessions (for a session: its agents).
         type Members<'a> = (Acc, BTreeSet<&'a str>);
         let mut agents: BTreeMap<&str, Members> = BTreeMap::new();
-        let mut variants: BTreeMap<(Option<&str>, Option<&str>), Members> = BTreeMap::new();
+        // A variant's sums and the cost of each of its sessions in it.
+        let mut variants: BTreeMap<VariantKey, (Acc, BTreeMap<&str, Usd>)> = BTreeMap::new();
         let mut sessions: BTreeMap<&str, Members> = BTreeMap::new();
         for ((group, model), acc) in &self.cells {
             if let Some(m) = model {
@@ -157,7 +242,7 @@ impl Tally {
             variant.0.merge(acc);
             if let Some(session) = &group.session {
                 agent.1.insert(session);
-                variant.1.insert(session);
+                *variant.1.entry(session).or_default() += acc.cost;
                 let s = sessions.entry(session).or_default();
                 s.0.merge(acc);
                 s.1.insert(&group.agent);
@@ -185,13 +270,23 @@ impl Tally {
             .collect();
         let by_variant = variants
             .into_iter()
-            .map(|((experiment, variant), (a, s))| VariantRow {
-                experiment: experiment.map(str::to_string),
-                variant: variant.map(str::to_string),
-                sessions: s.len() as u64,
-                cost: a.cost_value(),
-                errors: a.failed,
-                spread: VariantSpread::default(),
+            .map(|(key, (a, costs))| {
+                let mut squares = SquareSum::default();
+                costs.values().for_each(|&c| squares.add(c));
+                let o = self.outcomes_of(key);
+                VariantRow {
+                    experiment: key.0.map(str::to_string),
+                    variant: key.1.map(str::to_string),
+                    sessions: costs.len() as u64,
+                    cost: a.cost_value(),
+                    errors: a.failed,
+                    spread: VariantSpread {
+                        cost_sum_squares: Some(squares.usd2()),
+                        runs: Some(o.runs),
+                        tool_calls: Some(o.tool_calls),
+                        tool_failures: Some(o.tool_failures),
+                    },
+                }
             })
             .collect();
         let mut by_session: Vec<SessionRow> = sessions
@@ -232,13 +327,7 @@ impl Tally {
             }
             groups.entry(group).or_default().merge(acc);
         }
-        let all = self.all();
-        if all.calls + all.failed > all.events {
-            return Err(format!(
-                "{} model calls and {} failed runs but only {} events",
-                all.calls, all.failed, all.events
-            ));
-        }
+        check_outcomes(&self.all(), &self.all_outcomes(), "the window")?;
         if per_group {
             if let Some((g, a)) = groups.iter().find(|(_, a)| a.calls + a.failed > a.events) {
                 return Err(format!(
@@ -246,15 +335,39 @@ impl Tally {
                     a.calls, a.failed, a.events
                 ));
             }
-        }
-        if self.tool_failures > self.tools || self.tools > all.events {
-            return Err(format!(
-                "{} tool failures of {} tool calls, among {} events",
-                self.tool_failures, self.tools, all.events
-            ));
+            // By variant: the events, calls and failed runs counted by session, against the
+            // runs and tool calls counted by variant.
+            let mut variants: BTreeMap<VariantKey, Acc> = BTreeMap::new();
+            for (g, a) in &groups {
+                variants.entry((g.experiment.as_deref(), g.variant.as_deref())).or_default().merge(a);
+            }
+            for (e, v) in self.outcomes.keys() {
+                variants.entry((e.as_deref(), v.as_deref())).or_default();
+            }
+            for (&key, a) in &variants {
+                let o = self.outcomes_of(key);
+                if a.failed != o.failed_runs {
+                    return Err(format!(
+                        "{} failed runs by session but {} by variant for {key:?}",
+                        a.failed, o.failed_runs
+                    ));
+                }
+                check_outcomes(a, &o, &format!("{key:?}"))?;
+            }
         }
         Ok(())
     }
+}
+
+/// Model calls, runs and tool calls are events; failed runs and tool calls are among them.
+fn check_outcomes(a: &Acc, o: &Outcomes, what: &str) -> std::result::Result<(), String> {
+    if a.calls + o.runs + o.tool_calls > a.events || o.failed_runs > o.runs || o.tool_failures > o.tool_calls {
+        return Err(format!(
+            "{} model calls, {} runs ({} failed) and {} tool calls ({} failed) but {} events for {what}",
+            a.calls, o.runs, o.failed_runs, o.tool_calls, o.tool_failures, a.events
+        ));
+    }
+    Ok(())
 }
 
 /// The days must add up to the window's cost (up to Loki's float sums): a day answered
@@ -296,6 +409,84 @@ mod tests {
         let gpt = rows.by_model.iter().find(|m| m.model == "gpt-5").unwrap();
         assert_eq!((gpt.provider.as_str(), gpt.cost, gpt.calls), ("openai", None, Some(1)));
         assert_eq!(rows.by_session[0].session, "s1");
+    }
+
+    #[test]
+    fn variants_spread_from_the_groups_and_outcomes() {
+        let mut t = Tally::default();
+        let g = |session: &'static str, agent: &'static str, variant: &'static str| {
+            vec![("sessionId", session), ("agentId", agent), ("experimentId", "exp"), ("variant", variant)]
+        };
+        let with_model = |mut labels: Vec<(&'static str, &'static str)>| {
+            labels.push(("model", "m"));
+            labels
+        };
+        let (s1a, s1a_coder, s1b, s2a) =
+            (g("s1", "main", "A"), g("s1", "coder", "A"), g("s1", "main", "B"), g("s2", "main", "A"));
+        let events = [sample(&s1a, 4.0), sample(&s1a_coder, 1.0), sample(&s1b, 2.0), sample(&s2a, 2.0)];
+        t.add(Measure::Events, &events).unwrap();
+        let calls: Vec<Sample> =
+            [&s1a, &s1a_coder, &s1b, &s2a].iter().map(|l| sample(&with_model(l.to_vec()), 1.0)).collect();
+        t.add(Measure::ModelCalls, &calls).unwrap();
+        let costs = [1.0, 0.5, 2.0, 3.0];
+        let costs: Vec<Sample> = calls.iter().zip(costs).map(|(s, c)| Sample { value: c, ..s.clone() }).collect();
+        t.add(Measure::Cost, &costs).unwrap();
+        t.add(Measure::FailedRuns, &[sample(&s1a, 1.0)]).unwrap();
+        let outcome = |variant, kind| [("experimentId", "exp"), ("variant", variant), ("type", kind)];
+        t.add(
+            Measure::Outcomes,
+            &[
+                sample(&outcome("A", "agent_end"), 2.0),
+                sample(&outcome("A", "tool_call"), 1.0),
+                sample(&outcome("B", "tool_call"), 1.0),
+            ],
+        )
+        .unwrap();
+        t.add(
+            Measure::FailedOutcomes,
+            &[sample(&outcome("A", "agent_end"), 1.0), sample(&outcome("B", "tool_call"), 1.0)],
+        )
+        .unwrap();
+        t.check(true).unwrap();
+        let rows = t.rows(10);
+        assert_eq!((rows.totals.runs, rows.totals.errors), (Some(2), Some(1)));
+        assert_eq!((rows.totals.tool_calls, rows.totals.tool_failures), (Some(2), Some(1)));
+        let variant = |v: &str| rows.by_variant.iter().find(|r| r.variant.as_deref() == Some(v)).unwrap();
+        let (a, b) = (variant("A"), variant("B"));
+        assert_eq!((a.sessions, a.errors, a.spread.runs, a.spread.tool_calls), (2, 1, Some(2), Some(1)));
+        // s1 cost 1.5 in A (two agents), 2 in B; s2 cost 3 in A.
+        assert!((a.spread.cost_sum_squares.unwrap() - 11.25).abs() < 1e-12, "{a:?}");
+        assert!((b.spread.cost_sum_squares.unwrap() - 4.0).abs() < 1e-12, "{b:?}");
+        assert_eq!(
+            (b.sessions, b.spread.runs, b.spread.tool_calls, b.spread.tool_failures),
+            (1, Some(0), Some(1), Some(1))
+        );
+
+        // Failed runs by session and by variant must agree; runs must be among the events.
+        t.add(Measure::FailedOutcomes, &[sample(&outcome("B", "agent_end"), 1.0)]).unwrap();
+        assert!(t.check(true).unwrap_err().contains("failed runs by session but 1 by variant"));
+        let mut t = Tally::default();
+        t.add(Measure::Events, &[sample(&[], 1.0)]).unwrap();
+        t.add(Measure::Outcomes, &[sample(&[("kind", "run.end")], 1.0), sample(&[("kind", "tool.end")], 1.0)]).unwrap();
+        assert!(t.check(false).unwrap_err().contains("but 1 events"));
+        assert!(t.add(Measure::Outcomes, &[sample(&[("kind", "llm.call")], 1.0)]).is_err());
+    }
+
+    #[test]
+    fn square_sums_are_exact() {
+        let mut s = SquareSum::default();
+        s.add(Usd::from_f64(1.5).unwrap());
+        s.add(Usd::from_f64(0.25).unwrap());
+        assert_eq!(s.usd2(), 2.3125);
+        // Past 2⁶⁴ pico-dollars (about 18 million USD), squares go past 2¹²⁸.
+        let mut big = SquareSum::default();
+        let x = Usd::from_f64(1e8).unwrap();
+        big.add(x);
+        big.add(x);
+        assert_eq!(big.usd2(), 2e16);
+        let mut other = SquareSum::default();
+        other.add(Usd::from_f64(2e8).unwrap());
+        assert_eq!(other.usd2(), 2.0 * big.usd2());
     }
 
     #[test]

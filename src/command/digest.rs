@@ -1,0 +1,54 @@
+//! `obsctl digest`: the report for a window, compared with the window before it.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::Outputs;
+use crate::cli::DigestArgs;
+use crate::config::FileConfig;
+use crate::error;
+use crate::report::{self, CsvSection, Format, Style};
+use crate::source::{self, Query, Sources};
+
+pub struct DigestOptions {
+    pub query: Query,
+    pub sources: Sources,
+    pub outputs: Outputs<Format>,
+    pub csv_section: CsvSection,
+    pub quiet: bool,
+}
+
+impl DigestOptions {
+    pub fn from_args(args: DigestArgs, now: DateTime<Utc>) -> Result<DigestOptions> {
+        let window = super::window(&args.window, now)?;
+        let previous = (!args.no_compare).then(|| window.previous());
+        let outputs = Outputs::parse(&args.output, args.format, Format::parse)?;
+        let file = FileConfig::load(args.source.config.as_deref())?;
+        let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
+        Ok(DigestOptions {
+            query: Query { window, previous, top: args.top },
+            sources,
+            outputs,
+            csv_section: args.csv_section,
+            quiet: args.noise.quiet,
+        })
+    }
+}
+
+pub fn run(opts: DigestOptions) -> Result<u8> {
+    let digest = source::digest(&opts.query, &opts.sources)?;
+    if !opts.quiet {
+        for w in &digest.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    for (format, path) in &opts.outputs.files {
+        let style = Style { color: false, csv_section: opts.csv_section };
+        report::write_atomic(path, &report::render(&digest, *format, style)?)?;
+    }
+    if let Some(format) = opts.outputs.stdout {
+        let color = format == Format::Table && super::stdout_wants_color();
+        super::print(&report::render(&digest, format, Style { color, csv_section: opts.csv_section })?)?;
+    }
+    Ok(error::OK)
+}

@@ -1,0 +1,145 @@
+//! `obsctl gate`: the CI gate. Asks the sources for this window's digest (and the
+//! previous window's, unless a baseline file is given), hands both to [`crate::gate`], and
+//! renders the verdict; the exit code is the verdict's.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::Outputs;
+use crate::cli::{GateArgs, GateFormat};
+use crate::config::FileConfig;
+use crate::gate::baseline::{self, BaselineFile, DigestFile};
+use crate::gate::policy::Policy;
+use crate::gate::{self, BaselineInfo, Outcome, Reference, Verdict};
+use crate::report::{self, verdict};
+use crate::source::{self, Query, Sources};
+use crate::window::Window;
+
+pub struct GateOptions {
+    pub window: Window,
+    pub sources: Sources,
+    /// `None`: the previous window.
+    pub baseline: Option<PathBuf>,
+    pub save_baseline: Option<PathBuf>,
+    pub policy: Policy,
+    pub outputs: Outputs<GateFormat>,
+    pub top: usize,
+    pub quiet: bool,
+}
+
+impl GateOptions {
+    pub fn from_args(args: GateArgs, now: DateTime<Utc>) -> Result<GateOptions> {
+        let window = super::window(&args.window, now)?;
+        let outputs = Outputs::parse(&args.output, args.format, GateFormat::parse)?;
+        let file = FileConfig::load(args.source.config.as_deref())?;
+        let policy = Policy::new(&args, &file.gate)?;
+        let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
+        Ok(GateOptions {
+            window,
+            sources,
+            baseline: args.baseline,
+            save_baseline: args.save_baseline,
+            policy,
+            outputs,
+            top: args.top.max(1),
+            quiet: args.noise.quiet,
+        })
+    }
+}
+
+pub fn run(opts: GateOptions) -> Result<u8> {
+    // A bad baseline file is a usage error, found before any server is asked.
+    let file = opts.baseline.as_deref().map(baseline::read).transpose()?;
+    let current = digest_of(&opts.window, &opts)?;
+    if let Some(path) = &opts.save_baseline {
+        let style = report::Style { color: false, csv_section: report::CsvSection::Totals };
+        report::write_atomic(path, &report::render(&current.0, report::Format::Json, style)?)?;
+    }
+    let current = current.1;
+    let previous;
+    let (reference, info) = match (&file, &opts.baseline) {
+        (Some(BaselineFile::Digest(d)), Some(path)) => (
+            Reference::Digest(d),
+            BaselineInfo { kind: "file", description: format!("{} ({})", path.display(), d.window_phrase()) },
+        ),
+        (Some(BaselineFile::Legacy(l)), Some(path)) => (
+            Reference::Legacy(l),
+            BaselineInfo {
+                kind: "legacy",
+                description: format!(
+                    "{} (regression-check.ts baseline {:?}, captured {})",
+                    path.display(),
+                    l.tag,
+                    l.captured_at
+                ),
+            },
+        ),
+        _ => {
+            previous = digest_of(&opts.window.previous(), &opts)?.1;
+            let description = format!("the previous window, {}", previous.window_phrase());
+            (Reference::Digest(&previous), BaselineInfo { kind: "previous", description })
+        }
+    };
+    let verdict = gate::evaluate(&current, reference, info, &opts.policy, opts.top);
+    if !opts.quiet {
+        for w in &verdict.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    for (format, path) in &opts.outputs.files {
+        report::write_atomic(path, &verdict::render(&verdict, *format, false))?;
+    }
+    if let Some(format) = opts.outputs.stdout {
+        let color = format == GateFormat::Table && super::stdout_wants_color();
+        super::print(&verdict::render(&verdict, format, color))?;
+    }
+    github(&verdict)?;
+    Ok(verdict.exit_code())
+}
+
+/// A window's digest, as computed and as the gate reads it.
+fn digest_of(window: &Window, opts: &GateOptions) -> Result<(crate::digest::Digest, DigestFile)> {
+    let query = Query { window: window.clone(), previous: None, top: opts.top };
+    let digest = source::digest(&query, &opts.sources)?;
+    let file = DigestFile::of(&digest)?;
+    Ok((digest, file))
+}
+
+/// On GitHub Actions: the Markdown verdict in the job summary, and an annotation per
+/// failed or undecided check.
+fn github(verdict: &Verdict) -> Result<()> {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY file {}", path.display()))?;
+        file.write_all(&verdict::render(verdict, GateFormat::Markdown, false))
+            .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY file {}", path.display()))?;
+    }
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        // Workflow commands are read from either stream; stderr keeps stdout a clean report.
+        for check in &verdict.checks {
+            let level = match check.outcome {
+                Outcome::Fail => "error",
+                o if o.is_undecided() => "warning",
+                _ => continue,
+            };
+            let title = escape_property(&format!("obsctl gate: {}", check.name));
+            eprintln!("::{level} title={title}::{}", escape_message(&verdict::sentence(check)));
+        }
+    }
+    Ok(())
+}
+
+fn escape_message(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_message(s).replace(':', "%3A").replace(',', "%2C")
+}

@@ -1,0 +1,170 @@
+//! One module per command: each turns its parsed arguments into typed options (a window,
+//! the sources, the outputs), asks the sources, and hands the result to its renderer.
+//! What the commands share lives here: windows, sources and output targets from the
+//! command line, the config file and the environment. Building options fails only with a
+//! usage error (exit 2).
+
+pub mod digest;
+pub mod gate;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+
+use crate::cli::{ServerArgs, SourceArg, SourceArgs, WindowArgs};
+use crate::config::{FileConfig, PrometheusNames, ServerConfig, ServerFlags};
+use crate::source::jsonl::JsonlSource;
+use crate::source::promql::PromQl;
+use crate::source::{prometheus::effective_step, LokiSettings, PrometheusSettings, SourceChoice, Sources};
+use crate::window::{resolve_tz, Window, WindowSpec};
+
+pub const DEFAULT_PROMETHEUS_URL: &str = "http://localhost:9090";
+pub const DEFAULT_LOKI_URL: &str = "http://localhost:3100";
+
+/// The window the flags ask for, resolved against `now`.
+pub fn window(args: &WindowArgs, now: DateTime<Utc>) -> Result<Window> {
+    let tz = resolve_tz(args.tz.as_deref())?;
+    let spec = WindowSpec {
+        week: args.week.clone().map(|w| (!w.is_empty()).then_some(w)),
+        last: args.last.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+    };
+    Window::resolve(&spec, tz, now)
+}
+
+/// The sources the flags and the config file describe, for queries over `window`.
+pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: bool, verbose: bool) -> Result<Sources> {
+    let logs = if args.logs.is_empty() { vec![default_logs()?] } else { args.logs.clone() };
+    let flags = server_flags(&args.server, args.prometheus_url.clone());
+    let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)?;
+    let loki_flags = ServerFlags { url: args.loki_url.clone(), ..flags.clone() };
+    let loki = LokiSettings {
+        server: ServerConfig::merge(&loki_flags, &file.loki, DEFAULT_LOKI_URL)?,
+        selector: args
+            .loki_selector
+            .clone()
+            .or_else(|| file.loki.selector.clone())
+            .unwrap_or_else(|| crate::source::loki::DEFAULT_SELECTOR.to_string()),
+    };
+    let step = args.prometheus_step.or(file.prometheus.step_seconds).unwrap_or(60);
+    if step == 0 {
+        bail!("--prometheus-step must be at least 1 second");
+    }
+    let step = effective_step(step, window);
+    let promql = PromQl::new(PrometheusNames::from_file(&file.prometheus), step, args.agent.as_deref())?;
+    if args.agent.is_some() && args.source != SourceArg::Prometheus {
+        bail!("--agent works with --source prometheus only, for now");
+    }
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    Ok(Sources {
+        choice: match args.source {
+            SourceArg::Auto => SourceChoice::Auto,
+            SourceArg::Jsonl => SourceChoice::Jsonl,
+            SourceArg::Prometheus => SourceChoice::Prometheus,
+            SourceArg::Loki => SourceChoice::Loki,
+        },
+        jsonl: JsonlSource { paths: logs, threads, progress: !quiet },
+        prometheus: PrometheusSettings { server, promql },
+        loki,
+        verbose,
+    })
+}
+
+fn server_flags(a: &ServerArgs, url: Option<String>) -> ServerFlags {
+    ServerFlags {
+        url,
+        bearer_token_file: a.bearer_token_file.clone(),
+        username: a.username.clone(),
+        password_file: a.password_file.clone(),
+        org_id: a.org_id.clone(),
+        headers: a.header.clone(),
+        ca_file: a.ca_file.clone(),
+        insecure_skip_verify: a.insecure_skip_verify,
+        connect_timeout: a.connect_timeout,
+        timeout: a.timeout,
+    }
+}
+
+/// Where a command's result goes: standard output in one format (unless a plain
+/// `--output FILE` took it), and files, each in its own format.
+pub struct Outputs<F> {
+    pub stdout: Option<F>,
+    pub files: Vec<(F, PathBuf)>,
+}
+
+impl<F: Copy> Outputs<F> {
+    /// `--output` targets: `FILE` (in the `--format`) or `FORMAT=FILE`. A name like
+    /// `a=b.md` whose prefix is no format is a plain file name.
+    pub fn parse(targets: &[String], default: F, format_of: impl Fn(&str) -> Option<F>) -> Result<Outputs<F>> {
+        let mut outputs = Outputs { stdout: Some(default), files: Vec::new() };
+        for target in targets {
+            if target.is_empty() {
+                bail!("--output needs a file name");
+            }
+            let named = target.split_once('=').and_then(|(name, path)| Some((format_of(name)?, path)));
+            match named {
+                Some((_, "")) => bail!("--output {target}: no file name after '='"),
+                Some((format, path)) => outputs.files.push((format, PathBuf::from(path))),
+                None => {
+                    outputs.stdout = None;
+                    outputs.files.push((default, PathBuf::from(target)));
+                }
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+/// Writes a result on standard output. A closed pipe (`obsctl digest | head`) is the
+/// reader's choice, not a failure.
+pub fn print(bytes: &[u8]) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// Colour only for a terminal, and never with `NO_COLOR`.
+pub fn stdout_wants_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn default_logs() -> Result<PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".openclaw").join("telemetry")),
+        None => bail!("HOME is not set: give the telemetry directory with --logs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Format;
+
+    fn parse(targets: &[&str], default: Format) -> Result<Outputs<Format>> {
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        Outputs::parse(&targets, default, Format::parse)
+    }
+
+    #[test]
+    fn output_targets() {
+        let o = parse(&["r.md"], Format::Markdown).unwrap();
+        assert_eq!((o.stdout, o.files), (None, vec![(Format::Markdown, "r.md".into())]));
+        let o = parse(&["json=d.json"], Format::Table).unwrap();
+        assert_eq!((o.stdout, o.files), (Some(Format::Table), vec![(Format::Json, "d.json".into())]));
+        let o = parse(&["a=b.md"], Format::Markdown).unwrap();
+        assert_eq!((o.stdout, o.files), (None, vec![(Format::Markdown, "a=b.md".into())]));
+        assert!(parse(&["json="], Format::Table).is_err());
+        assert!(parse(&[""], Format::Table).is_err());
+    }
+}

@@ -1,0 +1,576 @@
+//! `obsctl gate` through the binary, on telemetry written by each test: regression, pass,
+//! exactly at the threshold, zero baselines, bad baseline files, missing and partial data,
+//! too few sessions, legacy baselines, variants (against intervals computed by scipy),
+//! budgets, Markdown truncation, GitHub's summary and annotations, JUnit.
+
+mod common;
+#[path = "common/replay.rs"]
+mod replay;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use common::obsctl;
+use serde_json::Value;
+
+/// The window gated in every test, and the week before it (the previous window).
+const WINDOW: [&str; 4] = ["--since", "2026-11-16T00:00:00Z", "--until", "2026-11-23T00:00:00Z"];
+const THIS_WEEK: &str = "2026-11-17";
+const LAST_WEEK: &str = "2026-11-10";
+
+/// A telemetry directory written by a test.
+struct Corpus {
+    dir: tempfile::TempDir,
+    lines: String,
+    sessions: usize,
+}
+
+/// One session: its agent, experiment variant, the cost of each of its model calls, and
+/// whether its run failed.
+#[derive(Clone, Copy)]
+struct Session<'a> {
+    day: &'a str,
+    agent: &'a str,
+    model: &'a str,
+    variant: Option<(&'a str, &'a str)>,
+    costs: &'a [f64],
+    failed: bool,
+    tools: (u32, u32),
+}
+
+impl Default for Session<'_> {
+    fn default() -> Self {
+        Session {
+            day: THIS_WEEK,
+            agent: "main",
+            model: "claude-sonnet-4-6",
+            variant: None,
+            costs: &[1.0],
+            failed: false,
+            tools: (0, 0),
+        }
+    }
+}
+
+impl Corpus {
+    fn new() -> Corpus {
+        Corpus { dir: tempfile::tempdir().expect("temp dir"), lines: String::new(), sessions: 0 }
+    }
+
+    fn add(&mut self, s: Session) -> &mut Corpus {
+        self.sessions += 1;
+        let id = format!("s{:05}", self.sessions);
+        let exp = match s.variant {
+            Some((e, v)) => format!(r#","experimentId":"{e}","variant":"{v}""#),
+            None => String::new(),
+        };
+        let common = format!(r#""agentId":"{}","sessionId":"{id}"{exp}"#, s.agent);
+        let time = |second: usize| format!("{}T10:{:02}:{:02}Z", s.day, (self.sessions / 60) % 60, second % 60);
+        for (i, cost) in s.costs.iter().enumerate() {
+            writeln!(
+                self.lines,
+                r#"{{"type":"model_usage","model":"{}","provider":"anthropic","inputTokens":1000,"outputTokens":100,"costUsd":{cost},"timestamp":"{}",{common}}}"#,
+                s.model,
+                time(i)
+            )
+            .unwrap();
+        }
+        for i in 0..s.tools.0 {
+            let ok = i >= s.tools.1;
+            writeln!(
+                self.lines,
+                r#"{{"type":"tool_call","tool":"bash","success":{ok},"timestamp":"{}",{common}}}"#,
+                time(20 + i as usize)
+            )
+            .unwrap();
+        }
+        writeln!(self.lines, r#"{{"type":"agent_end","success":{},"timestamp":"{}",{common}}}"#, !s.failed, time(50))
+            .unwrap();
+        self
+    }
+
+    /// `n` sessions alike.
+    fn many(&mut self, n: usize, s: Session) -> &mut Corpus {
+        for _ in 0..n {
+            self.add(Session { ..s });
+        }
+        self
+    }
+
+    fn logs(&self) -> PathBuf {
+        std::fs::write(self.dir.path().join("events.jsonl"), &self.lines).expect("write events");
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// `obsctl gate` on the corpus, this week against the one before, with `args`.
+fn gate(corpus: &Corpus, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = obsctl();
+    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY").env_remove("OBSCTL_GATE_FORMAT");
+    cmd.args(["gate", "--source", "jsonl", "--tz", "UTC", "--logs"]).arg(corpus.logs()).args(WINDOW).args(args);
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut assert_cmd::Command) -> Run {
+    let out = cmd.output().expect("obsctl runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("utf-8"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8"),
+    }
+}
+
+fn json(cmd: &mut assert_cmd::Command) -> (i32, Value) {
+    let r = run(cmd.args(["--format", "json"]));
+    let v = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("JSON ({e}): {}\n{}", r.stdout, r.stderr));
+    (r.code, v)
+}
+
+fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id} in {v:#}"))
+}
+
+fn week_pair(before: f64, now: f64, n: usize) -> Corpus {
+    let mut c = Corpus::new();
+    c.many(n, Session { day: LAST_WEEK, costs: &[before], ..Default::default() });
+    c.many(n, Session { day: THIS_WEEK, costs: &[now], ..Default::default() });
+    c
+}
+
+#[test]
+fn a_regression_fails_with_exit_1_naming_the_check_and_the_change() {
+    let c = week_pair(1.0, 1.5, 20);
+    let r = run(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("FAIL: 1 of 3 checks past their threshold"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Total cost")
+            && r.stdout.contains("+50.0 %")
+            && r.stdout.contains("$20.00")
+            && r.stdout.contains("$30.00"),
+        "{}",
+        r.stdout
+    );
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!(
+        (code, v["schema"].as_str(), v["status"].as_str(), v["exit_code"].as_u64()),
+        (1, Some("obsctl.gate/v1"), Some("regression"), Some(1))
+    );
+    let total = check(&v, "total_cost.increase");
+    assert_eq!(
+        (total["baseline"].as_f64(), total["current"].as_f64(), total["outcome"].as_str()),
+        (Some(20.0), Some(30.0), Some("fail"))
+    );
+    assert!((total["change"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn all_well_is_one_quiet_line_and_exit_0() {
+    let c = week_pair(1.0, 1.1, 20);
+    let r = run(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "PASS: all 3 checks within their thresholds\n");
+    // No threshold at all: the old script's 20 %, not a silent pass.
+    let r = run(&mut gate(&week_pair(1.0, 1.3, 20), &[]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+}
+
+#[test]
+fn exactly_at_the_threshold_passes_and_a_cent_over_fails() {
+    // $10.00 → $12.00 is +20 % exactly (as floats, 0.19999999999999996 or so).
+    for (now, code) in [(1.2, 0), (1.201, 1)] {
+        let (got, v) = json(&mut gate(&week_pair(1.0, now, 10), &["--max-increase", "20%", "--max-cost", "12"]));
+        assert_eq!(got, code, "{v:#}");
+        assert_eq!(check(&v, "total_cost.max")["outcome"], if code == 0 { "pass" } else { "fail" });
+    }
+}
+
+#[test]
+fn a_zero_baseline_never_passes_a_relative_check() {
+    let c = week_pair(0.0, 1.0, 10);
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%", "--max-cost", "100"]));
+    assert_eq!(code, 3, "{v:#}");
+    let total = check(&v, "total_cost.increase");
+    assert_eq!(total["outcome"], "undefined");
+    assert!(total["change"].is_null());
+    assert!(total["detail"].as_str().unwrap().contains("undefined"), "{total:#}");
+    assert_eq!(check(&v, "total_cost.max")["outcome"], "pass", "absolute thresholds still apply");
+    // Allowed explicitly: a pass with a warning.
+    let r = run(&mut gate(&c, &["--max-increase", "20%", "--allow-missing"]));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("not decided, allowed by --allow-missing"), "{}", r.stderr);
+    // And the absolute check still fails a real overspend.
+    assert_eq!(run(&mut gate(&c, &["--max-increase", "20%", "--max-cost", "5"])).code, 1);
+}
+
+#[test]
+fn bad_baseline_files_are_exit_2_naming_the_file() {
+    let c = week_pair(1.0, 1.0, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("missing.json", None, "cannot read baseline file"),
+        ("corrupt.json", Some("{\"schema\": \"obsctl.digest/v1\", "), "is not valid JSON"),
+        ("v2.json", Some(r#"{"schema": "obsctl.digest/v2", "totals": {}}"#), "has schema \"obsctl.digest/v2\""),
+        ("other.json", Some(r#"{"hello": 1}"#), "neither an obsctl digest"),
+    ];
+    for (name, text, says) in cases {
+        let path = dir.path().join(name);
+        if let Some(text) = text {
+            std::fs::write(&path, text).unwrap();
+        }
+        let r = run(gate(&c, &["--baseline"]).arg(&path));
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(says) && r.stderr.contains(name), "{name}: {}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+}
+
+#[test]
+fn missing_data_fails_closed() {
+    // Nothing in either week: exit 3, never a pass.
+    let mut c = Corpus::new();
+    c.add(Session { day: "2026-10-01", ..Default::default() });
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!(code, 3, "{v:#}");
+    assert_eq!(check(&v, "sessions.window")["outcome"], "insufficient data");
+    // An empty telemetry directory: the same.
+    let empty = Corpus::new();
+    let r = run(&mut gate(&empty, &["--max-increase", "20%"]));
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    // Only this week has data: the previous window's is missing.
+    let mut c = Corpus::new();
+    c.many(5, Session::default());
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!(code, 3, "{v:#}");
+    assert_eq!(check(&v, "sessions.baseline")["outcome"], "insufficient data");
+}
+
+#[test]
+fn a_partial_server_answer_is_exit_3_not_a_verdict() {
+    // A Prometheus (or Thanos/Mimir) that answers with warnings: partial data.
+    let server = replay::Replay::handler(|_req| {
+        Some(replay::Reply::json(
+            r#"{"status":"success","warnings":["partial response: store 2 of 3 unavailable"],"data":{"resultType":"vector","result":[]}}"#
+                .into(),
+        ))
+    });
+    let c = week_pair(1.0, 1.0, 5);
+    let r = run(obsctl()
+        .args([
+            "gate",
+            "--source",
+            "prometheus",
+            "--tz",
+            "UTC",
+            "--prometheus-url",
+            server.url(),
+            "--max-increase",
+            "20%",
+        ])
+        .args(WINDOW)
+        .arg("--logs")
+        .arg(c.logs()));
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("partial") && r.stderr.contains("127.0.0.1"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn too_few_sessions_is_insufficient_data() {
+    let c = week_pair(1.0, 1.0, 10);
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%", "--min-sessions", "11"]));
+    assert_eq!(code, 3);
+    assert!(check(&v, "sessions.window")["detail"].as_str().unwrap().contains("10 sessions, fewer than the 11 needed"));
+    let (code, _) = json(&mut gate(&c, &["--max-increase", "20%", "--min-sessions", "10"]));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_saved_baseline_round_trips_and_compares_like_the_previous_window() {
+    let c = week_pair(1.0, 1.5, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("baseline.json");
+    // Save last week's digest as a baseline, as CI would keep it.
+    let r = run(obsctl()
+        .args([
+            "gate",
+            "--source",
+            "jsonl",
+            "--tz",
+            "UTC",
+            "--since",
+            "2026-11-09T00:00:00Z",
+            "--until",
+            "2026-11-16T00:00:00Z",
+            "--save-baseline",
+        ])
+        .arg(&saved)
+        .arg("--logs")
+        .arg(c.logs())
+        .args(["--max-cost", "1000", "--min-sessions", "0", "-q"]));
+    assert!(r.code == 3 || r.code == 0, "{}", r.stderr);
+    let saved_json: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(saved_json["schema"], "obsctl.digest/v1");
+    let (code, against_file) = json(gate(&c, &["--max-increase", "20%", "--baseline"]).arg(&saved));
+    let (code2, against_previous) = json(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!((code, code2), (1, 1));
+    assert_eq!(against_file["checks"], against_previous["checks"]);
+    assert_eq!(against_file["baseline"]["kind"], "file");
+    // And `digest --output json=FILE` writes the same kind of file.
+    let digest_saved = dir.path().join("digest.json");
+    let r = run(obsctl()
+        .args([
+            "digest",
+            "--source",
+            "jsonl",
+            "--tz",
+            "UTC",
+            "--since",
+            "2026-11-09T00:00:00Z",
+            "--until",
+            "2026-11-16T00:00:00Z",
+            "--no-compare",
+            "--top",
+            "20",
+            "-q",
+            "--output",
+        ])
+        .arg(format!("json={}", digest_saved.display()))
+        .arg("--logs")
+        .arg(c.logs()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, from_digest) = json(gate(&c, &["--max-increase", "20%", "--baseline"]).arg(&digest_saved));
+    assert_eq!(from_digest["checks"], against_previous["checks"]);
+}
+
+#[test]
+fn legacy_baselines_compare_per_model_call_and_say_so() {
+    // This week: 10 sessions of 2 calls at $0.30 each: $0.30 per model call, $0.60 per session.
+    let mut c = Corpus::new();
+    c.many(8, Session { costs: &[0.3, 0.3], ..Default::default() });
+    c.many(2, Session { costs: &[0.3, 0.3], failed: true, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("v1.4.json");
+    std::fs::write(
+        &legacy,
+        r#"{"tag":"v1.4","capturedAt":"2026-11-01T09:00:00Z","totalSessions":200,"avgSessionDurationMs":4000,
+            "p95SessionDurationMs":9000,"avgTokensPerSession":1100,"avgCostPerSessionUsd":0.25,"modelErrorRate":0.1,
+            "toolCallErrorRate":0.02}"#,
+    )
+    .unwrap();
+    let args = ["--max-cost-per-session-increase", "10%", "--max-failed-run-rate-increase", "5pp", "--baseline"];
+    let (code, v) = json(gate(&c, &args).arg(&legacy));
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["baseline"]["kind"], "legacy");
+    let cost = check(&v, "cost_per_session.increase");
+    assert_eq!(cost["name"], "Cost per model call");
+    assert_eq!(
+        (cost["baseline"].as_f64(), cost["current"].as_f64(), cost["outcome"].as_str()),
+        (Some(0.25), Some(0.3), Some("fail"))
+    );
+    // 2 failed runs of 10: 20 % against the old 10 %, +10 points > 5.
+    let failed = check(&v, "failed_run_rate.increase");
+    assert_eq!(
+        (failed["baseline"].as_f64(), failed["current"].as_f64(), failed["outcome"].as_str()),
+        (Some(0.1), Some(0.2), Some("fail"))
+    );
+    assert!(v["notes"][0].as_str().unwrap().contains("per model call"), "{v:#}");
+    // Within its thresholds it passes; a total has nothing to compare with (no window): exit 3.
+    let (code, _) = json(gate(&c, &["--max-cost-per-session-increase", "25%", "--baseline"]).arg(&legacy));
+    assert_eq!(code, 0);
+    let (code, v) = json(gate(&c, &["--max-increase", "25%", "--baseline"]).arg(&legacy));
+    assert_eq!((code, check(&v, "total_cost.increase")["outcome"].as_str()), (3, Some("insufficient data")));
+}
+
+#[test]
+fn sessions_over_budget_are_listed_with_agent_and_cost() {
+    let mut c = Corpus::new();
+    c.many(10, Session { day: LAST_WEEK, ..Default::default() });
+    c.many(10, Session::default());
+    c.add(Session { agent: "ops", costs: &[2.0, 1.5], ..Default::default() });
+    c.add(Session { agent: "coder", costs: &[2.25], ..Default::default() });
+    let r = run(&mut gate(&c, &["--max-session-cost", "2"]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Session over budget")
+            && r.stdout.contains("ops")
+            && r.stdout.contains("$3.50")
+            && r.stdout.contains("$2.25"),
+        "{}",
+        r.stdout
+    );
+    let (_, v) = json(&mut gate(&c, &["--max-session-cost", "2"]));
+    let over: Vec<(&str, f64)> = v["over_budget"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["agent"].as_str().unwrap(), s["cost_usd"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(over, [("ops", 3.5), ("coder", 2.25)]);
+    // Only the top sessions are fetched: with --top 1 the list says "at least".
+    let (code, v) = json(&mut gate(&c, &["--max-session-cost", "2", "--top", "1"]));
+    assert_eq!(code, 1);
+    assert!(check(&v, "session.cost.max")["detail"].as_str().unwrap().starts_with("at least 1 sessions"), "{v:#}");
+    assert_eq!(json(&mut gate(&c, &["--max-session-cost", "3.5"])).0, 0, "at the budget passes");
+}
+
+/// The per-session samples of the variant cases, and their Welch intervals as scipy
+/// computes them (`scripts/variant-intervals.py`, `fixtures/gate/variants.json`).
+fn variant_cases() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gate/variants.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixtures/gate/variants.json")).expect("JSON")
+}
+
+#[test]
+fn variants_regress_only_when_the_whole_interval_is_past_the_threshold() {
+    let cases = variant_cases();
+    for case in cases["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let samples =
+            |k: &str| -> Vec<f64> { case[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+        let (control, treatment) = (samples("control"), samples("treatment"));
+        let mut c = Corpus::new();
+        for cost in &control {
+            c.add(Session { variant: Some(("prompt-v2", "control")), costs: &[*cost], ..Default::default() });
+        }
+        for cost in &treatment {
+            c.add(Session { variant: Some(("prompt-v2", "B")), costs: &[*cost], ..Default::default() });
+        }
+        let pct = case["threshold_pct"].as_f64().unwrap().to_string();
+        let (code, v) = json(&mut gate(
+            &c,
+            &[
+                "--max-increase-per",
+                &format!("variant={pct}%"),
+                "--control",
+                "control",
+                "--min-sessions",
+                "3",
+                "--allow-missing",
+            ],
+        ));
+        let check = check(&v, "variant.cost_per_session");
+        let expected = case["expected"].as_str().unwrap();
+        assert_eq!(check["outcome"], expected, "{name}: {check:#}");
+        assert_eq!(code, if expected == "fail" { 1 } else { 0 }, "{name}: undecided checks are allowed here");
+        if expected != "insufficient data" {
+            let interval = &check["interval"];
+            for (k, want) in [("low", "low"), ("high", "high")] {
+                let (got, want) = (interval[k].as_f64().unwrap(), case[want].as_f64().unwrap());
+                assert!((got - want).abs() <= 1e-9 * want.abs().max(1e-6), "{name} {k}: {got} vs scipy {want}");
+            }
+            assert!(interval["test"].as_str().unwrap().contains("Welch"), "{name}");
+        } else {
+            assert!(check["detail"].as_str().unwrap().contains("fewer than the 3"), "{name}: {check:#}");
+        }
+    }
+}
+
+#[test]
+fn variant_rates_use_a_two_proportion_interval() {
+    // 60 sessions per variant; B fails 30 runs of 60 where control fails 3: a clear regression.
+    let mut c = Corpus::new();
+    for i in 0..60 {
+        c.add(Session { variant: Some(("e", "control")), failed: i < 3, tools: (2, 0), ..Default::default() });
+        c.add(Session {
+            variant: Some(("e", "B")),
+            failed: i < 30,
+            tools: (2, u32::from(i < 6)),
+            ..Default::default()
+        });
+    }
+    let (code, v) = json(&mut gate(
+        &c,
+        &[
+            "--max-increase-per",
+            "variant=50%",
+            "--control",
+            "control",
+            "--max-failed-run-rate-increase",
+            "5pp",
+            "--max-tool-failure-rate-increase",
+            "10pp",
+        ],
+    ));
+    assert_eq!(code, 1, "{v:#}");
+    let failed = check(&v, "variant.failed_run_rate");
+    assert_eq!(failed["outcome"], "fail");
+    assert!(failed["interval"]["test"].as_str().unwrap().contains("Newcombe"));
+    assert!(failed["interval"]["low"].as_f64().unwrap() > 0.05);
+    // 6 failed tool calls of 120 against 0 of 120: +5 points, not provably over 10.
+    assert_eq!(check(&v, "variant.tool_failure_rate")["outcome"], "pass");
+}
+
+#[test]
+fn markdown_stays_under_the_comment_limit_and_says_it_was_cut() {
+    let mut c = Corpus::new();
+    let models: Vec<String> = (0..1500).map(|i| format!("model-with-a-rather-long-name-{i:04}")).collect();
+    for m in &models {
+        c.add(Session { day: LAST_WEEK, model: m, ..Default::default() });
+        c.add(Session { model: m, costs: &[2.0], ..Default::default() });
+    }
+    let r = run(&mut gate(&c, &["--max-increase-per", "model=10%", "--format", "markdown"]));
+    assert_eq!(r.code, 1);
+    let chars = r.stdout.chars().count();
+    assert!(chars <= 65_000, "{chars} characters");
+    assert!(r.stdout.contains("truncated:"), "no truncation line");
+    assert!(r.stdout.contains("| Cost of model | anthropic/model-with-a-rather-long-name-0000"), "failed rows first");
+    // A short verdict is not cut.
+    let r = run(&mut gate(&week_pair(1.0, 1.5, 5), &["--format", "markdown"]));
+    assert!(!r.stdout.contains("truncated") && r.stdout.contains("❌ obsctl gate: FAIL"), "{}", r.stdout);
+}
+
+#[test]
+fn github_actions_get_a_step_summary_and_annotations() {
+    let c = week_pair(1.0, 1.5, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let r = run(gate(&c, &["--max-increase", "20%", "--min-sessions", "30"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary));
+    assert_eq!(r.code, 1);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("earlier step\n## ❌ obsctl gate: FAIL"), "{text}");
+    assert!(
+        r.stderr.contains("::error title=obsctl gate%3A Total cost::Total cost: $20.00 → $30.00 (+50.0 %25)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("::warning title=obsctl gate%3A Sessions in the window::"), "{}", r.stderr);
+    // Without GitHub's variables, none of it.
+    let r = run(&mut gate(&c, &["--max-increase", "20%"]));
+    assert!(!r.stderr.contains("::error"));
+}
+
+#[test]
+fn junit_has_one_case_per_check_and_parses() {
+    let c = week_pair(1.0, 1.5, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("gate.xml");
+    let md = dir.path().join("gate.md");
+    let r = run(gate(
+        &c,
+        &["--max-increase", "20%", "--max-cost", "100", "--min-sessions", "30", "--allow-missing", "--output"],
+    )
+    .arg(format!("junit={}", xml.display()))
+    .arg("--output")
+    .arg(format!("markdown={}", md.display())));
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.starts_with("FAIL"), "stdout keeps the table: {}", r.stdout);
+    assert!(std::fs::read_to_string(&md).unwrap().contains("obsctl gate: FAIL"));
+    let suites =
+        junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(&xml).unwrap())).expect("JUnit parses");
+    let suite = &suites.suites[0];
+    assert_eq!(suite.cases.len(), 4);
+    assert_eq!((suite.failures, suite.skipped), (1, 2));
+    let failed: Vec<&str> = suite.cases.iter().filter(|c| c.status.is_failure()).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].ends_with("Total cost"), "{failed:?}");
+}
