@@ -71,6 +71,40 @@ impl fmt::Display for Usd {
     }
 }
 
+/// Σ x² over costs x, exactly: each cost is a whole number of pico-dollars, and its square
+/// and the sum are kept as a 256-bit integer, so neither the order of the additions (maps,
+/// merged threads) nor their number changes a bit of the result. Both sources use it for the
+/// gate's spread of cost per session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SquareSum {
+    /// Σ pico² = `high` · 2¹²⁸ + `low`.
+    high: u128,
+    low: u128,
+}
+
+impl SquareSum {
+    pub fn add(&mut self, x: Usd) {
+        let p = x.pico().unsigned_abs();
+        // p = a·2⁶⁴ + b, so p² = a²·2¹²⁸ + ab·2⁶⁵ + b², each part below 2¹²⁸ before shifting.
+        let (a, b) = (p >> 64, p & u128::from(u64::MAX));
+        let ab = a * b;
+        self.add_wide(a * a, 0);
+        self.add_wide(ab >> 63, ab << 65);
+        self.add_wide(0, b * b);
+    }
+
+    fn add_wide(&mut self, high: u128, low: u128) {
+        let (sum, carry) = self.low.overflowing_add(low);
+        self.low = sum;
+        self.high = self.high.saturating_add(high).saturating_add(u128::from(carry));
+    }
+
+    /// The sum in USD².
+    pub fn usd2(self) -> f64 {
+        (self.high as f64 * 2f64.powi(128) + self.low as f64) / 1e24
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +124,23 @@ mod tests {
         assert_eq!(Usd::from_f64(f64::INFINITY), None);
         assert_eq!(Usd::from_f64(-0.5), None);
         assert_eq!(Usd::from_f64(0.0), Some(Usd::ZERO));
+    }
+
+    #[test]
+    fn square_sums_are_exact() {
+        let mut s = SquareSum::default();
+        s.add(Usd::from_f64(1.5).unwrap());
+        s.add(Usd::from_f64(0.25).unwrap());
+        assert_eq!(s.usd2(), 2.3125);
+        // Past 2⁶⁴ pico-dollars (about 18 million USD), squares go past 2¹²⁸.
+        let mut big = SquareSum::default();
+        let x = Usd::from_f64(1e8).unwrap();
+        big.add(x);
+        big.add(x);
+        assert_eq!(big.usd2(), 2e16);
+        let mut other = SquareSum::default();
+        other.add(Usd::from_f64(2e8).unwrap());
+        assert_eq!(other.usd2(), 2.0 * big.usd2());
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl DigestOptions {
         let file = FileConfig::load(args.source.config.as_deref())?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         Ok(DigestOptions {
-            query: Query { window, previous, top: args.top },
+            query: Query { window, previous, top: args.top, variant_spread: false },
             sources,
             outputs,
             csv_section: args.csv_section,

@@ -102,7 +102,12 @@ pub fn run(opts: GateOptions) -> Result<u8> {
 
 /// A window's digest, as computed and as the gate reads it.
 fn digest_of(window: &Window, opts: &GateOptions) -> Result<(crate::digest::Digest, DigestFile)> {
-    let query = Query { window: window.clone(), previous: None, top: opts.top };
+    let query = Query {
+        window: window.clone(),
+        previous: None,
+        top: opts.top,
+        variant_spread: opts.policy.needs_variant_spread(),
+    };
     let digest = source::digest(&query, &opts.sources)?;
     let file = DigestFile::of(&digest)?;
     Ok((digest, file))

@@ -191,6 +191,11 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Whether a check compares variants' cost per session (Welch's t needs Σ cost²).
+    pub fn needs_variant_spread(&self) -> bool {
+        self.increase_per.contains_key(&Dim::Variant)
+    }
+
     fn has_checks(&self) -> bool {
         [
             self.total_cost,

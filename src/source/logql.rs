@@ -4,50 +4,55 @@
 //! requests recorded from a real Loki (`fixtures/loki/`).
 //!
 //! # Exactly the lines the JSONL source reads
-//! Every query starts from one pipeline that keeps the lines the JSONL source would accept
-//! (`src/source/jsonl/line.rs`) and drops the ones it would skip:
+//! Every query keeps the lines the JSONL source would accept (`src/source/jsonl/line.rs`):
+//! `| json | __error__=""` drops the lines that are not JSON (`| json` marks them with
+//! `__error__="JSONParserErr"`, it does not drop them), and the shape filters follow the
+//! JSONL source's precedence (`type`, then `eventType`, then `kind`), so a line never
+//! counts twice. Lines the JSONL source skips for a bad number — a cost or token count
+//! written as a string (`"costUsd":"12"`: after `| json` every value is a string, so only a
+//! line filter sees the quotes), negative, or not a number — are first counted by
+//! [`LogQl::survey`]; only when a window holds some do the queries carry the filters that
+//! drop them ([`Checks::On`]: `!~` on the line and a regex per numeric field). Without such
+//! lines those filters would drop nothing, and they cost a third of a scan.
 //!
-//! ```logql
-//! {job="openclaw-telemetry"} !~ `"(costUsd|estimatedCostUsd|inputTokens|outputTokens)"\s*:\s*"`
-//!   | json | __error__=""
-//!   | costUsd=~`<number or nothing>` | … | data_delta_output=~`<count or nothing>`
-//! ```
+//! # Cheap scans
+//! - A line filter before the parser where a query reads one kind of event
+//!   (`|~ "model_usage|llm\.call|\\u"`; the `\u` keeps lines whose text hides the type
+//!   behind a JSON escape, which the parser then judges exactly).
+//! - One query per measure, grouped by every dimension at once, answered with a few
+//!   hundred series at most; such queries are wrapped so that Loki's frontend does not cut
+//!   them into one sub-query per split interval ([`Expr::unsplit`]): on a Loki that splits
+//!   by 1 h, a week is otherwise 168 sub-queries whose overhead costs 3–5× the scan itself.
+//! - Queries over sessions (count, per agent and variant, top N) are left to Loki's time
+//!   splitting, which keeps each sub-query under `max_query_series` while one split
+//!   interval holds fewer than 500 sessions. Beyond, they are asked per class of sessions
+//!   ([`Class`]).
 //!
-//! - `| json` does not drop lines that are not JSON; it marks them with
-//!   `__error__="JSONParserErr"`, so `__error__=""` is what drops them.
-//! - After `| json` every value is a string (numbers keep their JSON spelling, booleans
-//!   become `"true"`/`"false"`, `null` gives no label at all). A number written as a string
-//!   (`"costUsd":"12"`) is invisible there, hence the line filter before `| json`; a value
-//!   that is not a number (`"n/a"`) or is negative is caught by the regexes. Either would
-//!   make the JSONL source skip the line, so they are skipped here too, and counted.
-//! - The JSONL source decides a line's shape by `type`, then `eventType`, then `kind`; so
-//!   do the shape filters, so a line never counts twice.
-//! - Every extracted label is a series label while Loki adds up, so the checked fields are
-//!   dropped (`| drop costUsd, …`) once the filters have used them.
-//!
-//! What Loki cannot see stays different: a line the shipper gave a time although its own
-//! timestamp is unreadable, or a string holding invalid UTF-8 (Loki reads it as empty).
+//! # Normalised in the query
+//! A session is `sessionId`, else `sessionKey`; an agent `agentId` unless missing or
+//! `"unknown"`, else the `<id>` of an `agent:<id>:…` session key; an experiment
+//! `experimentId`, else `experiment.id`, else a plain `experiment`; a variant `variant`,
+//! else `experiment.variant` — the JSONL source's rules. Queries over sessions resolve them
+//! on the vector, with `label_replace` (per series, not per line, so it costs nothing),
+//! into the `obsctl_*` labels. Per-line queries that need an agent while some lines lack
+//! an `agentId` compute it with `label_format` ([`AGENT_TEMPLATE`], the only template:
+//! templates cost about 3 µs a line). Models, providers and experiments are grouped by
+//! their raw labels and resolved by obsctl ([`model_of`], [`experiment_of`]).
 //!
 //! # Ranges and the half-open window
 //! A range `[R]` evaluated at `t` holds the entries with timestamps in `(t − R, t]`. Every
 //! query is evaluated at `end − 1 ns` (sent as an integer nanosecond `time`) with
 //! `R = end − start`, which holds `(start − 1 ns, end − 1 ns]` — in integer nanoseconds
-//! exactly `[start, end)`. `R` is written in whole seconds when it is a whole number of
-//! seconds (`[604800s]`), else in nanoseconds (`[302400000000001ns]`).
-//!
-//! # Grouping
-//! Answers are grouped by every spelling of a session, agent and experiment
-//! ([`SESSION_LABELS`]) and, for model calls, by model and provider; obsctl then resolves
-//! each group exactly as the JSONL source resolves an event (`sessionId` else `sessionKey`,
-//! `agentId` else the key's `agent:<id>:…`, prefixed models, provider case) and adds the
-//! groups up itself.
+//! exactly `[start, end)`. LogQL durations have no `ns` (nor `us`) unit: `R` is written in
+//! the largest unit that is exact (`[7d]`, `[1500ms]`), so a window must start and end on
+//! whole milliseconds ([`range`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::window::{Nanos, NANOS_PER_SEC};
+use crate::window::Nanos;
 
 /// A non-negative JSON number, or nothing (the field is absent).
 pub const NUMBER_OR_NONE: &str = "((0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?)?";
@@ -57,9 +62,22 @@ pub const COUNT_OR_NONE: &str = "(0|[1-9][0-9]*)?";
 pub const SUCCESS_OR_NONE: &str = "(?i)(success|ok)?";
 /// A line where a cost or token count is written as a string.
 pub const QUOTED_NUMBER: &str = r#""(costUsd|estimatedCostUsd|inputTokens|outputTokens)"\s*:\s*""#;
+/// A line that may hold a numeric field (a superset: the parser decides). Line filters
+/// that are alternations of literals run as substring searches; any other regex runs Go's
+/// engine on every line, which costs more than the scan (0.84 s a week at 20,000 sessions
+/// for [`QUOTED_NUMBER`] against 0.19 s for a literal filter).
+const NUMERIC_LINES: &str = r#""costUsd"|"estimatedCostUsd"|"inputTokens"|"outputTokens"|"data"|\\u"#;
+/// Every way a JSON text can hold `…Usd"` or `…Tokens"` followed by a quote after the
+/// colon: nothing, or a space, tab, CR or LF on either side of it first. Literals, so
+/// that [`QUOTED_NUMBER`] itself only runs on the (rare) lines that pass them.
+const QUOTED_CANDIDATES: &str = r#"Usd":"|Tokens":"|Usd": |Tokens": |Usd":\t|Tokens":\t|Usd":\r|Tokens":\r|Usd":\n|Tokens":\n|Usd" |Tokens" |Usd"\t|Tokens"\t|Usd"\r|Tokens"\r|Usd"\n|Tokens"\n|\\u"#;
+/// A line that may be a model call.
+const MODEL_LINES: &str = r"model_usage|llm\.call|\\u";
+/// A line that may be a run end or a tool call.
+const OUTCOME_LINES: &str = r"agent_end|tool_call|tool_result|run\.end|tool\.end|\\u";
 
 /// The numeric fields the JSONL source reads on every line, with the values it accepts.
-const CHECKED_FIELDS: [(&str, &str); 7] = [
+pub const CHECKED_FIELDS: [(&str, &str); 7] = [
     ("costUsd", NUMBER_OR_NONE),
     ("estimatedCostUsd", NUMBER_OR_NONE),
     ("inputTokens", COUNT_OR_NONE),
@@ -69,32 +87,36 @@ const CHECKED_FIELDS: [(&str, &str); 7] = [
     ("data_delta_output", COUNT_OR_NONE),
 ];
 
-/// Every label that says which session, agent and experiment variant an event belongs to.
-pub const SESSION_LABELS: [&str; 8] = [
-    "sessionId",
-    "sessionKey",
-    "agentId",
-    "experimentId",
-    "experiment_id",
-    "experiment",
-    "variant",
-    "experiment_variant",
-];
+/// The raw labels that name an experiment and a variant, in the JSONL source's order of
+/// preference: `experimentId`, `experiment.id` (flat or nested, both `experiment_id`
+/// after `| json`), a plain `experiment`; `variant`, `experiment.variant`.
+pub const EXPERIMENT_LABELS: [&str; 5] =
+    ["experimentId", "experiment_id", "experiment", "variant", "experiment_variant"];
 
-/// The labels that name a session (`sessionId` wins).
-pub const SESSION_ONLY: [&str; 2] = ["sessionId", "sessionKey"];
+/// The labels the session queries resolve into.
+pub const SESSION: &str = "obsctl_session";
+pub const AGENT: &str = "obsctl_agent";
+pub const EXPERIMENT: &str = "obsctl_experiment";
+pub const VARIANT: &str = "obsctl_variant";
+/// Tags the parts of a query joined by `or`, which would otherwise drop a series of the
+/// right side whose labels equal one of the left.
+pub const PART: &str = "obsctl_part";
 
-/// The labels that name an experiment variant: the end of [`SESSION_LABELS`].
-pub const EXPERIMENT_LABELS: &[&str] = SESSION_LABELS.split_at(3).1;
+/// `agentId` unless missing or `"unknown"`, else the `<id>` of an `agent:<id>:…` session
+/// key, else `"unknown"`: `resolve_agent` of the JSONL source, as a Go template.
+pub const AGENT_TEMPLATE: &str = r#"{{ if and .agentId (ne .agentId "unknown") }}{{ .agentId }}{{ else if hasPrefix "agent:" .sessionKey }}{{ $a := regexReplaceAll "^agent:([^:]*)(?s:.*)$" .sessionKey "${1}" }}{{ if $a }}{{ $a }}{{ else }}unknown{{ end }}{{ else }}unknown{{ end }}"#;
 
-/// What an answer of [`LogQl::outcomes`] counts in one series, by the value of its shape's
-/// type label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The end of an agent run.
-    Run,
-    ToolCall,
-}
+/// Any value but `"unknown"`, for `label_replace` (RE2 has no negative look-ahead).
+const NOT_UNKNOWN: &str =
+    "(.{8,}|[^u].*|u([^n].*)?|un([^k].*)?|unk([^n].*)?|unkn([^o].*)?|unkno([^w].*)?|unknow([^n].*)?)";
+
+/// `bottomk` with more series than any answer can have: the identity, in a form Loki's
+/// frontend does not split by time (`isSplittableByRange` in Loki 3.4's rangemapper.go).
+pub const UNSPLIT_K: usize = 1_000_000;
+
+/// Stand-ins for the range and the session class, filled in by [`Expr::render`].
+const RANGE: &str = "\u{1}R\u{1}";
+const CLASS: &str = "\u{1}C\u{1}";
 
 /// The three event shapes of CONTRACT.md §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,19 +129,35 @@ pub enum Shape {
     C,
 }
 
-/// Where a shape keeps a model call's cost. Shape B falls back to `costUsd` when
-/// `estimatedCostUsd` is missing, as the JSONL source does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CostField {
-    pub field: &'static str,
-    /// A label that must be absent for this field to count.
-    pub unless: Option<&'static str>,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tokens {
     Input,
     Output,
+}
+
+/// What a model call's leg sums: its cost or a token count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    Cost,
+    Tokens(Tokens),
+}
+
+/// One way a shape records a model call's value: the field, and a label that must be
+/// absent for it to count (shape B's `costUsd` counts only without `estimatedCostUsd`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leg {
+    pub shape: Shape,
+    pub field: &'static str,
+    pub unless: Option<&'static str>,
+}
+
+/// What an event is, as the JSONL source classifies it (`EventKind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    ModelCall,
+    ToolCall,
+    RunEnd,
+    Other,
 }
 
 impl Shape {
@@ -134,25 +172,25 @@ impl Shape {
         }
     }
 
-    /// The stages that keep this shape's events of one type (`type_value`), and no line of
-    /// an earlier shape.
-    fn only(self, type_value: &str) -> String {
-        let this = format!("{}=\"{type_value}\"", self.type_field());
+    /// A label filter expression: this shape's type is one of `types`, and no earlier
+    /// shape's type field is set.
+    fn is(self, types: &[&str]) -> String {
+        let any: Vec<String> = types.iter().map(|t| format!("{}=\"{t}\"", self.type_field())).collect();
+        let any = if any.len() == 1 { any[0].clone() } else { format!("({})", any.join(" or ")) };
         match self {
-            Shape::A => format!("| {this}"),
-            Shape::B => format!("| type=\"\" | {this}"),
-            Shape::C => format!("| type=\"\" | eventType=\"\" | {this}"),
+            Shape::A => any,
+            Shape::B => format!("type=\"\" and {any}"),
+            Shape::C => format!("type=\"\" and eventType=\"\" and {any}"),
         }
     }
 
-    fn model_call(self) -> String {
-        self.only(match self {
+    fn model_call_type(self) -> &'static str {
+        match self {
             Shape::A | Shape::B => "model_usage",
             Shape::C => "llm.call",
-        })
+        }
     }
 
-    /// The type of the end of an agent run.
     fn run_end_type(self) -> &'static str {
         match self {
             Shape::A | Shape::B => "agent_end",
@@ -160,7 +198,7 @@ impl Shape {
         }
     }
 
-    /// The types of a tool call: the JSONL source counts both spellings of shape B.
+    /// The JSONL source counts both spellings of shape B.
     fn tool_call_types(self) -> &'static [&'static str] {
         match self {
             Shape::A => &["tool_call"],
@@ -169,33 +207,13 @@ impl Shape {
         }
     }
 
-    fn run_end(self) -> String {
-        self.only(self.run_end_type())
-    }
-
-    /// The stages that keep this shape's run ends and tool calls, and no line of an
-    /// earlier shape.
-    fn outcomes(self) -> String {
-        let field = self.type_field();
-        let any: Vec<String> = std::iter::once(self.run_end_type())
-            .chain(self.tool_call_types().iter().copied())
-            .map(|t| format!("{field}=\"{t}\""))
-            .collect();
-        let earlier = match self {
-            Shape::A => "",
-            Shape::B => "| type=\"\" ",
-            Shape::C => "| type=\"\" | eventType=\"\" ",
-        };
-        format!("{earlier}| ({})", any.join(" or "))
-    }
-
     /// A failed run or tool call, as the JSONL source decides it.
     fn failed(self) -> String {
         match self {
-            Shape::A => "| success=\"false\"".into(),
-            Shape::B => format!("| (success=\"false\" or status!~`{SUCCESS_OR_NONE}`)"),
+            Shape::A => "success=\"false\"".into(),
+            Shape::B => format!("(success=\"false\" or status!~`{SUCCESS_OR_NONE}`)"),
             // An `error` object shows up as its flattened fields.
-            Shape::C => "| (data_success=\"false\" or data_isError=\"true\" or error!=\"\" or error_message!=\"\" \
+            Shape::C => "(data_success=\"false\" or data_isError=\"true\" or error!=\"\" or error_message!=\"\" \
                          or error_code!=\"\")"
                 .into(),
         }
@@ -209,56 +227,226 @@ impl Shape {
         }
     }
 
-    pub fn tokens_field(self, which: Tokens) -> &'static str {
-        match (self, which) {
-            (Shape::A | Shape::B, Tokens::Input) => "inputTokens",
-            (Shape::A | Shape::B, Tokens::Output) => "outputTokens",
-            (Shape::C, Tokens::Input) => "data_delta_input",
-            (Shape::C, Tokens::Output) => "data_delta_output",
+    /// Where this shape keeps a model call's cost or token count.
+    pub fn legs(self, value: Value) -> &'static [Leg] {
+        const fn leg(shape: Shape, field: &'static str) -> Leg {
+            Leg { shape, field, unless: None }
+        }
+        const A_COST: [Leg; 1] = [leg(Shape::A, "costUsd")];
+        const B_COST: [Leg; 2] = [
+            leg(Shape::B, "estimatedCostUsd"),
+            Leg { shape: Shape::B, field: "costUsd", unless: Some("estimatedCostUsd") },
+        ];
+        const C_COST: [Leg; 1] = [leg(Shape::C, "data_costUsd")];
+        const A_IN: [Leg; 1] = [leg(Shape::A, "inputTokens")];
+        const A_OUT: [Leg; 1] = [leg(Shape::A, "outputTokens")];
+        const B_IN: [Leg; 1] = [leg(Shape::B, "inputTokens")];
+        const B_OUT: [Leg; 1] = [leg(Shape::B, "outputTokens")];
+        const C_IN: [Leg; 1] = [leg(Shape::C, "data_delta_input")];
+        const C_OUT: [Leg; 1] = [leg(Shape::C, "data_delta_output")];
+        match (self, value) {
+            (Shape::A, Value::Cost) => &A_COST,
+            (Shape::B, Value::Cost) => &B_COST,
+            (Shape::C, Value::Cost) => &C_COST,
+            (Shape::A, Value::Tokens(Tokens::Input)) => &A_IN,
+            (Shape::A, Value::Tokens(Tokens::Output)) => &A_OUT,
+            (Shape::B, Value::Tokens(Tokens::Input)) => &B_IN,
+            (Shape::B, Value::Tokens(Tokens::Output)) => &B_OUT,
+            (Shape::C, Value::Tokens(Tokens::Input)) => &C_IN,
+            (Shape::C, Value::Tokens(Tokens::Output)) => &C_OUT,
         }
     }
 
-    pub fn cost_fields(self) -> &'static [CostField] {
-        match self {
-            Shape::A => &[CostField { field: "costUsd", unless: None }],
-            Shape::B => &[
-                CostField { field: "estimatedCostUsd", unless: None },
-                CostField { field: "costUsd", unless: Some("estimatedCostUsd") },
-            ],
-            Shape::C => &[CostField { field: "data_costUsd", unless: None }],
-        }
+    /// Model calls that carry no cost in any of the shape's cost fields.
+    fn uncosted(self) -> String {
+        let none: Vec<String> = self.legs(Value::Cost).iter().map(|l| format!(" and {}=\"\"", l.field)).collect();
+        format!("{}{}", self.is(&[self.model_call_type()]), none.concat())
     }
 
     /// The shape a line with these labels has, by the JSONL source's precedence.
     pub fn of(labels: &BTreeMap<String, String>) -> Option<Shape> {
         Shape::ALL.into_iter().find(|s| labels.get(s.type_field()).is_some_and(|v| !v.is_empty()))
     }
+
+    /// What the event of a series with these labels is.
+    pub fn kind_of(labels: &BTreeMap<String, String>) -> Option<(Shape, Kind)> {
+        let shape = Shape::of(labels)?;
+        let t = labels.get(shape.type_field())?.as_str();
+        let kind = if t == shape.model_call_type() {
+            Kind::ModelCall
+        } else if t == shape.run_end_type() {
+            Kind::RunEnd
+        } else if shape.tool_call_types().contains(&t) {
+            Kind::ToolCall
+        } else {
+            Kind::Other
+        };
+        Some((shape, kind))
+    }
 }
 
-/// A metric query with a hole for its range: `head` `[R]` `tail`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expr {
-    head: String,
-    tail: String,
+/// Whether the queries carry the filters that drop lines with a bad number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checks {
+    Off,
+    On,
 }
+
+/// How a per-line query names the agent: by `agentId` (every line of the window has a
+/// usable one) or by [`AGENT_TEMPLATE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentBy {
+    Id,
+    Template,
+}
+
+impl AgentBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            AgentBy::Id => "agentId",
+            AgentBy::Template => AGENT,
+        }
+    }
+}
+
+/// One of `of` disjoint classes of sessions (`of` a power of two, at most [`Class::MAX`]),
+/// by the last two characters of the session's name: each character counts for its hex
+/// digit value when it is one (`0-9a-fA-F`), else for its code modulo 16 (any character
+/// beyond ASCII for 0). The class of a session is `(last + 16 · second-to-last) mod of`
+/// (a missing second-to-last character counts 0). Random and hex ids spread evenly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Class {
+    pub index: u32,
+    pub of: u32,
+}
+
+impl Class {
+    pub const ALL: Class = Class { index: 0, of: 1 };
+    pub const MAX: u32 = 256;
+
+    /// The classes that split this one in two.
+    pub fn halves(self) -> Option<[Class; 2]> {
+        let of = self.of * 2;
+        (of <= Class::MAX).then_some([Class { index: self.index, of }, Class { index: self.index + self.of, of }])
+    }
+
+    /// A regex matching exactly the session names of this class (anchored, as Loki's label
+    /// matchers are).
+    pub fn regex(self) -> String {
+        let low = self.of.min(16);
+        let last = nibble_set(self.index % 16 % low, low);
+        if self.of <= 16 {
+            return format!("(?s).*{last}");
+        }
+        let high = self.of / 16;
+        let second = self.index / 16 % high;
+        let before = nibble_set(second, high);
+        if second == 0 {
+            format!("(?s)(?:.*{before})?{last}")
+        } else {
+            format!("(?s).*{before}{last}")
+        }
+    }
+
+    /// The label filter that keeps the lines of this class's sessions (empty for all).
+    fn filter(self) -> String {
+        if self.of <= 1 {
+            return String::new();
+        }
+        let re = self.regex();
+        format!(" | (sessionId=~`{re}` or (sessionId=\"\" and sessionKey=~`{re}`))")
+    }
+
+    /// The class of a session name, as [`Class::regex`] decides it (for tests).
+    pub fn of_session(name: &str, of: u32) -> u32 {
+        let mut chars = name.chars().rev();
+        let last = chars.next().map_or(0, nibble);
+        let second = chars.next().map_or(0, nibble);
+        (last + 16 * second) % of
+    }
+}
+
+/// A character's value for [`Class`].
+fn nibble(c: char) -> u32 {
+    match c {
+        '0'..='9' => c as u32 - '0' as u32,
+        'a'..='f' => c as u32 - 'a' as u32 + 10,
+        'A'..='F' => c as u32 - 'A' as u32 + 10,
+        c if c.is_ascii() => c as u32 % 16,
+        _ => 0,
+    }
+}
+
+/// A regex character class of the characters whose nibble is `r` modulo `m`.
+fn nibble_set(r: u32, m: u32) -> String {
+    let mut set = String::from("[");
+    for b in 0u8..=0x7f {
+        if nibble(b as char) % m == r {
+            set.push_str(&format!("\\x{{{b:02x}}}"));
+        }
+    }
+    if r == 0 {
+        set.push_str("\\x{80}-\\x{10ffff}");
+    }
+    set.push(']');
+    set
+}
+
+/// A metric query with holes for its range (and, for queries over sessions, its class).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expr(String);
 
 impl Expr {
-    pub fn new(head: impl Into<String>, tail: impl Into<String>) -> Expr {
-        Expr { head: head.into(), tail: tail.into() }
+    /// A query `head[R]tail` over one range (for tests and one-off queries).
+    pub fn with_range(head: &str, tail: &str) -> Expr {
+        Expr(format!("{head}{RANGE}{tail}"))
     }
 
-    /// The query over `[start, end)`, to be evaluated at [`eval_time`]`(end)`.
-    pub fn render(&self, start: Nanos, end: Nanos) -> String {
-        format!("{}[{}]{}", self.head, range(end - start), self.tail)
+    /// The query over `[start, end)`, to be evaluated at [`eval_time`]`(end)`, for one
+    /// class of sessions. `None` when the span is not a whole number of milliseconds.
+    pub fn render(&self, start: Nanos, end: Nanos, class: Class) -> Option<String> {
+        let range = range(end - start)?;
+        Some(self.0.replace(RANGE, &format!("[{range}]")).replace(CLASS, &class.filter()))
+    }
+
+    /// Whether the query is over sessions: asked per class when Loki refuses it whole.
+    pub fn by_session(&self) -> bool {
+        self.0.contains(CLASS)
+    }
+
+    /// The same answer, asked so that Loki's frontend does not split it by time: for
+    /// queries whose answer, and every intermediate vector, is a few hundred series.
+    pub fn unsplit(self) -> Expr {
+        Expr(format!("bottomk({UNSPLIT_K}, {})", self.0))
+    }
+
+    /// The query without [`Expr::unsplit`]'s wrapper, for a server that cannot answer it
+    /// in one piece (a timeout).
+    pub fn split(&self) -> Option<Expr> {
+        let inner = self.0.strip_prefix(&format!("bottomk({UNSPLIT_K}, "))?.strip_suffix(')')?;
+        Some(Expr(inner.to_string()))
+    }
+
+    fn tagged(self, part: &str) -> Expr {
+        Expr(format!("label_replace({}, \"{PART}\", \"{part}\", \"\", \"\")", self.0))
+    }
+
+    /// Several queries in one answer, each series tagged with its part's name.
+    fn union(parts: Vec<(String, Expr)>) -> Expr {
+        let tagged: Vec<String> = parts.into_iter().map(|(name, e)| e.tagged(&name).0).collect();
+        Expr(tagged.join(" or "))
     }
 }
 
-/// A LogQL duration: whole seconds when exact, else nanoseconds.
-pub fn range(ns: Nanos) -> String {
-    if ns % NANOS_PER_SEC == 0 {
-        format!("{}s", ns / NANOS_PER_SEC)
-    } else {
-        format!("{ns}ns")
+/// A LogQL duration for `ns`: whole seconds when exact (`[604800s]`, as the recorded
+/// cases), else whole milliseconds (`[2362500ms]`); `None` below a millisecond, which LogQL
+/// cannot write (it has no `us` or `ns`).
+pub fn range(ns: Nanos) -> Option<String> {
+    match ns {
+        n if n <= 0 => None,
+        n if n % 1_000_000_000 == 0 => Some(format!("{}s", n / 1_000_000_000)),
+        n if n % 1_000_000 == 0 => Some(format!("{}ms", n / 1_000_000)),
+        _ => None,
     }
 }
 
@@ -278,7 +466,7 @@ impl LogQl {
     /// `selector` is a stream selector such as `{job="openclaw-telemetry"}`.
     pub fn new(selector: &str) -> Result<LogQl> {
         let s = selector.trim();
-        if !(s.starts_with('{') && s.ends_with('}') && s.len() > 2) {
+        if !(s.starts_with('{') && s.ends_with('}') && s.len() > 2) || s.chars().any(char::is_control) {
             bail!("invalid Loki stream selector {s:?}: expected one like {{job=\"openclaw-telemetry\"}}");
         }
         Ok(LogQl { selector: s.to_string() })
@@ -288,87 +476,285 @@ impl LogQl {
         &self.selector
     }
 
-    /// The lines the JSONL source would accept, of any shape or none.
-    fn valid(&self) -> String {
-        let mut p = format!("{} !~ `{QUOTED_NUMBER}` | json | __error__=\"\"", self.selector);
-        for (field, re) in CHECKED_FIELDS {
-            p.push_str(&format!(" | {field}=~`{re}`"));
+    /// The selector, a line filter, the parser and the filters that keep valid JSON lines
+    /// (and, with checks, only lines whose numbers the JSONL source accepts).
+    fn parsed(&self, line_filter: Option<&str>, checks: Checks) -> String {
+        let mut p = self.selector.clone();
+        if let Some(f) = line_filter {
+            p.push_str(&format!(" |~ `{f}`"));
+        }
+        if checks == Checks::On {
+            p.push_str(&format!(" !~ `{QUOTED_NUMBER}`"));
+        }
+        p.push_str(" | json | __error__=\"\"");
+        if checks == Checks::On {
+            for (field, re) in CHECKED_FIELDS {
+                p.push_str(&format!(" | {field}=~`{re}`"));
+            }
         }
         p
     }
 
-    /// Valid lines of any shape: every event.
-    fn events_pipeline(&self) -> String {
-        format!("{} | (type!=\"\" or eventType!=\"\" or kind!=\"\")", self.valid())
-    }
-
-    /// Valid lines by their type fields: which shapes are there, and how many lines have
-    /// none (`{}`), which the JSONL source skips as "not a telemetry event".
-    pub fn shapes(&self) -> Expr {
-        count_by(&["type", "eventType", "kind"], &self.valid())
-    }
-
-    /// Lines that are not JSON.
-    pub fn not_json(&self) -> Expr {
-        count_by(&[], &format!("{} | json | __error__!=\"\"", self.selector))
-    }
-
-    /// JSON lines with a cost or token count written as a string.
-    pub fn quoted_numbers(&self) -> Expr {
-        count_by(&[], &format!("{} |~ `{QUOTED_NUMBER}` | json | __error__=\"\"", self.selector))
-    }
-
-    /// JSON lines with a numeric field that is not a non-negative number.
-    pub fn bad_numbers(&self) -> Expr {
+    /// Lines the JSONL source skips for a number: written as a string (`quoted`), or not a
+    /// non-negative number (`bad`; with `exclusive`, only those that are not also
+    /// `quoted`), in `[start, end)` of the rendered range. One request.
+    pub fn survey(&self, exclusive: bool) -> Expr {
+        let quoted = format!("{} |~ `{QUOTED_CANDIDATES}` |~ `{QUOTED_NUMBER}`", self.selector);
         let any_bad: Vec<String> = CHECKED_FIELDS.iter().map(|(f, re)| format!("{f}!~`{re}`")).collect();
-        count_by(
-            &[],
-            &format!("{} !~ `{QUOTED_NUMBER}` | json | __error__=\"\" | ({})", self.selector, any_bad.join(" or ")),
+        let not_quoted = if exclusive { format!(" !~ `{QUOTED_NUMBER}`") } else { String::new() };
+        let bad = format!(
+            "{} |~ `{NUMERIC_LINES}`{not_quoted} | json | __error__=\"\" | ({})",
+            self.selector,
+            any_bad.join(" or ")
+        );
+        let parts = vec![("quoted".into(), count_by(&[], &quoted, None)), ("bad".into(), count_by(&[], &bad, None))];
+        Expr::union(parts).unsplit()
+    }
+
+    /// Every line by parse error (`JSONParserErr`: not JSON) and type fields (none: not a
+    /// telemetry event, which the JSONL source skips too), and with `dims`, by agent, model
+    /// and experiment labels: events, model calls per model, runs and tool calls per variant.
+    pub fn counts(&self, checks: Checks, dims: bool) -> Expr {
+        let mut p = self.selector.clone();
+        if checks == Checks::On {
+            p.push_str(&format!(" !~ `{QUOTED_NUMBER}`"));
+        }
+        p.push_str(" | json");
+        if checks == Checks::On {
+            for (field, re) in CHECKED_FIELDS {
+                p.push_str(&format!(" | {field}=~`{re}`"));
+            }
+        }
+        let mut by = vec!["__error__", "type", "eventType", "kind"];
+        if dims {
+            by.extend(["agentId", "model", "provider", "data_model", "data_provider"]);
+            by.extend(EXPERIMENT_LABELS);
+        }
+        count_by(&by, &p, Some("")).unsplit()
+    }
+
+    /// Failed run ends and tool calls, by type fields and, with `dims`, by agent and
+    /// experiment labels.
+    pub fn failed(&self, checks: Checks, agent: Option<AgentBy>) -> Expr {
+        let any: Vec<String> = Shape::ALL
+            .iter()
+            .map(|&s| {
+                let mut types = vec![s.run_end_type()];
+                types.extend(s.tool_call_types());
+                format!("({} and {})", s.is(&types), s.failed())
+            })
+            .collect();
+        let p = format!("{} | {}{}", self.parsed(Some(OUTCOME_LINES), checks), any.join(" or "), agent_format(agent));
+        count_by(&grouping(&["type", "eventType", "kind"], agent), &p, Some("")).unsplit()
+    }
+
+    /// Model calls without a cost, by model labels and, with `agent`, by agent and
+    /// experiment labels.
+    pub fn uncosted(&self, checks: Checks, agent: Option<AgentBy>) -> Expr {
+        let any: Vec<String> = Shape::ALL.iter().map(|s| format!("({})", s.uncosted())).collect();
+        let p = format!("{} | {}{}", self.parsed(Some(MODEL_LINES), checks), any.join(" or "), agent_format(agent));
+        let mut by = vec!["type", "eventType", "kind", "model", "provider", "data_model", "data_provider"];
+        if agent.is_none() {
+            by.truncate(3);
+        }
+        count_by(&grouping(&by, agent), &p, Some("")).unsplit()
+    }
+
+    /// The model calls of one leg with their value summed: cost by model, agent and
+    /// experiment labels (`agent` given), tokens by model (`by_model`), or a plain sum.
+    pub fn leg(&self, leg: Leg, checks: Checks, by_model: bool, agent: Option<AgentBy>) -> Expr {
+        let mut by: Vec<&str> = Vec::new();
+        if by_model {
+            // The type field tells obsctl which labels name the model ([`model_of`]).
+            by.push(leg.shape.type_field());
+            by.extend(leg.shape.model_labels());
+        }
+        sum_by(&grouping(&by, agent), &self.leg_pipeline(leg, checks, agent), leg.field).unsplit()
+    }
+
+    /// Every leg of `value` for the shapes present, in one request (the parts tagged apart):
+    /// a fixed number of requests whatever the mix of shapes.
+    pub fn legs(&self, value: Value, shapes: &[Shape], checks: Checks, by_model: bool, agent: Option<AgentBy>) -> Expr {
+        let parts: Vec<(String, Expr)> = shapes
+            .iter()
+            .flat_map(|s| s.legs(value))
+            .enumerate()
+            .map(|(i, &leg)| {
+                (
+                    format!("l{i}"),
+                    self.leg(leg, checks, by_model, agent)
+                        .split()
+                        .unwrap_or_else(|| self.leg(leg, checks, by_model, agent)),
+                )
+            })
+            .collect();
+        Expr::union(parts).unsplit()
+    }
+
+    fn leg_pipeline(&self, leg: Leg, checks: Checks, agent: Option<AgentBy>) -> String {
+        let unless = leg.unless.map(|u| format!(" and {u}=\"\"")).unwrap_or_default();
+        format!(
+            "{} | {}{unless}{}",
+            self.parsed(Some(MODEL_LINES), checks),
+            leg.shape.is(&[leg.shape.model_call_type()]),
+            agent_format(agent)
         )
     }
 
-    /// Events of every shape.
-    pub fn events(&self, by: &[&str]) -> Expr {
-        count_by(by, &self.events_pipeline())
+    // ---- Queries over sessions: left to Loki's splitting, asked per class if refused ----
+
+    /// Valid events of a session (of the rendered class).
+    fn session_events(&self, checks: Checks) -> String {
+        format!(
+            "{} | (type!=\"\" or eventType!=\"\" or kind!=\"\") | (sessionId!=\"\" or sessionKey!=\"\"){CLASS}",
+            self.parsed(None, checks)
+        )
     }
 
-    fn model_calls_pipeline(&self, shape: Shape) -> String {
-        format!("{} {}", self.valid(), shape.model_call())
+    /// The number of distinct sessions.
+    pub fn session_count(&self, checks: Checks) -> Expr {
+        let inner = count_by(&["sessionId", "sessionKey"], &self.session_events(checks), None);
+        Expr(format!("count(sum by ({SESSION}) ({}))", normalise_session(inner.0)))
     }
 
-    /// The known cost of a shape's model calls, from one of its cost fields.
-    pub fn cost(&self, shape: Shape, cost: CostField, by: &[&str]) -> Expr {
-        let unless = cost.unless.map(|u| format!(" | {u}=\"\"")).unwrap_or_default();
-        let pipeline = format!("{}{unless}", self.model_calls_pipeline(shape));
-        sum_by(by, &pipeline, cost.field)
+    /// Distinct sessions per agent, experiment and variant (a session seen under several
+    /// counts under each).
+    pub fn session_tuples(&self, checks: Checks) -> Expr {
+        let mut raw = vec!["sessionId", "sessionKey", "agentId"];
+        raw.extend(EXPERIMENT_LABELS);
+        let inner = count_by(&raw, &self.session_events(checks), None);
+        let dims = [SESSION, AGENT, EXPERIMENT, VARIANT].join(", ");
+        Expr(format!(
+            "count by ({AGENT}, {EXPERIMENT}, {VARIANT}) (sum by ({dims}) ({}))",
+            normalise_dims(normalise_session(inner.0))
+        ))
     }
 
-    pub fn tokens(&self, shape: Shape, which: Tokens, by: &[&str]) -> Expr {
-        sum_by(by, &self.model_calls_pipeline(shape), shape.tokens_field(which))
+    /// Distinct sessions per agent (`by_agent`) or per experiment and variant, exactly: for
+    /// a window where some session has several.
+    pub fn sessions_by(&self, checks: Checks, by_agent: bool) -> Expr {
+        let mut raw = vec!["sessionId", "sessionKey", "agentId"];
+        raw.extend(EXPERIMENT_LABELS);
+        let inner = count_by(&raw, &self.session_events(checks), None);
+        let by = if by_agent { AGENT.to_string() } else { format!("{EXPERIMENT}, {VARIANT}") };
+        Expr(format!("count by ({by}) (sum by ({SESSION}, {by}) ({}))", normalise_dims(normalise_session(inner.0))))
     }
 
-    pub fn model_calls(&self, shape: Shape, by: &[&str]) -> Expr {
-        count_by(by, &self.model_calls_pipeline(shape))
+    /// Each session's cost (in its experiment variant with `by_variant`), every leg of the
+    /// shapes present summed.
+    fn session_costs(&self, shapes: &[Shape], checks: Checks, by_variant: bool) -> String {
+        let parts: Vec<(String, Expr)> = shapes
+            .iter()
+            .flat_map(|s| s.legs(Value::Cost))
+            .enumerate()
+            .map(|(i, &leg)| {
+                let mut raw = vec!["sessionId", "sessionKey"];
+                if by_variant {
+                    raw.extend(EXPERIMENT_LABELS);
+                }
+                let pipeline = format!("{}{CLASS}", self.leg_pipeline(leg, checks, None));
+                let mut e = normalise_session(sum_by(&raw, &pipeline, leg.field).0);
+                if by_variant {
+                    e = normalise_experiment(e);
+                }
+                (format!("c{i}"), Expr(e))
+            })
+            .collect();
+        let by = if by_variant { format!("{SESSION}, {EXPERIMENT}, {VARIANT}") } else { SESSION.to_string() };
+        format!("sum by ({by}) ({})", Expr::union(parts).0)
     }
 
-    /// Model calls that carry no cost in any of the shape's cost fields.
-    pub fn uncosted_calls(&self, shape: Shape, by: &[&str]) -> Expr {
-        let none: String = shape.cost_fields().iter().map(|c| format!(" | {}=\"\"", c.field)).collect();
-        count_by(by, &format!("{}{none}", self.model_calls_pipeline(shape)))
+    /// The `n` costliest sessions (Loki answers them in no particular order).
+    pub fn top_sessions(&self, n: usize, shapes: &[Shape], checks: Checks) -> Expr {
+        Expr(format!("topk({n}, {})", self.session_costs(shapes, checks, false)))
     }
 
-    pub fn failed_runs(&self, shape: Shape, by: &[&str]) -> Expr {
-        count_by(by, &format!("{} {} {}", self.valid(), shape.run_end(), shape.failed()))
+    /// Every session that cost at least `usd`.
+    pub fn sessions_costing_at_least(&self, usd: f64, shapes: &[Shape], checks: Checks) -> Expr {
+        Expr(format!("{} >= {usd}", self.session_costs(shapes, checks, false)))
     }
 
-    /// Run ends and tool calls (`failed_only`: the failed ones), grouped by `by` and by the
-    /// shape's type label, which tells the two apart ([`outcome_of`]): one request answers
-    /// both.
-    pub fn outcomes(&self, shape: Shape, failed_only: bool, by: &[&str]) -> Expr {
-        let failed = if failed_only { format!(" {}", shape.failed()) } else { String::new() };
-        let by: Vec<&str> = by.iter().copied().chain([shape.type_field()]).collect();
-        count_by(&by, &format!("{} {}{failed}", self.valid(), shape.outcomes()))
+    /// Per experiment and variant, Σ over its sessions of (the session's cost in it)².
+    pub fn cost_squares(&self, shapes: &[Shape], checks: Checks) -> Expr {
+        Expr(format!("sum by ({EXPERIMENT}, {VARIANT}) ({} ^ 2)", self.session_costs(shapes, checks, true)))
     }
+
+    /// Every session by name, with its events (for a top list that runs out of costed
+    /// sessions).
+    pub fn every_session(&self, checks: Checks) -> Expr {
+        let inner = count_by(&["sessionId", "sessionKey"], &self.session_events(checks), None);
+        Expr(format!("sum by ({SESSION}) ({})", normalise_session(inner.0)))
+    }
+
+    // ---- Details of named sessions: a line filter on their names, unsplit ----
+
+    /// The filters that keep the lines of `sessions` (exactly, by label; and cheaply, by a
+    /// line filter, when every name is made of characters JSON never escapes).
+    fn named(&self, sessions: &[String], line_filter: &str, checks: Checks) -> String {
+        let names: Vec<String> = sessions.iter().map(|s| regex_escape(s)).collect();
+        let re = names.join("|");
+        let plain = sessions.iter().all(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)));
+        let mut p = self.selector.clone();
+        if plain {
+            // `\\u`: a name JSON wrote with an escape is judged by the parser.
+            p.push_str(&format!(" |~ `{re}|\\\\u` |~ `{line_filter}`"));
+        }
+        let parsed = self.parsed(None, checks);
+        let rest = parsed.strip_prefix(self.selector.as_str()).unwrap_or(&parsed);
+        p.push_str(rest);
+        p.push_str(&format!(" | (sessionId=~`{re}` or (sessionId=\"\" and sessionKey=~`{re}`))"));
+        p
+    }
+
+    /// The named sessions' events by session, agent and type.
+    pub fn session_events_of(&self, sessions: &[String], checks: Checks) -> Expr {
+        let p = format!("{} | (type!=\"\" or eventType!=\"\" or kind!=\"\")", self.named(sessions, ".", checks));
+        count_by(&["sessionId", "sessionKey", "agentId", "type", "eventType", "kind"], &p, Some("")).unsplit()
+    }
+
+    /// The named sessions' model calls without a cost.
+    pub fn session_uncosted_of(&self, sessions: &[String], checks: Checks) -> Expr {
+        let any: Vec<String> = Shape::ALL.iter().map(|s| format!("({})", s.uncosted())).collect();
+        let p = format!("{} | {}", self.named(sessions, MODEL_LINES, checks), any.join(" or "));
+        count_by(&["sessionId", "sessionKey"], &p, Some("")).unsplit()
+    }
+
+    /// The named sessions' values (tokens) by session, every leg of the shapes present.
+    pub fn session_legs_of(&self, sessions: &[String], value: Value, shapes: &[Shape], checks: Checks) -> Expr {
+        let parts: Vec<(String, Expr)> = shapes
+            .iter()
+            .flat_map(|s| s.legs(value))
+            .enumerate()
+            .map(|(i, &leg)| {
+                let unless = leg.unless.map(|u| format!(" and {u}=\"\"")).unwrap_or_default();
+                let p = format!(
+                    "{} | {}{unless}",
+                    self.named(sessions, MODEL_LINES, checks),
+                    leg.shape.is(&[leg.shape.model_call_type()])
+                );
+                (format!("l{i}"), sum_by(&["sessionId", "sessionKey"], &p, leg.field))
+            })
+            .collect();
+        Expr::union(parts).unsplit()
+    }
+}
+
+/// `| label_format` of the agent when it is asked by template.
+fn agent_format(agent: Option<AgentBy>) -> String {
+    match agent {
+        Some(AgentBy::Template) => format!(" | label_format {AGENT}=`{AGENT_TEMPLATE}`"),
+        _ => String::new(),
+    }
+}
+
+/// `by` and, with an agent, the agent's label and the experiment labels.
+fn grouping<'a>(by: &[&'a str], agent: Option<AgentBy>) -> Vec<&'a str> {
+    let mut out = by.to_vec();
+    if let Some(a) = agent {
+        out.push(a.label());
+        out.extend(EXPERIMENT_LABELS);
+    }
+    out
 }
 
 fn aggregate(by: &[&str]) -> String {
@@ -379,21 +765,69 @@ fn aggregate(by: &[&str]) -> String {
     }
 }
 
-fn count_by(by: &[&str], pipeline: &str) -> Expr {
-    Expr::new(format!("{}count_over_time({pipeline}{} ", aggregate(by), drop_checked(None)), "))")
+/// `count_over_time`, with the numeric fields dropped (`drop_except`: all of them, `None`:
+/// none, which queries over sessions need not: they group by a handful of labels).
+fn count_by(by: &[&str], pipeline: &str, drop_except: Option<&str>) -> Expr {
+    let drop = drop_except.map(drop_checked).unwrap_or_default();
+    Expr(format!("{}count_over_time({pipeline}{drop} {RANGE}))", aggregate(by)))
 }
 
 fn sum_by(by: &[&str], pipeline: &str, field: &str) -> Expr {
-    let unwrap = format!("{} | unwrap {field} | __error__=\"\"", drop_checked(Some(field)));
-    Expr::new(format!("{}sum_over_time({pipeline}{unwrap} ", aggregate(by)), "))")
+    Expr(format!(
+        "{}sum_over_time({pipeline}{} | unwrap {field} | __error__=\"\" {RANGE}))",
+        aggregate(by),
+        drop_checked(field)
+    ))
 }
 
-/// `| drop` of the checked fields (but the one to unwrap): every label `| json` extracts
-/// is a series label until it is dropped, and a cost or token count differs on almost
-/// every line, so without this Loki would keep about one series per line while it sums.
-fn drop_checked(keep: Option<&str>) -> String {
-    let fields: Vec<&str> = CHECKED_FIELDS.iter().map(|(f, _)| *f).filter(|f| Some(*f) != keep).collect();
+/// `| drop` of the numeric fields but `keep`: every label `| json` extracts is a series
+/// label until it is dropped, and a cost or token count differs on almost every line, so
+/// without this Loki would keep about one series per line while it sums.
+fn drop_checked(keep: &str) -> String {
+    let fields: Vec<&str> = CHECKED_FIELDS.iter().map(|(f, _)| *f).filter(|f| *f != keep).collect();
     format!(" | drop {}", fields.join(", "))
+}
+
+/// `obsctl_session` from `sessionId`, else `sessionKey`, on a vector grouped by both.
+fn normalise_session(inner: String) -> String {
+    let key = format!("label_replace({inner}, \"{SESSION}\", \"$1\", \"sessionKey\", \"(.+)\")");
+    format!("label_replace({key}, \"{SESSION}\", \"$1\", \"sessionId\", \"(.+)\")")
+}
+
+/// `obsctl_agent`, `obsctl_experiment` and `obsctl_variant` from the raw labels, by the
+/// JSONL source's rules (later replacements win).
+fn normalise_dims(inner: String) -> String {
+    let mut e = format!("label_replace({inner}, \"{AGENT}\", \"unknown\", \"\", \"\")");
+    e = format!("label_replace({e}, \"{AGENT}\", \"$1\", \"sessionKey\", \"agent:([^:]+)(?s:.*)\")");
+    e = format!("label_replace({e}, \"{AGENT}\", \"$1\", \"agentId\", \"{NOT_UNKNOWN}\")");
+    normalise_experiment(e)
+}
+
+fn normalise_experiment(inner: String) -> String {
+    let mut e = inner;
+    for source in ["experiment", "experiment_id", "experimentId"] {
+        e = format!("label_replace({e}, \"{EXPERIMENT}\", \"$1\", \"{source}\", \"(.+)\")");
+    }
+    for source in ["experiment_variant", "variant"] {
+        e = format!("label_replace({e}, \"{VARIANT}\", \"$1\", \"{source}\", \"(.+)\")");
+    }
+    e
+}
+
+/// RE2 syntax escaped, so that a session name matches only itself.
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        match c {
+            '`' => out.push_str(r"\x{60}"),
+            c if c.is_control() => out.push_str(&format!("\\x{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 // ---- What a group's labels mean: the JSONL source's rules, applied to labels. ----
@@ -407,106 +841,140 @@ pub fn session_of(labels: &BTreeMap<String, String>) -> Option<&str> {
     label(labels, "sessionId").or_else(|| label(labels, "sessionKey"))
 }
 
-/// `agentId`, unless missing or `"unknown"`; then the `<id>` of a session key
-/// `agent:<id>:…`; else `"unknown"`.
+/// The agent of a series: [`AGENT`] where the query resolved it, else `agentId` unless
+/// missing or `"unknown"`, then the `<id>` of a session key `agent:<id>:…`, else
+/// `"unknown"`.
 pub fn agent_of(labels: &BTreeMap<String, String>) -> &str {
+    if let Some(a) = label(labels, AGENT) {
+        return a;
+    }
     match label(labels, "agentId") {
         Some(a) if a != "unknown" => a,
         _ => label(labels, "sessionKey").and_then(super::jsonl::agent_from_session_key).unwrap_or("unknown"),
     }
 }
 
-/// `experimentId` (or `experiment.id`, or a nested `experiment.id`, which `| json` both
-/// names `experiment_id`, or a plain `experiment` name) and `variant` (or
-/// `experiment_variant`).
+/// The experiment and variant of a series: the `obsctl_*` labels where the query resolved
+/// them, else the raw labels by [`EXPERIMENT_LABELS`]' order.
 pub fn experiment_of(labels: &BTreeMap<String, String>) -> (Option<&str>, Option<&str>) {
-    let experiment = label(labels, "experimentId")
+    let experiment = label(labels, EXPERIMENT)
+        .or_else(|| label(labels, "experimentId"))
         .or_else(|| label(labels, "experiment_id"))
         .or_else(|| label(labels, "experiment"));
-    let variant = label(labels, "variant").or_else(|| label(labels, "experiment_variant"));
+    let variant =
+        label(labels, VARIANT).or_else(|| label(labels, "variant")).or_else(|| label(labels, "experiment_variant"));
     (experiment, variant)
 }
 
-/// Whether a series of [`LogQl::outcomes`] counts run ends or tool calls.
-pub fn outcome_of(labels: &BTreeMap<String, String>) -> Option<Outcome> {
-    let shape = Shape::of(labels)?;
-    let value = labels.get(shape.type_field())?.as_str();
-    if value == shape.run_end_type() {
-        Some(Outcome::Run)
-    } else {
-        shape.tool_call_types().contains(&value).then_some(Outcome::ToolCall)
-    }
-}
-
 /// Model and provider, normalised as the JSONL source does
-/// ([`super::jsonl::normalise_model`]).
+/// ([`super::jsonl::normalise_model`]), from the labels of the series' shape.
 pub fn model_of(labels: &BTreeMap<String, String>) -> (String, String) {
-    let model = label(labels, "model").or_else(|| label(labels, "data_model"));
-    let provider = label(labels, "provider").or_else(|| label(labels, "data_provider"));
-    let (model, provider) = super::jsonl::normalise_model(model.map(Cow::Borrowed), provider.map(Cow::Borrowed));
+    let [m, p] = Shape::of(labels).unwrap_or(Shape::A).model_labels();
+    let (model, provider) =
+        super::jsonl::normalise_model(label(labels, m).map(Cow::Borrowed), label(labels, p).map(Cow::Borrowed));
     (model.into_owned(), provider.into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::window::NANOS_PER_SEC;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
-    fn ranges_are_exact() {
-        assert_eq!(range(604_800 * NANOS_PER_SEC), "604800s");
-        assert_eq!(range(302_400 * NANOS_PER_SEC + 1), "302400000000001ns");
+    fn ranges_are_exact_and_never_ns() {
+        assert_eq!(range(604_800 * NANOS_PER_SEC).as_deref(), Some("604800s"));
+        assert_eq!(range(2_362_500_000_000).as_deref(), Some("2362500ms"));
+        assert_eq!(range(1_500_000_000).as_deref(), Some("1500ms"));
+        assert_eq!(range(1_500), None, "LogQL has no unit for 1500 ns");
+        assert_eq!(range(0), None);
         assert_eq!(eval_time(1_795_392_000 * NANOS_PER_SEC), "1795391999999999999");
     }
 
     #[test]
-    fn recorded_split_piece_renders_as_recorded() {
-        // fixtures/loki/cases/03b-split-a.json
-        let e = Expr::new(
-            r#"sum by (sessionId) (sum_over_time({job="openclaw-telemetry"} | json | __error__="" | type="model_usage" | unwrap costUsd | __error__="" "#,
-            "))",
+    fn unsplit_wraps_and_unwraps() {
+        let q = LogQl::new(r#"{job="openclaw-telemetry"}"#).unwrap();
+        let e = q.counts(Checks::Off, false);
+        let text = e.render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(
+            text.starts_with("bottomk(1000000, sum by (__error__, type, eventType, kind) (count_over_time("),
+            "{text}"
         );
-        let (start, end) = (1_794_787_200 * NANOS_PER_SEC, 1_795_089_600 * NANOS_PER_SEC);
-        assert_eq!(
-            e.render(start, end),
-            r#"sum by (sessionId) (sum_over_time({job="openclaw-telemetry"} | json | __error__="" | type="model_usage" | unwrap costUsd | __error__="" [302400s]))"#
-        );
+        assert!(text.ends_with(" [86400s])))"), "{text}");
+        let split = e.split().unwrap().render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(split.starts_with("sum by (__error__"), "{split}");
+        assert!(!e.by_session() && q.session_count(Checks::Off).by_session());
+    }
+
+    #[test]
+    fn classes_partition_every_name() {
+        for of in [2, 4, 8, 16, 32, 64, 256] {
+            for name in ["sess-6df7033a", "agent:ops:main:3c8e51", "x", "é", "ab", "Z~", "c1a2b3c4-0001-4aa0"] {
+                let class = Class::of_session(name, of);
+                for index in 0..of {
+                    let re = regex::Regex::new(&format!("^(?:{})$", Class { index, of }.regex())).unwrap();
+                    assert_eq!(re.is_match(name), index == class, "{name} in class {index} of {of}");
+                }
+            }
+        }
+        assert_eq!(Class::ALL.halves(), Some([Class { index: 0, of: 2 }, Class { index: 1, of: 2 }]));
+        assert_eq!(Class { index: 3, of: 4 }.halves(), Some([Class { index: 3, of: 8 }, Class { index: 7, of: 8 }]));
+        assert_eq!(Class { index: 0, of: 256 }.halves(), None);
+    }
+
+    #[test]
+    fn hex_ids_spread_evenly_over_classes() {
+        let mut counts = [0u32; 64];
+        for i in 0..6400u32 {
+            counts[Class::of_session(&format!("sess-{:08x}", i.wrapping_mul(2_654_435_761)), 64) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&n| (50..=150).contains(&n)), "{counts:?}");
     }
 
     #[test]
     fn queries_read() {
         let q = LogQl::new(r#"{job="openclaw-telemetry"}"#).unwrap();
+        let leg = Shape::B.legs(Value::Cost)[1];
         let cost =
-            q.cost(Shape::B, Shape::B.cost_fields()[1], &["model", "provider"]).render(0, 86_400 * NANOS_PER_SEC);
-        assert!(cost.starts_with(r#"sum by (model, provider) (sum_over_time({job="openclaw-telemetry"} !~ `"#));
-        assert!(cost.ends_with(
-            r#"| type="" | eventType="model_usage" | estimatedCostUsd="" | drop estimatedCostUsd, inputTokens, outputTokens, data_costUsd, data_delta_input, data_delta_output | unwrap costUsd | __error__="" [86400s]))"#
+            q.leg(leg, Checks::Off, true, Some(AgentBy::Id)).render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(cost.starts_with(
+            "bottomk(1000000, sum by (eventType, model, provider, agentId, experimentId, experiment_id, experiment, variant, \
+             experiment_variant) (sum_over_time({job=\"openclaw-telemetry\"} |~ `model_usage|llm\\.call|\\\\u` | json \
+             | __error__=\"\" | type=\"\" and eventType=\"model_usage\" and estimatedCostUsd=\"\" | drop "
         ), "{cost}");
-        let tools = q.outcomes(Shape::C, true, &[]).render(0, NANOS_PER_SEC);
-        assert!(tools.starts_with("sum by (kind) (count_over_time("), "{tools}");
+        assert!(cost.ends_with("| unwrap costUsd | __error__=\"\" [86400s])))"), "{cost}");
+        let checked = q.leg(leg, Checks::On, false, None).render(0, NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(checked.contains(&format!("!~ `{QUOTED_NUMBER}` | json | __error__=\"\" | costUsd=~`")), "{checked}");
+        let count = q.session_count(Checks::Off).render(0, NANOS_PER_SEC, Class { index: 1, of: 2 }).unwrap();
         assert!(
-            tools.contains(r#"| type="" | eventType="" | (kind="run.end" or kind="tool.end") | (data_success="false""#),
-            "{tools}"
-        );
-        let tools = q.outcomes(Shape::B, false, EXPERIMENT_LABELS).render(0, NANOS_PER_SEC);
-        assert!(
-            tools.starts_with(
-                "sum by (experimentId, experiment_id, experiment, variant, experiment_variant, eventType) \
-                 (count_over_time("
+            count.starts_with(
+                "count(sum by (obsctl_session) (label_replace(label_replace(sum by (sessionId, sessionKey)"
             ),
-            "{tools}"
+            "{count}"
         );
-        assert!(
-            tools.contains(
-                r#"| type="" | (eventType="agent_end" or eventType="tool_call" or eventType="tool_result") | drop "#
-            ),
-            "{tools}"
-        );
+        assert!(count.contains("| (sessionId=~`(?s).*["), "{count}");
+        let failed = q.failed(Checks::Off, Some(AgentBy::Template)).render(0, NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(failed.contains("| ((type=\"agent_end\" or type=\"tool_call\") and success=\"false\") or"), "{failed}");
+        assert!(failed.contains("| label_format obsctl_agent=`{{ if and .agentId"), "{failed}");
         assert!(LogQl::new("job=x").is_err());
         assert!(LogQl::new("{}").is_err());
+        assert!(LogQl::new("{job=\"a\u{1}\"}").is_err());
+    }
+
+    #[test]
+    fn named_sessions_are_escaped() {
+        let q = LogQl::new(r#"{job="t"}"#).unwrap();
+        let plain = q
+            .session_events_of(&["sess-1".into(), "a.b".into()], Checks::Off)
+            .render(0, NANOS_PER_SEC, Class::ALL)
+            .unwrap();
+        assert!(plain.contains(r#"{job="t"} |~ `sess-1|a\.b|\\u` |~ `.` | json"#), "{plain}");
+        let odd = q.session_events_of(&["a\"b|c`d".into()], Checks::Off).render(0, NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(!odd.contains("|~ `a"), "no line filter for a name JSON may escape: {odd}");
+        assert!(odd.contains(r#"sessionId=~`a"b\|c\x{60}d`"#), "{odd}");
     }
 
     #[test]
@@ -516,25 +984,33 @@ mod tests {
         let l = labels(&[("sessionId", "s1"), ("sessionKey", "agent:ops:x"), ("agentId", "coder")]);
         assert_eq!((session_of(&l), agent_of(&l)), (Some("s1"), "coder"));
         assert_eq!(agent_of(&labels(&[("sessionKey", "agent::x")])), "unknown");
+        assert_eq!(agent_of(&labels(&[(AGENT, "ops"), ("agentId", "x")])), "ops");
         let m = |pairs: &[(&str, &str)]| model_of(&labels(pairs));
-        assert_eq!(m(&[("model", "anthropic/claude-x")]), ("claude-x".into(), "anthropic".into()));
-        assert_eq!(m(&[("model", "openai/gpt-5"), ("provider", "OpenAI")]), ("gpt-5".into(), "openai".into()));
         assert_eq!(
-            m(&[("data_model", "google/gemini"), ("data_provider", "google")]),
+            m(&[("type", "model_usage"), ("model", "anthropic/claude-x")]),
+            ("claude-x".into(), "anthropic".into())
+        );
+        assert_eq!(
+            m(&[("eventType", "model_usage"), ("model", "openai/gpt-5"), ("provider", "OpenAI")]),
+            ("gpt-5".into(), "openai".into())
+        );
+        assert_eq!(
+            m(&[("kind", "llm.call"), ("data_model", "google/gemini"), ("data_provider", "google"), ("model", "x")]),
             ("gemini".into(), "google".into())
         );
-        assert_eq!(m(&[("model", "/odd")]), ("/odd".into(), "unknown".into()));
+        assert_eq!(m(&[("type", "model_usage"), ("model", "/odd")]), ("/odd".into(), "unknown".into()));
         assert_eq!(m(&[]), ("unknown".into(), "unknown".into()));
         let e = labels(&[("experiment_id", "x"), ("experiment_variant", "B")]);
         assert_eq!(experiment_of(&e), (Some("x"), Some("B")));
+        let e = labels(&[(EXPERIMENT, "y"), ("experimentId", "x"), (VARIANT, "C")]);
+        assert_eq!(experiment_of(&e), (Some("y"), Some("C")));
         assert_eq!(Shape::of(&labels(&[("eventType", "x"), ("kind", "y")])), Some(Shape::B));
         assert_eq!(Shape::of(&labels(&[])), None);
-        let o = |pairs: &[(&str, &str)]| outcome_of(&labels(pairs));
-        assert_eq!(o(&[("type", "agent_end")]), Some(Outcome::Run));
-        assert_eq!(o(&[("eventType", "tool_result"), ("variant", "B")]), Some(Outcome::ToolCall));
-        assert_eq!(o(&[("kind", "run.end")]), Some(Outcome::Run));
-        assert_eq!(o(&[("kind", "agent_end")]), None);
-        assert_eq!(o(&[("variant", "B")]), None);
-        assert_eq!(EXPERIMENT_LABELS, &SESSION_LABELS[3..]);
+        let k = |pairs: &[(&str, &str)]| Shape::kind_of(&labels(pairs)).map(|(_, k)| k);
+        assert_eq!(k(&[("type", "agent_end")]), Some(Kind::RunEnd));
+        assert_eq!(k(&[("eventType", "tool_result")]), Some(Kind::ToolCall));
+        assert_eq!(k(&[("kind", "llm.call")]), Some(Kind::ModelCall));
+        assert_eq!(k(&[("kind", "agent_end")]), Some(Kind::Other));
+        assert_eq!(k(&[("variant", "B")]), None);
     }
 }

@@ -31,6 +31,9 @@ pub struct Query {
     pub previous: Option<Window>,
     /// How many sessions `by_session` must hold.
     pub top: usize,
+    /// Whether `by_variant` needs Σ cost² per session (the gate's interval tests): the
+    /// JSONL source always has it, Loki asks for it only then.
+    pub variant_spread: bool,
 }
 
 /// A source's rows for a query, and what it noticed on the way.

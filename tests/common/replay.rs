@@ -10,10 +10,14 @@
 //!   lists; the reply is the recorded status, content type and body, byte for byte. Anything
 //!   else gets a 404 and stays in [`Replay::unmatched`].
 //! - [`SyntheticLoki`] answers with **synthetic** bodies it computes in Loki's format: it
-//!   evaluates the small subset of LogQL that obsctl sends (and the recorded cases use) over
-//!   a list of pushed entries, with Loki's `| json` rules and its series limit. It is checked
-//!   against the recorded answers (`synthetic_loki_agrees_with_the_recorded_answers`), and
-//!   lets `answer()` run end to end on requests nobody recorded.
+//!   parses and evaluates the subset of LogQL that obsctl sends (and the recorded cases
+//!   use) over a list of pushed entries, with Loki's `| json` rules, RE2-like regexes (the
+//!   `regex` crate), its refusal of `ns` ranges, and its series limit as Loki 3.4 applies
+//!   it: to every sub-query of its time splitting for the queries its frontend splits
+//!   (`split_ns`, default 24 h as recorded; `None` for a server without splitting, as 14a),
+//!   to every intermediate vector of the others. It is checked against the recorded answers
+//!   (`synthetic_loki_agrees_with_the_recorded_answers`), and lets `answer()` run end to
+//!   end on requests nobody recorded.
 
 #![allow(dead_code)]
 
@@ -365,15 +369,12 @@ pub struct Entry {
     pub line: String,
     /// What `| json` extracts, or `None` when the line is not a JSON object.
     json: Option<BTreeMap<String, String>>,
-    /// Whether the one line filter obsctl sends matches (see `line_matches`).
-    quoted_number: bool,
 }
 
 impl Entry {
     pub fn new(stream: BTreeMap<String, String>, ts_ns: i64, line: String) -> Entry {
         let json = flatten_json(&line, &stream);
-        let quoted_number = has_quoted_number(&line);
-        Entry { stream, ts_ns, line, json, quoted_number }
+        Entry { stream, ts_ns, line, json }
     }
 }
 
@@ -458,16 +459,25 @@ fn flatten_json(line: &str, stream: &BTreeMap<String, String>) -> Option<BTreeMa
 pub struct SyntheticLoki {
     pub selector: String,
     pub entries: Vec<Entry>,
-    /// `max_query_series`: more series in an answer is the recorded 400.
+    /// `max_query_series`: more series in a (sub-)query is the recorded 400.
     pub max_series: usize,
-    /// Which entries pass a query's stages before `unwrap`, by the text of those stages.
-    passes: Mutex<std::collections::HashMap<String, Arc<Vec<bool>>>>,
+    /// `split_queries_by_interval` (and its instant twin); `None`: no splitting.
+    pub split_ns: Option<i64>,
+    regexes: Mutex<std::collections::HashMap<String, Arc<regex::Regex>>>,
 }
+
+const HOUR: i64 = 3_600_000_000_000;
 
 impl SyntheticLoki {
     pub fn new(selector: &str, mut entries: Vec<Entry>) -> SyntheticLoki {
         entries.sort_by_key(|e| e.ts_ns);
-        SyntheticLoki { selector: selector.to_string(), entries, max_series: 500, passes: Mutex::default() }
+        SyntheticLoki {
+            selector: selector.to_string(),
+            entries,
+            max_series: 500,
+            split_ns: Some(24 * HOUR),
+            regexes: Mutex::default(),
+        }
     }
 
     /// Answers `/ready` and instant queries as Loki 3.4.6 would; anything else is a 404.
@@ -489,40 +499,274 @@ impl SyntheticLoki {
     }
 
     /// The answer to an instant query at `t`, by label set.
-    pub fn eval(&self, query: &str, t: i64) -> Result<BTreeMap<BTreeMap<String, String>, f64>, Reply> {
-        let q = parse_query(query).map_err(|e| Reply::text(400, &format!("parse error: {e}")))?;
-        let mut series: BTreeMap<BTreeMap<String, String>, f64> = BTreeMap::new();
-        if q.selector != self.selector {
-            return Ok(series);
+    pub fn eval(&self, query: &str, t: i64) -> Result<Vector, Reply> {
+        let expr = parse_query(query).map_err(|e| Reply::text(400, &format!("parse error : {e}")))?;
+        let split = match self.split_ns {
+            Some(interval) if splittable(&expr) && max_range(&expr) > interval => Some(interval),
+            _ => None,
+        };
+        if let Some(interval) = split {
+            // Loki's frontend runs the innermost aggregations per split interval: each of
+            // those sub-queries is held to the limit, the merged whole only at the end.
+            for (by, range) in innermost(&expr) {
+                let mut end = t;
+                while end > t - range.range_ns {
+                    let start = (end - interval).max(t - range.range_ns);
+                    let piece = RangeAgg { range_ns: end - start, ..range.clone() };
+                    let v = self.range_vector(&piece, end, by.as_deref())?;
+                    self.limit(&v)?;
+                    end = start;
+                }
+            }
         }
-        let passes = self.passes(&q);
-        let first = self.entries.partition_point(|e| e.ts_ns <= t - q.range_ns);
-        let last = self.entries.partition_point(|e| e.ts_ns <= t);
-        for (entry, _) in self.entries[first..last].iter().zip(&passes[first..last]).filter(|(_, p)| **p) {
-            let Some((key, value)) = q.sample(entry)? else { continue };
-            *series.entry(key).or_insert(0.0) += value;
-        }
-        if series.len() > self.max_series {
+        let v = self.vector(&expr, t, split.is_none())?;
+        self.limit(&v)?;
+        Ok(v)
+    }
+
+    fn limit(&self, v: &Vector) -> Result<(), Reply> {
+        if v.len() > self.max_series {
             return Err(Reply::text(
                 400,
                 &format!("maximum of series ({}) reached for a single query", self.max_series),
             ));
         }
-        Ok(series)
+        Ok(())
+    }
+
+    fn regex(&self, re: &str, anchored: bool) -> Result<Arc<regex::Regex>, Reply> {
+        let key = format!("{anchored}{re}");
+        let mut cache = self.regexes.lock().unwrap();
+        if let Some(r) = cache.get(&key) {
+            return Ok(r.clone());
+        }
+        let text = if anchored { format!("^(?:{re})$") } else { re.to_string() };
+        let r = Arc::new(
+            regex::Regex::new(&text)
+                .map_err(|e| Reply::text(400, &format!("parse error : invalid regex {re}: {e}")))?,
+        );
+        cache.insert(key, r.clone());
+        Ok(r)
+    }
+
+    /// Evaluates an expression; `checked`: hold every intermediate vector to the limit.
+    fn vector(&self, e: &Ast, t: i64, checked: bool) -> Result<Vector, Reply> {
+        let v = match e {
+            Ast::Range(r) => self.range_vector(r, t, None)?,
+            Ast::Agg { op, by, param, inner } => {
+                // Loki pushes a `sum by` grouping down into the range aggregation below it.
+                let inner_v = match (op.as_str(), inner.as_ref()) {
+                    ("sum", Ast::Range(r)) => self.range_vector(r, t, Some(by.as_deref().unwrap_or(&[])))?,
+                    _ => self.vector(inner, t, checked)?,
+                };
+                aggregate(op, by.as_deref(), *param, inner_v)
+            }
+            Ast::LabelReplace { inner, dst, repl, src, re } => {
+                let re = self.regex(re, true)?;
+                let mut out = Vector::new();
+                for (mut labels, v) in self.vector(inner, t, checked)? {
+                    let value = labels.get(src).cloned().unwrap_or_default();
+                    if let Some(caps) = re.captures(&value) {
+                        let mut replaced = String::new();
+                        caps.expand(repl, &mut replaced);
+                        if replaced.is_empty() {
+                            labels.remove(dst);
+                        } else {
+                            labels.insert(dst.clone(), replaced);
+                        }
+                    }
+                    *out.entry(labels).or_insert(0.0) += v;
+                }
+                out
+            }
+            Ast::Or(a, b) => {
+                let mut left = self.vector(a, t, checked)?;
+                for (labels, v) in self.vector(b, t, checked)? {
+                    left.entry(labels).or_insert(v);
+                }
+                left
+            }
+            Ast::Pow(a, x) => self.vector(a, t, checked)?.into_iter().map(|(l, v)| (l, v.powf(*x))).collect(),
+            Ast::AtLeast(a, x) => self.vector(a, t, checked)?.into_iter().filter(|(_, v)| v >= x).collect(),
+        };
+        if checked {
+            self.limit(&v)?;
+        }
+        Ok(v)
+    }
+
+    /// A range aggregation at `t` over `(t − range, t]`, grouped by `by` (all labels when
+    /// `None`).
+    fn range_vector(&self, r: &RangeAgg, t: i64, by: Option<&[String]>) -> Result<Vector, Reply> {
+        let mut out = Vector::new();
+        if r.selector != self.selector {
+            return Ok(out);
+        }
+        let first = self.entries.partition_point(|e| e.ts_ns <= t - r.range_ns);
+        let last = self.entries.partition_point(|e| e.ts_ns <= t);
+        for entry in &self.entries[first..last] {
+            let Some((labels, value)) = self.run(&r.stages, entry)? else { continue };
+            let key = match by {
+                Some(by) => by.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone()))).collect(),
+                None => labels,
+            };
+            *out.entry(key).or_insert(0.0) += if r.sum { value } else { 1.0 };
+        }
+        Ok(out)
+    }
+
+    /// Runs the pipeline on one entry: its labels (empty values removed) and its unwrapped
+    /// value, `None` when a stage drops it.
+    fn run(&self, stages: &[Stage], entry: &Entry) -> Result<Option<(Labels, f64)>, Reply> {
+        let mut labels: Labels = entry.stream.clone();
+        let mut value = 1.0;
+        for stage in stages {
+            match stage {
+                Stage::Line { negate, re } => {
+                    if self.regex(re, false)?.is_match(&entry.line) == *negate {
+                        return Ok(None);
+                    }
+                }
+                Stage::Json => match &entry.json {
+                    Some(j) => labels.extend(j.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                    None => {
+                        labels.insert("__error__".into(), "JSONParserErr".into());
+                        labels.insert("__error_details__".into(), "invalid JSON".into());
+                    }
+                },
+                Stage::Filter(f) => {
+                    if !self.filter(f, &labels)? {
+                        return Ok(None);
+                    }
+                }
+                Stage::Drop(names) => names.iter().for_each(|n| {
+                    labels.remove(n);
+                }),
+                Stage::Format(name, template) => match render_template(template, &labels) {
+                    Some(v) if !v.is_empty() => {
+                        labels.insert(name.clone(), v);
+                    }
+                    Some(_) => {
+                        labels.remove(name);
+                    }
+                    None => panic!("the synthetic Loki does not know the template {template:?}"),
+                },
+                Stage::Unwrap(field) => match labels.remove(field) {
+                    // Loki skips a line without the field.
+                    None => return Ok(None),
+                    Some(v) => match v.parse::<f64>() {
+                        Ok(v) => value = v,
+                        Err(_) => {
+                            labels.insert("__error__".into(), "SampleExtractionErr".into());
+                        }
+                    },
+                },
+            }
+        }
+        if labels.get("__error__").is_some_and(|e| e == "SampleExtractionErr") {
+            return Err(Reply::text(400, "pipeline error: 'SampleExtractionErr' (synthetic)"));
+        }
+        labels.remove("__error_details__");
+        Ok(Some((labels, value)))
+    }
+
+    fn filter(&self, f: &Filter, labels: &Labels) -> Result<bool, Reply> {
+        Ok(match f {
+            Filter::And(a, b) => self.filter(a, labels)? && self.filter(b, labels)?,
+            Filter::Or(a, b) => self.filter(a, labels)? || self.filter(b, labels)?,
+            Filter::Match { name, op, value } => {
+                let v = labels.get(name).map_or("", String::as_str);
+                match op.as_str() {
+                    "=" => v == value,
+                    "!=" => v != value,
+                    "=~" => self.regex(value, true)?.is_match(v),
+                    "!~" => !self.regex(value, true)?.is_match(v),
+                    op => panic!("unknown operator {op}"),
+                }
+            }
+        })
     }
 }
 
-impl SyntheticLoki {
-    fn passes(&self, q: &LogQuery) -> Arc<Vec<bool>> {
-        let mut cache = self.passes.lock().unwrap();
-        if let Some(p) = cache.get(&q.prefix_text) {
-            return p.clone();
+pub type Vector = BTreeMap<Labels, f64>;
+
+fn aggregate(op: &str, by: Option<&[String]>, param: Option<f64>, v: Vector) -> Vector {
+    match op {
+        "sum" | "count" => {
+            let mut out = Vector::new();
+            for (labels, x) in v {
+                let key: Labels = match by {
+                    Some(by) => by.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone()))).collect(),
+                    None => Labels::new(),
+                };
+                *out.entry(key).or_insert(0.0) += if op == "sum" { x } else { 1.0 };
+            }
+            out
         }
-        let start = State { parsed: false, error: None, dropped: &[], value: 1.0 };
-        let p: Arc<Vec<bool>> =
-            Arc::new(self.entries.iter().map(|e| LogQuery::run(q.prefix(), e, start).is_some()).collect());
-        cache.insert(q.prefix_text.clone(), p.clone());
-        p
+        "topk" | "bottomk" => {
+            let k = param.unwrap_or(0.0) as usize;
+            let mut all: Vec<(Labels, f64)> = v.into_iter().collect();
+            all.sort_by(|a, b| if op == "topk" { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) });
+            all.truncate(k);
+            all.into_iter().collect()
+        }
+        op => panic!("the synthetic Loki does not know the aggregation {op}"),
+    }
+}
+
+/// The templates obsctl sends, as hand-written functions; any other is a test failure.
+fn render_template(template: &str, labels: &Labels) -> Option<String> {
+    if template == obsctl::source::logql::AGENT_TEMPLATE {
+        let get = |n: &str| labels.get(n).map_or("", String::as_str);
+        let id = get("agentId");
+        if !id.is_empty() && id != "unknown" {
+            return Some(id.to_string());
+        }
+        let key = get("sessionKey");
+        return Some(match key.strip_prefix("agent:") {
+            Some(rest) => match rest.split(':').next() {
+                Some(a) if !a.is_empty() => a.to_string(),
+                _ => "unknown".to_string(),
+            },
+            None => "unknown".to_string(),
+        });
+    }
+    None
+}
+
+/// Loki 3.4's `isSplittableByRange`.
+fn splittable(e: &Ast) -> bool {
+    match e {
+        Ast::Agg { op, inner, .. } => matches!(op.as_str(), "sum" | "count" | "topk") && splittable(inner),
+        Ast::Range(_) => true,
+        Ast::LabelReplace { inner, .. } => splittable(inner),
+        Ast::Or(a, _) | Ast::Pow(a, _) | Ast::AtLeast(a, _) => splittable(a),
+    }
+}
+
+fn max_range(e: &Ast) -> i64 {
+    match e {
+        Ast::Range(r) => r.range_ns,
+        Ast::Agg { inner, .. } | Ast::LabelReplace { inner, .. } | Ast::Pow(inner, _) | Ast::AtLeast(inner, _) => {
+            max_range(inner)
+        }
+        Ast::Or(a, b) => max_range(a).max(max_range(b)),
+    }
+}
+
+/// The range aggregations of an expression with the grouping of the `sum` right above
+/// them: what Loki's frontend sends down per split interval.
+fn innermost(e: &Ast) -> Vec<(Option<Vec<String>>, RangeAgg)> {
+    match e {
+        Ast::Agg { op, by, inner, .. } if op == "sum" => match inner.as_ref() {
+            Ast::Range(r) => vec![(Some(by.clone().unwrap_or_default()), r.clone())],
+            other => innermost(other),
+        },
+        Ast::Range(r) => vec![(None, r.clone())],
+        Ast::Agg { inner, .. } | Ast::LabelReplace { inner, .. } | Ast::Pow(inner, _) | Ast::AtLeast(inner, _) => {
+            innermost(inner)
+        }
+        Ast::Or(a, b) => innermost(a).into_iter().chain(innermost(b)).collect(),
     }
 }
 
@@ -530,7 +774,7 @@ fn parse_time(t: &str) -> Option<i64> {
     t.parse().ok().or_else(|| chrono::DateTime::parse_from_rfc3339(t).ok()?.timestamp_nanos_opt())
 }
 
-fn vector_body(series: &BTreeMap<BTreeMap<String, String>, f64>, t: i64) -> String {
+fn vector_body(series: &Vector, t: i64) -> String {
     let time = (t.div_euclid(1_000_000)) as f64 / 1e3;
     let result: Vec<serde_json::Value> = series
         .iter()
@@ -540,188 +784,42 @@ fn vector_body(series: &BTreeMap<BTreeMap<String, String>, f64>, t: i64) -> Stri
         .to_string()
 }
 
-/// `sum [by (…)] (count_over_time|sum_over_time(<selector> <stages> [<range>]))`.
-struct LogQuery {
-    /// The query's text up to its `unwrap` (or range): the key of the prefix cache.
-    prefix_text: String,
-    by: Option<Vec<String>>,
-    sum_of_values: bool,
+// -- The subset of LogQL, parsed --
+
+#[derive(Clone, Debug)]
+enum Ast {
+    Range(RangeAgg),
+    Agg { op: String, by: Option<Vec<String>>, param: Option<f64>, inner: Box<Ast> },
+    LabelReplace { inner: Box<Ast>, dst: String, repl: String, src: String, re: String },
+    Or(Box<Ast>, Box<Ast>),
+    Pow(Box<Ast>, f64),
+    AtLeast(Box<Ast>, f64),
+}
+
+#[derive(Clone, Debug)]
+struct RangeAgg {
+    sum: bool,
     selector: String,
     stages: Vec<Stage>,
     range_ns: i64,
 }
 
+#[derive(Clone, Debug)]
 enum Stage {
-    Line {
-        negate: bool,
-        re: String,
-    },
+    Line { negate: bool, re: String },
     Json,
-    /// Label matchers joined by `or`.
-    Labels(Vec<Matcher>),
+    Filter(Filter),
     Drop(Vec<String>),
+    Format(String, String),
     Unwrap(String),
 }
 
-struct Matcher {
-    name: String,
-    op: String,
-    value: String,
+#[derive(Clone, Debug)]
+enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Match { name: String, op: String, value: String },
 }
-
-/// Where a line stands in the pipeline.
-#[derive(Clone, Copy)]
-struct State<'q> {
-    parsed: bool,
-    error: Option<&'static str>,
-    dropped: &'q [String],
-    value: f64,
-}
-
-impl LogQuery {
-    /// The stages before `unwrap`: a filter that depends on the entry only, so its verdict
-    /// is cached per entry across queries (the synthetic Loki stays fast in debug builds).
-    fn prefix(&self) -> &[Stage] {
-        let at = self.stages.iter().position(|s| matches!(s, Stage::Unwrap(_))).unwrap_or(self.stages.len());
-        &self.stages[..at]
-    }
-
-    /// Runs `stages` on an entry; `None` when one drops it.
-    fn run<'q>(stages: &'q [Stage], entry: &Entry, mut st: State<'q>) -> Option<State<'q>> {
-        for stage in stages {
-            match stage {
-                Stage::Line { negate, re } => {
-                    if line_matches(re, entry) == *negate {
-                        return None;
-                    }
-                }
-                Stage::Json => match &entry.json {
-                    Some(_) => st.parsed = true,
-                    None => st.error = Some("JSONParserErr"),
-                },
-                Stage::Labels(any) => {
-                    if !any.iter().any(|m| m.matches(label(entry, &m.name, st))) {
-                        return None;
-                    }
-                }
-                Stage::Drop(names) => st.dropped = names,
-                Stage::Unwrap(field) => match label(entry, field, st) {
-                    // Loki skips a line without the field.
-                    "" => return None,
-                    v => match v.parse::<f64>() {
-                        Ok(v) => st.value = v,
-                        Err(_) => st.error = st.error.or(Some("SampleExtractionErr")),
-                    },
-                },
-            }
-        }
-        Some(st)
-    }
-
-    /// The entry's group (the `by` labels it has) and value, given that it passed the
-    /// prefix; `None` when a later stage drops it.
-    fn sample(&self, entry: &Entry) -> Result<Option<(Labels, f64)>, Reply> {
-        let json = self.prefix().iter().any(|s| matches!(s, Stage::Json));
-        let dropped = self.prefix().iter().rev().find_map(|s| match s {
-            Stage::Drop(names) => Some(names.as_slice()),
-            _ => None,
-        });
-        let start = State {
-            parsed: json && entry.json.is_some(),
-            error: (json && entry.json.is_none()).then_some("JSONParserErr"),
-            dropped: dropped.unwrap_or(&[]),
-            value: 1.0,
-        };
-        let Some(st) = LogQuery::run(&self.stages[self.prefix().len()..], entry, start) else { return Ok(None) };
-        if st.error == Some("SampleExtractionErr") {
-            return Err(Reply::text(400, "pipeline error: 'SampleExtractionErr' (synthetic)"));
-        }
-        let group = match &self.by {
-            Some(by) => by
-                .iter()
-                .map(|name| (name.clone(), label(entry, name, st).to_string()))
-                .filter(|(_, v)| !v.is_empty())
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        Ok(Some((group, st.value)))
-    }
-}
-
-/// A label's value at this point of the pipeline; `""` when it has none.
-fn label<'e>(entry: &'e Entry, name: &str, st: State) -> &'e str {
-    match name {
-        "__error__" => st.error.unwrap_or(""),
-        _ if st.dropped.iter().any(|d| d == name) => "",
-        _ => entry
-            .json
-            .as_ref()
-            .filter(|_| st.parsed)
-            .and_then(|j| j.get(name))
-            .or_else(|| entry.stream.get(name))
-            .map_or("", String::as_str),
-    }
-}
-
-impl Matcher {
-    fn matches(&self, v: &str) -> bool {
-        match self.op.as_str() {
-            "=" => v == self.value,
-            "!=" => v != self.value,
-            "=~" => regex_matches(&self.value, v),
-            "!~" => !regex_matches(&self.value, v),
-            op => panic!("unknown operator {op}"),
-        }
-    }
-}
-
-/// The regexes obsctl sends (`src/source/logql.rs`), as hand-written predicates; this
-/// synthetic Loki has no regex engine, so any other regex is a test failure.
-fn regex_matches(re: &str, v: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let count = |s: &str| s.is_empty() || s == "0" || (digits(s) && !s.starts_with('0'));
-    match re {
-        "(0|[1-9][0-9]*)?" => count(v),
-        "((0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?)?" => {
-            if v.is_empty() {
-                return true;
-            }
-            let (mantissa, exponent) = match v.find(['e', 'E']) {
-                Some(i) => (&v[..i], Some(&v[i + 1..])),
-                None => (v, None),
-            };
-            let (int, frac) = match mantissa.split_once('.') {
-                Some((i, f)) => (i, Some(f)),
-                None => (mantissa, None),
-            };
-            let exp_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
-            count(int) && !int.is_empty() && frac.is_none_or(digits) && exp_ok
-        }
-        "(?i)(success|ok)?" => v.is_empty() || v.eq_ignore_ascii_case("success") || v.eq_ignore_ascii_case("ok"),
-        _ => panic!("the synthetic Loki does not know the regex {re:?}"),
-    }
-}
-
-/// The line filter obsctl sends: a cost or token count written as a JSON string.
-fn line_matches(re: &str, entry: &Entry) -> bool {
-    assert_eq!(
-        re, r#""(costUsd|estimatedCostUsd|inputTokens|outputTokens)"\s*:\s*""#,
-        "the synthetic Loki does not know the line filter {re:?}"
-    );
-    entry.quoted_number
-}
-
-fn has_quoted_number(line: &str) -> bool {
-    ["costUsd", "estimatedCostUsd", "inputTokens", "outputTokens"].iter().any(|key| {
-        let quoted = format!("\"{key}\"");
-        line.match_indices(&quoted).any(|(i, _)| {
-            let rest = line[i + quoted.len()..].trim_start();
-            rest.strip_prefix(':').is_some_and(|r| r.trim_start().starts_with('"'))
-        })
-    })
-}
-
-// -- A parser for that subset --
 
 struct Cursor<'a> {
     s: &'a str,
@@ -734,14 +832,30 @@ impl<'a> Cursor<'a> {
     }
 
     fn ws(&mut self) {
-        while self.rest().starts_with(' ') {
+        while self.rest().starts_with(char::is_whitespace) {
             self.at += 1;
         }
     }
 
-    fn eat(&mut self, token: &str) -> bool {
+    fn peek(&mut self, token: &str) -> bool {
         self.ws();
-        if self.rest().starts_with(token) {
+        self.rest().starts_with(token)
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        if self.peek(token) {
+            self.at += token.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A keyword: `token` not followed by a name character.
+    fn eat_word(&mut self, token: &str) -> bool {
+        self.ws();
+        let r = self.rest();
+        if r.starts_with(token) && !r[token.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
             self.at += token.len();
             true
         } else {
@@ -768,6 +882,17 @@ impl<'a> Cursor<'a> {
         Ok(id)
     }
 
+    fn number(&mut self) -> Result<f64, String> {
+        self.ws();
+        let n = self
+            .rest()
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+            .unwrap_or(self.rest().len());
+        let v = self.rest()[..n].parse().map_err(|_| format!("expected a number at {:?}", self.rest()))?;
+        self.at += n;
+        Ok(v)
+    }
+
     fn string(&mut self) -> Result<String, String> {
         self.ws();
         if let Some(raw) = self.rest().strip_prefix('`') {
@@ -782,7 +907,11 @@ impl<'a> Cursor<'a> {
         let mut out = String::new();
         while let Some((i, c)) = chars.next() {
             match c {
-                '\\' => out.push(chars.next().ok_or("dangling escape")?.1),
+                '\\' => match chars.next().ok_or("dangling escape")?.1 {
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    c => out.push(c),
+                },
                 '"' => {
                     self.at += i + 1;
                     return Ok(out);
@@ -815,100 +944,178 @@ impl<'a> Cursor<'a> {
         Err("unterminated selector".into())
     }
 
-    fn matcher(&mut self) -> Result<Matcher, String> {
+    fn names(&mut self) -> Result<Vec<String>, String> {
+        let mut names = vec![self.ident()?];
+        while self.eat(",") {
+            names.push(self.ident()?);
+        }
+        Ok(names)
+    }
+
+    fn expr(&mut self) -> Result<Ast, String> {
+        let mut left = self.comparison()?;
+        while self.eat_word("or") {
+            left = Ast::Or(Box::new(left), Box::new(self.comparison()?));
+        }
+        Ok(left)
+    }
+
+    fn comparison(&mut self) -> Result<Ast, String> {
+        let left = self.power()?;
+        if self.eat(">=") {
+            return Ok(Ast::AtLeast(Box::new(left), self.number()?));
+        }
+        Ok(left)
+    }
+
+    fn power(&mut self) -> Result<Ast, String> {
+        let left = self.primary()?;
+        if self.eat("^") {
+            return Ok(Ast::Pow(Box::new(left), self.number()?));
+        }
+        Ok(left)
+    }
+
+    fn primary(&mut self) -> Result<Ast, String> {
+        if self.eat("(") {
+            let e = self.expr()?;
+            self.expect(")")?;
+            return Ok(e);
+        }
+        for (name, sum) in [("count_over_time", false), ("sum_over_time", true)] {
+            if self.eat_word(name) {
+                self.expect("(")?;
+                return self.range(sum);
+            }
+        }
+        if self.eat_word("label_replace") {
+            self.expect("(")?;
+            let inner = self.expr()?;
+            let mut args = Vec::new();
+            for _ in 0..4 {
+                self.expect(",")?;
+                args.push(self.string()?);
+            }
+            self.expect(")")?;
+            let [dst, repl, src, re]: [String; 4] = args.try_into().map_err(|_| "label_replace args")?;
+            return Ok(Ast::LabelReplace { inner: Box::new(inner), dst, repl, src, re });
+        }
+        for op in ["sum", "count", "topk", "bottomk"] {
+            if self.eat_word(op) {
+                let mut by = None;
+                if self.eat_word("by") {
+                    self.expect("(")?;
+                    by = Some(if self.peek(")") { Vec::new() } else { self.names()? });
+                    self.expect(")")?;
+                }
+                self.expect("(")?;
+                let param = if matches!(op, "topk" | "bottomk") {
+                    let k = self.number()?;
+                    self.expect(",")?;
+                    Some(k)
+                } else {
+                    None
+                };
+                let inner = self.expr()?;
+                self.expect(")")?;
+                return Ok(Ast::Agg { op: op.to_string(), by, param, inner: Box::new(inner) });
+            }
+        }
+        Err(format!("unexpected {:?}", self.rest()))
+    }
+
+    fn range(&mut self, sum: bool) -> Result<Ast, String> {
+        let selector = self.selector()?;
+        let mut stages = Vec::new();
+        loop {
+            if self.eat("|~") || self.eat("!~") {
+                let negate = self.s[..self.at].ends_with("!~");
+                stages.push(Stage::Line { negate, re: self.string()? });
+            } else if self.eat("|=") || self.eat("!=") {
+                let negate = self.s[..self.at].ends_with("!=");
+                stages.push(Stage::Line { negate, re: regex::escape(&self.string()?) });
+            } else if self.eat("|") {
+                if self.eat_word("json") {
+                    stages.push(Stage::Json);
+                } else if self.eat_word("drop") {
+                    stages.push(Stage::Drop(self.names()?));
+                } else if self.eat_word("unwrap") {
+                    stages.push(Stage::Unwrap(self.ident()?));
+                } else if self.eat_word("label_format") {
+                    let name = self.ident()?;
+                    self.expect("=")?;
+                    stages.push(Stage::Format(name, self.string()?));
+                } else {
+                    stages.push(Stage::Filter(self.filter_or()?));
+                }
+            } else {
+                break;
+            }
+        }
+        self.expect("[")?;
+        let end = self.rest().find(']').ok_or("unterminated range")?;
+        let range_ns = parse_duration(&self.rest()[..end])?;
+        self.at += end + 1;
+        self.expect(")")?;
+        if sum != stages.iter().any(|s| matches!(s, Stage::Unwrap(_))) {
+            return Err("sum_over_time needs an unwrap, count_over_time none".into());
+        }
+        Ok(Ast::Range(RangeAgg { sum, selector, stages, range_ns }))
+    }
+
+    fn filter_or(&mut self) -> Result<Filter, String> {
+        let mut left = self.filter_and()?;
+        while self.eat_word("or") {
+            left = Filter::Or(Box::new(left), Box::new(self.filter_and()?));
+        }
+        Ok(left)
+    }
+
+    fn filter_and(&mut self) -> Result<Filter, String> {
+        let mut left = self.filter_atom()?;
+        while self.eat_word("and") || self.eat(",") {
+            left = Filter::And(Box::new(left), Box::new(self.filter_atom()?));
+        }
+        Ok(left)
+    }
+
+    fn filter_atom(&mut self) -> Result<Filter, String> {
+        if self.eat("(") {
+            let f = self.filter_or()?;
+            self.expect(")")?;
+            return Ok(f);
+        }
         let name = self.ident()?;
         self.ws();
         let op =
             ["!=", "!~", "=~", "="].into_iter().find(|op| self.rest().starts_with(op)).ok_or("expected an operator")?;
         self.at += op.len();
-        Ok(Matcher { name, op: op.into(), value: self.string()? })
+        Ok(Filter::Match { name, op: op.into(), value: self.string()? })
     }
 }
 
-fn parse_query(s: &str) -> Result<LogQuery, String> {
+fn parse_query(s: &str) -> Result<Ast, String> {
     let mut c = Cursor { s, at: 0 };
-    c.expect("sum")?;
-    let by = if c.eat("by") {
-        c.expect("(")?;
-        let mut labels = vec![c.ident()?];
-        while c.eat(",") {
-            labels.push(c.ident()?);
-        }
-        c.expect(")")?;
-        Some(labels)
-    } else {
-        None
-    };
-    c.expect("(")?;
-    let sum_of_values = if c.eat("sum_over_time(") {
-        true
-    } else {
-        c.expect("count_over_time(")?;
-        false
-    };
-    let pipeline_at = c.at;
-    let selector = c.selector()?;
-    let mut stages = Vec::new();
-    let mut prefix_end = None;
-    loop {
-        if c.eat("|~") || c.eat("!~") {
-            let negate = c.s[..c.at].ends_with("!~");
-            stages.push(Stage::Line { negate, re: c.string()? });
-        } else if c.eat("|") {
-            if c.eat("json") {
-                stages.push(Stage::Json);
-            } else if c.eat("drop") {
-                let mut names = vec![c.ident()?];
-                while c.eat(",") {
-                    names.push(c.ident()?);
-                }
-                stages.push(Stage::Drop(names));
-            } else if c.eat("unwrap") {
-                prefix_end.get_or_insert(c.at);
-                stages.push(Stage::Unwrap(c.ident()?));
-            } else if c.eat("(") {
-                let mut any = vec![c.matcher()?];
-                while c.eat("or") {
-                    any.push(c.matcher()?);
-                }
-                c.expect(")")?;
-                stages.push(Stage::Labels(any));
-            } else {
-                stages.push(Stage::Labels(vec![c.matcher()?]));
-            }
-        } else {
-            break;
-        }
-    }
-    let prefix_text = s[pipeline_at..prefix_end.unwrap_or(c.at)].to_string();
-    c.expect("[")?;
-    let end = c.rest().find(']').ok_or("unterminated range")?;
-    let range_ns = parse_duration(&c.rest()[..end])?;
-    c.at += end + 1;
-    c.expect(")")?;
-    c.expect(")")?;
+    let e = c.expr()?;
     if !c.rest().trim().is_empty() {
         return Err(format!("unexpected {:?}", c.rest()));
     }
-    if sum_of_values != stages.iter().any(|s| matches!(s, Stage::Unwrap(_))) {
-        return Err("sum_over_time needs an unwrap, count_over_time none".into());
-    }
-    Ok(LogQuery { prefix_text, by, sum_of_values, selector, stages, range_ns })
+    Ok(e)
 }
 
+/// Loki's durations (Prometheus' `model.ParseDuration`): `ms` and up, never `ns` or `us`.
 fn parse_duration(d: &str) -> Result<i64, String> {
     let split = d.find(|c: char| !c.is_ascii_digit()).ok_or("duration without unit")?;
     let n: i64 = d[..split].parse().map_err(|_| format!("bad duration {d}"))?;
     let unit = match &d[split..] {
-        "ns" => 1,
-        "us" => 1_000,
         "ms" => 1_000_000,
         "s" => 1_000_000_000,
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "d" => 86_400_000_000_000,
         "w" => 604_800_000_000_000,
-        u => return Err(format!("unknown unit {u}")),
+        "y" => 365 * 86_400_000_000_000,
+        u => return Err(format!("unknown unit {u:?} in duration {d:?}")),
     };
     Ok(n * unit)
 }

@@ -17,7 +17,7 @@ use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 
 use super::line::{Event, EventKind};
 use crate::digest::{AgentRow, DayRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
-use crate::source::loki::SquareSum;
+use crate::usd::SquareSum;
 use crate::usd::Usd;
 use crate::window::{Nanos, Window};
 

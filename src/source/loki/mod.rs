@@ -4,39 +4,50 @@
 //!
 //! It answers the same way the JSONL source does, with the same rules; the query text and
 //! the meaning of the labels are in `logql.rs`. What this module adds is getting complete,
-//! exact answers out of a real Loki, whose behaviour is recorded in `fixtures/loki/`:
+//! exact answers out of a real Loki (recorded in `fixtures/loki/`) with a fixed number of
+//! cheap requests, whatever the number of sessions:
+//!
+//! # A handful of queries per window
+//! 1. The lines the JSONL source would skip for a bad number, over both windows (one
+//!    request), and every line counted by type, model, agent and experiment (one per
+//!    window). The counts tell which shapes and which agents need which query forms.
+//! 2. Per window: one query per measure grouped by every dimension at once (cost, input
+//!    and output tokens per shape leg, failed runs and tool calls, uncosted calls), each
+//!    local day's cost, and the number of distinct sessions (`count(sum by (session) …)`).
+//! 3. Distinct sessions per agent and variant, the top N + 1 sessions by cost (`topk`), and
+//!    for the gate Σ cost² per session by variant.
+//! 4. The named top sessions' agents, calls and tokens (a line filter on their names).
+//!
+//! About 28 requests for a week and the week before, whatever it holds.
 //!
 //! # `[start, end)` exactly
 //! A LogQL range `[R]` evaluated at `t` holds `(t − R, t]` (case 01a counts an event at
-//! exactly `end`, not one at exactly `start`). Every query here is an *instant* query
-//! evaluated at `end − 1 ns`, sent as an integer nanosecond `time`, with `R = end − start`
-//! written to the nanosecond: `(start − 1 ns, end − 1 ns]`, which in integer nanoseconds
-//! is exactly `[start, end)` (case 01b). `query_range` is never used: it aligns its points
-//! to the step (08b) or not, depending on the server's splitting settings (14d), and a
-//! sub-millisecond `offset` silently empties it (08j). Each local day of the daily series is
-//! its own instant query at that day's next local midnight − 1 ns (08c–08i), so days of 23
-//! or 25 hours are exact too.
+//! exactly `end`, not one at exactly `start`). Every query is an *instant* query evaluated
+//! at `end − 1 ns`, sent as an integer nanosecond `time`, with `R = end − start`:
+//! `(start − 1 ns, end − 1 ns]`, which in integer nanoseconds is exactly `[start, end)`
+//! (case 01b). LogQL durations stop at milliseconds, so windows must start and end on whole
+//! milliseconds. `query_range` is never used: it aligns its points to the step (08b) or
+//! not, depending on the server's splitting settings (14d), and a sub-millisecond `offset`
+//! silently empties it (08j). Each local day of the daily series is its own instant query
+//! at that day's next local midnight − 1 ns (08c–08i), so days of 23 or 25 hours are exact.
 //!
-//! # Limits: split, never truncate
-//! Loki refuses a whole query whose answer has more than `max_query_series` series
-//! (default 500; a week grouped by session, case 02) with a plain-text HTTP 400. On that
-//! refusal the piece `[start, end)` is split at its midpoint in nanoseconds and both halves
-//! are asked again, recursively (03a → 03b + 03c); the halves never overlap, and values are
-//! summed per group across pieces (a session may span several). Requests run concurrently,
-//! at most [`LokiSource::max_concurrency`] at a time. The session-level queries start from
-//! the pieces the first of them needed, so the others do not rediscover the same splits.
-//! No `topk`/`count` shortcut is used: whether those escape the limit depends on the
-//! server's query splitting (04a vs 14a).
+//! # Limits: split the sessions, never truncate
+//! Loki refuses a query any of whose sub-queries has more than `max_query_series` series
+//! (default 500) with a plain-text HTTP 400 (case 02). Queries over sessions escape it
+//! while one of Loki's split intervals holds fewer sessions (04a, 04b); beyond, a refused
+//! one is asked again for two disjoint classes of sessions (`logql::Class`), each class
+//! halved again while refused, and the classes' counts and sums added, their top N merged.
+//! Later queries over sessions start at the classes the session count needed. Any other
+//! query that is refused is split in time at its midpoint (whole milliseconds), its sums
+//! added. Requests run concurrently, at most [`LokiSource::max_concurrency`] at a time.
 //!
 //! # Never a partial answer shown as complete
 //! Any failure — unreachable server, a refusal, a piece that cannot be split further, a
 //! value that is not a finite number — is an error marked [`Unavailable`] (exit 3) naming
-//! the server and the query. An empty result is zero only when the other answers agree:
-//! model calls with a cost must come with a cost series, calls, runs and tool calls must be
-//! among the events counted (failed runs among the runs, the same per variant whether
-//! counted by session or by variant), and the days must add up to the window's cost.
-//! Answers that disagree (an empty result where a series should be, as in 08j) are refused
-//! too.
+//! the server and the query. An empty result is zero only when the other answers agree
+//! (`tally::Tally::check`): model calls with a cost must come with a cost series, runs and
+//! tool calls must be among the events counted, failures among the runs, the days must add
+//! up to the window's cost, the sessions per agent and variant must cover every session.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -46,7 +57,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use reqwest::StatusCode;
 
 use super::http::{self, Server};
-use super::logql::{self, Expr, LogQl, Shape, Tokens, EXPERIMENT_LABELS, SESSION_LABELS, SESSION_ONLY};
+use super::logql::{self, AgentBy, Checks, Class, Expr, LogQl, Shape, Tokens, Value};
 use super::{Answer, Query};
 use crate::config::ServerConfig;
 use crate::digest::DayRow;
@@ -57,44 +68,89 @@ use crate::window::{format_rfc3339, Nanos, Window};
 mod answer;
 mod tally;
 
-use answer::{count, usd};
 pub use answer::{parse_vector, refusal_of, LokiError, Refusal, Sample};
-use tally::check_daily;
-pub(crate) use tally::SquareSum;
-pub use tally::Tally;
+use tally::{check_daily, rank, SessionDetails, Tally};
 
 pub const DEFAULT_SELECTOR: &str = r#"{job="openclaw-telemetry"}"#;
 pub const DEFAULT_CONCURRENCY: usize = 8;
-/// The most pieces one query may be split into, by default, before its answer is declared
+/// The most time pieces one query may be split into before its answer is declared
 /// incomplete.
-pub const MAX_PIECES: usize = 4096;
+pub const MAX_PIECES: usize = 64;
+/// A time piece is never split below this.
+const MIN_PIECE: Nanos = 1_000_000;
 
 pub struct LokiSource {
     server: Server,
     logql: LogQl,
     /// Requests in flight at once, at most.
     pub max_concurrency: usize,
-    /// Pieces one query may be split into before its answer is declared incomplete.
+    /// Time pieces one query may be split into before its answer is declared incomplete.
     pub max_pieces: usize,
     /// Log every request and its duration (and refused requests' whole answers) on
     /// standard error (`--verbose`).
     pub verbose: bool,
 }
 
-/// What a query counts or sums, per group of its labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Measure {
-    Events,
-    Cost,
-    InputTokens,
-    OutputTokens,
-    ModelCalls,
-    UncostedCalls,
-    FailedRuns,
-    /// Run ends and tool calls, told apart by the type label ([`LogQl::outcomes`]).
-    Outcomes,
-    /// Failed run ends and tool calls.
-    FailedOutcomes,
+enum Which {
+    Current = 0,
+    Previous = 1,
+}
+
+/// What an answer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum What {
+    Survey,
+    Counts(Which),
+    Failed(Which),
+    Uncosted(Which),
+    Cost(Which),
+    Tokens(Which, Tokens),
+    /// The cost of the window's `i`-th local day.
+    Day(usize),
+    Sessions(Which),
+    Tuples,
+    /// Exact sessions per agent (true) or per variant.
+    SessionsBy(bool),
+    Squares,
+    Top,
+    AtLeast,
+    Details,
+    DetailTokens(Tokens),
+    /// A query asked on its own ([`LokiSource::instant_split`]).
+    Single,
+}
+
+/// One query over one span, and the classes of sessions to ask it for.
+struct Ask {
+    what: What,
+    expr: Expr,
+    start: Nanos,
+    end: Nanos,
+    /// Sessions are asked per class of this many (1: all at once).
+    classes: u32,
+}
+
+impl Ask {
+    fn new(what: What, expr: Expr, w: &Window) -> Ask {
+        Ask::span(what, expr, w.start, w.end)
+    }
+
+    fn span(what: What, expr: Expr, start: Nanos, end: Nanos) -> Ask {
+        Ask { what, expr, start, end, classes: 1 }
+    }
+
+    fn in_classes(mut self, classes: u32) -> Ask {
+        self.classes = if self.expr.by_session() { classes.max(1) } else { 1 };
+        self
+    }
+}
+
+/// An ask's answer: the samples of every class and piece, and the classes it needed.
+#[derive(Default)]
+struct Done {
+    samples: Vec<Sample>,
+    classes: u32,
 }
 
 impl LokiSource {
@@ -136,24 +192,139 @@ impl LokiSource {
         let windows: Vec<(Which, &Window)> = std::iter::once((Which::Current, current))
             .chain(query.previous.as_ref().map(|p| (Which::Previous, p)))
             .collect();
-        let days = day_bounds(current);
-        let mut got = Collected::new(days.len());
+        for (_, w) in &windows {
+            if logql::range(w.end - w.start).is_none() || w.start % MIN_PIECE != 0 {
+                return Err(anyhow!(
+                    "Loki at {}: the window {} to {} does not start and end on whole milliseconds, the finest \
+                     resolution of a LogQL range",
+                    self.server.shown,
+                    format_rfc3339(w.start),
+                    format_rfc3339(w.end)
+                )
+                .context(Unavailable));
+            }
+        }
+        let q = &self.logql;
+        let mut tallies = [Tally::default(), Tally::default()];
 
-        let asks = self.survey(&windows);
-        let answers = self.run(&asks).await?;
-        got.take(self, &asks, answers)?;
-        if got.found.lines() == 0 {
+        // 1. What the windows hold.
+        let span_start = windows.iter().map(|w| w.1.start).min().unwrap_or(current.start);
+        let mut asks = vec![Ask::span(What::Survey, q.survey(false), span_start, current.end)];
+        for &(which, w) in &windows {
+            asks.push(Ask::new(What::Counts(which), q.counts(Checks::Off, which == Which::Current), w));
+        }
+        let done = self.run(asks).await?;
+        let (quoted, mut bad) = survey(&done[0].samples)?;
+        let checks = if quoted + bad > 0 { Checks::On } else { Checks::Off };
+        if quoted > 0 && bad > 0 {
+            // A line may be both: count the bad ones that are not quoted.
+            let done = self.run(vec![Ask::span(What::Survey, q.survey(true), span_start, current.end)]).await?;
+            bad = survey(&done[0].samples)?.1;
+        }
+        for (i, &(which, _)) in windows.iter().enumerate() {
+            tallies[which as usize].counts(&done[i + 1].samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
+        }
+        if checks == Checks::On {
+            // The counts again, without the lines the survey found.
+            tallies = [Tally::default(), Tally::default()];
+            let asks = windows
+                .iter()
+                .map(|&(which, w)| Ask::new(What::Counts(which), q.counts(checks, which == Which::Current), w))
+                .collect();
+            let done = self.run(asks).await?;
+            for (i, &(which, _)) in windows.iter().enumerate() {
+                tallies[which as usize].counts(&done[i].samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
+            }
+        }
+        let lines: u64 = tallies.iter().map(|t| t.events + t.not_json + t.untyped).sum::<u64>() + quoted + bad;
+        if lines == 0 {
             return Err(self.nothing_shipped(&windows));
         }
-        let asks = self.details(&windows, &got, &days);
-        let answers = self.run(&asks).await?;
-        got.take(self, &asks, answers)?;
+        let skipped = Skipped {
+            not_json: tallies.iter().map(|t| t.not_json).sum(),
+            untyped: tallies.iter().map(|t| t.untyped).sum(),
+            quoted,
+            bad,
+        };
 
-        let [now, before] = got.tallies;
+        // 2. The measures, the days, the sessions.
+        let days = day_bounds(current);
+        let mut asks = Vec::new();
+        for &(which, w) in &windows {
+            let t = &tallies[which as usize];
+            let dims = which == Which::Current;
+            let agent = dims.then_some(if t.agent_from_key { AgentBy::Template } else { AgentBy::Id });
+            let shapes: Vec<Shape> = t.shapes.keys().copied().collect();
+            asks.push(Ask::new(What::Failed(which), q.failed(checks, agent), w));
+            asks.push(Ask::new(What::Uncosted(which), q.uncosted(checks, agent), w));
+            if !shapes.is_empty() {
+                asks.push(Ask::new(What::Cost(which), q.legs(Value::Cost, &shapes, checks, dims, agent), w));
+                for tokens in [Tokens::Input, Tokens::Output] {
+                    let expr = q.legs(Value::Tokens(tokens), &shapes, checks, dims, None);
+                    asks.push(Ask::new(What::Tokens(which, tokens), expr, w));
+                }
+                if dims {
+                    for (i, &(start, end)) in days.iter().enumerate() {
+                        let expr = q.legs(Value::Cost, &shapes, checks, false, None);
+                        asks.push(Ask::span(What::Day(i), expr, start, end));
+                    }
+                }
+            }
+            asks.push(Ask::new(What::Sessions(which), q.session_count(checks), w));
+        }
+        let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
+        let mut daily = vec![Usd::ZERO; days.len()];
+        let mut classes = 1;
+        for (ask, done) in asks.iter().zip(&done) {
+            if ask.what == What::Sessions(Which::Current) {
+                classes = done.classes;
+            }
+            self.take(&mut tallies, &mut daily, ask, &done.samples)?;
+        }
+
+        // 3. Sessions per agent and variant, the top sessions, the spread.
+        let cur = &tallies[0];
+        let shapes: Vec<Shape> = cur.shapes.keys().copied().collect();
+        let mut asks = vec![Ask::new(What::Tuples, q.session_tuples(checks), current).in_classes(classes)];
+        if !shapes.is_empty() && query.top > 0 {
+            asks.push(Ask::new(What::Top, q.top_sessions(query.top + 1, &shapes, checks), current).in_classes(classes));
+        }
+        if query.variant_spread && !shapes.is_empty() {
+            asks.push(Ask::new(What::Squares, q.cost_squares(&shapes, checks), current).in_classes(classes));
+        }
+        let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
+        let mut top = Vec::new();
+        for (ask, done) in asks.iter().zip(done) {
+            match ask.what {
+                What::Top => top = done.samples,
+                _ => self.take(&mut tallies, &mut daily, ask, &done.samples)?,
+            }
+        }
+        if !tallies[0].tuples_are_exact() {
+            // A session with several agents or variants counts once under each.
+            let asks = [true, false]
+                .into_iter()
+                .map(|by_agent| {
+                    Ask::new(What::SessionsBy(by_agent), q.sessions_by(checks, by_agent), current).in_classes(classes)
+                })
+                .collect::<Vec<_>>();
+            let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
+            for (ask, done) in asks.iter().zip(done) {
+                self.take(&mut tallies, &mut daily, ask, &done.samples)?;
+            }
+        }
+
+        // 4. The top sessions' details.
+        if query.top > 0 {
+            let chosen = self.choose_top(&top, query, &shapes, checks, classes, &tallies[0]).await?;
+            tallies[0].top = self.session_rows(&chosen, &shapes, checks, current).await?;
+        }
+
+        let [now, before] = tallies;
         now.check(true).map_err(|e| self.disagree(current, &e))?;
-        let mut rows = now.rows(query.top);
-        check_daily(&got.daily, rows.totals.cost).map_err(|e| self.disagree(current, &e))?;
-        rows.daily = current.days().into_iter().zip(got.daily).map(|((date, _), cost)| DayRow { date, cost }).collect();
+        let mut rows = now.rows();
+        check_daily(&daily, rows.totals.cost).map_err(|e| self.disagree(current, &e))?;
+        rows.daily = current.days().into_iter().zip(daily).map(|((date, _), cost)| DayRow { date, cost }).collect();
         let previous = match &query.previous {
             Some(p) => {
                 before.check(false).map_err(|e| self.disagree(p, &e))?;
@@ -164,75 +335,147 @@ impl LokiSource {
         Ok(Answer {
             rows,
             previous,
-            warnings: got.found.warnings(self.logql.selector()),
-            skipped_lines: got.found.skipped_total(),
+            warnings: skipped.warnings(self.logql.selector(), &now.shapes),
+            skipped_lines: skipped.total(),
             files_read: 0,
         })
     }
 
-    /// Phase 1: which shapes each window holds, the lines to skip, and the events per
-    /// session (per group in the window, per session only in the previous one).
-    fn survey(&self, windows: &[(Which, &Window)]) -> Vec<Ask> {
-        let q = &self.logql;
-        let mut asks = Vec::new();
-        for &(which, w) in windows {
-            let by: &[&str] = if which == Which::Current { &SESSION_LABELS } else { &SESSION_ONLY };
-            asks.push(Ask::new(What::Shapes(which), q.shapes(), w));
-            asks.push(Ask::new(What::Skipped(Skip::NotJson), q.not_json(), w));
-            asks.push(Ask::new(What::Skipped(Skip::QuotedNumber), q.quoted_numbers(), w));
-            asks.push(Ask::new(What::Skipped(Skip::BadNumber), q.bad_numbers(), w));
-            asks.push(Ask::new(What::Measure(which, Measure::Events), q.events(by), w));
-        }
-        asks
+    /// Reads one answer into the tallies.
+    fn take(&self, tallies: &mut [Tally; 2], daily: &mut [Usd], ask: &Ask, samples: &[Sample]) -> Result<()> {
+        let added = match ask.what {
+            What::Counts(w) => tallies[w as usize].counts(samples),
+            What::Failed(w) => tallies[w as usize].failed(samples),
+            What::Uncosted(w) => tallies[w as usize].uncosted(samples, w == Which::Current),
+            What::Cost(w) => tallies[w as usize].cost(samples, w == Which::Current),
+            What::Tokens(w, t) => tallies[w as usize].tokens(samples, t == Tokens::Input, w == Which::Current),
+            What::Day(i) => samples.iter().try_for_each(|s| {
+                daily[i] += answer::usd(s)?;
+                Ok(())
+            }),
+            What::Sessions(w) => tallies[w as usize].session_count(samples),
+            What::Tuples => tallies[0].session_tuples(samples),
+            What::SessionsBy(by_agent) => tallies[0].sessions_by(samples, by_agent),
+            What::Squares => tallies[0].squares(samples),
+            What::Survey | What::Top | What::AtLeast | What::Details | What::DetailTokens(_) | What::Single => Ok(()),
+        };
+        added.map_err(|e| self.bad_answer(ask, e))
     }
 
-    /// Phase 2, for the shapes found: model calls (cost, tokens, calls, uncosted) per group
-    /// and model, failed runs per group, runs and tool calls (failed or not) per variant,
-    /// and each local day's cost; totals only for the previous window. Per-group queries
-    /// start from the pieces the events needed. Runs and tool calls need no session: by
-    /// variant, their answers are a few series, one request each, with no split.
-    fn details(&self, windows: &[(Which, &Window)], got: &Collected, days: &[(Nanos, Nanos)]) -> Vec<Ask> {
-        let q = &self.logql;
-        let mut asks = Vec::new();
-        for &(which, w) in windows {
-            let current = which == Which::Current;
-            let pieces = if current { got.session_pieces.as_deref() } else { None };
-            for shape in got.found.present(which) {
-                let by_call: Vec<&str> = if current {
-                    SESSION_LABELS.iter().chain(&shape.model_labels()).copied().collect()
-                } else {
-                    vec![]
-                };
-                let by_variant: &[&str] = if current { EXPERIMENT_LABELS } else { &[] };
-                let mut grouped: Vec<(Measure, Expr)> =
-                    shape.cost_fields().iter().map(|&field| (Measure::Cost, q.cost(shape, field, &by_call))).collect();
-                grouped.extend([
-                    (Measure::InputTokens, q.tokens(shape, Tokens::Input, &by_call)),
-                    (Measure::OutputTokens, q.tokens(shape, Tokens::Output, &by_call)),
-                    (Measure::ModelCalls, q.model_calls(shape, &by_call)),
-                    (Measure::UncostedCalls, q.uncosted_calls(shape, &by_call)),
-                ]);
-                // Failed runs per agent need the sessions (an agent may be known from the
-                // session key only); the previous window's come with its failed outcomes.
-                if current {
-                    grouped.push((Measure::FailedRuns, q.failed_runs(shape, &SESSION_LABELS)));
-                }
-                for (measure, expr) in grouped {
-                    asks.push(Ask::new(What::Measure(which, measure), expr, w).starting_from(pieces));
-                }
-                for (measure, failed) in [(Measure::Outcomes, false), (Measure::FailedOutcomes, true)] {
-                    asks.push(Ask::new(What::Measure(which, measure), q.outcomes(shape, failed, by_variant), w));
-                }
-                if current {
-                    for (i, &(start, end)) in days.iter().enumerate() {
-                        for &field in shape.cost_fields() {
-                            asks.push(Ask::span(What::Day(i), q.cost(shape, field, &[]), start, end));
-                        }
-                    }
-                }
+    /// The top sessions by cost, the JSONL source's way (by cost, then by name), from the
+    /// `topk(N + 1)` answers of every class: when the N-th and the (N + 1)-th cost the same,
+    /// every session at that cost is asked for, to break the tie by name; when fewer than
+    /// N + 1 sessions cost anything, every session is listed.
+    async fn choose_top(
+        &self,
+        found: &[Sample],
+        query: &Query,
+        shapes: &[Shape],
+        checks: Checks,
+        classes: u32,
+        tally: &Tally,
+    ) -> Result<Vec<(String, Option<Usd>)>> {
+        let n = query.top;
+        let current = &query.window;
+        let ranked = rank(found).map_err(|e| self.failure("the top sessions", &format!("{e:#}")))?;
+        let boundary = ranked.get(n).map(|s| s.1);
+        let nth = ranked.get(n.saturating_sub(1)).map(|s| s.1);
+        let positive = |c: Option<Usd>| c.is_some_and(|c| c > Usd::ZERO);
+        if ranked.len() > n && positive(nth) && boundary != nth {
+            return Ok(ranked.into_iter().take(n).map(|(s, c)| (s, Some(c))).collect());
+        }
+        if ranked.len() > n && positive(nth) {
+            // A tie at the N-th place: every session at that cost, by name.
+            let at = nth.unwrap_or(Usd::ZERO).as_f64();
+            let expr = self.logql.sessions_costing_at_least(at * (1.0 - 1e-12), shapes, checks);
+            let done = self.run(vec![Ask::new(What::AtLeast, expr, current).in_classes(classes)]).await?;
+            let all = rank(&done[0].samples).map_err(|e| self.failure("the tied top sessions", &format!("{e:#}")))?;
+            return Ok(all.into_iter().take(n).map(|(s, c)| (s, Some(c))).collect());
+        }
+        // Fewer than N + 1 sessions with a cost: the rest, by name, those that cost
+        // nothing (no call, or calls of $0) before those whose calls all lacked a cost.
+        let sessions = tally.sessions.unwrap_or(0);
+        let classes = classes.max((sessions / 400 + 1).next_power_of_two() as u32).min(Class::MAX);
+        let mut asks = vec![Ask::new(What::Single, self.logql.every_session(checks), current).in_classes(classes)];
+        if !shapes.is_empty() {
+            let expr = self.logql.sessions_costing_at_least(0.0, shapes, checks);
+            asks.push(Ask::new(What::Single, expr, current).in_classes(classes));
+        }
+        let done = self.run(asks).await?;
+        let costed_samples = done.get(1).map_or(&[][..], |d| &d.samples[..]);
+        let costed: BTreeMap<String, Usd> = rank(costed_samples)
+            .map_err(|e| self.failure("the costed sessions", &format!("{e:#}")))?
+            .into_iter()
+            .collect();
+        let mut rest: Vec<(String, Option<Usd>, bool)> = Vec::new();
+        for s in &done[0].samples {
+            let Some(name) = s.labels.get(logql::SESSION) else { continue };
+            if let Some(&c) = costed.get(name) {
+                rest.push((name.clone(), Some(c), true));
+            } else {
+                rest.push((name.clone(), None, false));
             }
         }
-        asks
+        // Sessions without a costed call: `None` if they made calls (all uncosted), else $0.
+        let uncosted_only: Vec<String> = rest.iter().filter(|r| !r.2).map(|r| r.0.clone()).collect();
+        let calls = self.calls_of(&uncosted_only, checks, current).await?;
+        let mut chosen: Vec<(String, Option<Usd>)> = rest
+            .into_iter()
+            .map(|(name, cost, _)| {
+                let cost = cost.or_else(|| (calls.get(&name).copied().unwrap_or(0) == 0).then_some(Usd::ZERO));
+                (name, cost)
+            })
+            .collect();
+        chosen.sort_by(|a, b| crate::digest::by_cost(a.1, b.1).then_with(|| a.0.cmp(&b.0)));
+        chosen.dedup_by(|a, b| a.0 == b.0);
+        chosen.truncate(n);
+        Ok(chosen)
+    }
+
+    /// Model calls per named session (only for the rare top list that runs out of costed
+    /// sessions).
+    async fn calls_of(&self, sessions: &[String], checks: Checks, w: &Window) -> Result<BTreeMap<String, u64>> {
+        let mut calls = BTreeMap::new();
+        for chunk in sessions.chunks(100) {
+            let done = self.run(vec![Ask::new(What::Details, self.logql.session_events_of(chunk, checks), w)]).await?;
+            let mut details = SessionDetails::default();
+            details.events(&done[0].samples).map_err(|e| self.failure("session details", &format!("{e:#}")))?;
+            for name in chunk {
+                calls.insert(name.clone(), details.rows(&[(name.clone(), None)]).map_or(0, |r| r[0].model_calls));
+            }
+        }
+        Ok(calls)
+    }
+
+    /// The chosen sessions' rows: agents and calls, and tokens per shape leg.
+    async fn session_rows(
+        &self,
+        chosen: &[(String, Option<Usd>)],
+        shapes: &[Shape],
+        checks: Checks,
+        w: &Window,
+    ) -> Result<Vec<crate::digest::SessionRow>> {
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = chosen.iter().map(|c| c.0.clone()).collect();
+        let mut asks = vec![Ask::new(What::Details, self.logql.session_events_of(&names, checks), w)];
+        if !shapes.is_empty() {
+            for tokens in [Tokens::Input, Tokens::Output] {
+                let expr = self.logql.session_legs_of(&names, Value::Tokens(tokens), shapes, checks);
+                asks.push(Ask::new(What::DetailTokens(tokens), expr, w));
+            }
+        }
+        let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
+        let mut details = SessionDetails::default();
+        for (ask, done) in asks.iter().zip(done) {
+            let added = match ask.what {
+                What::DetailTokens(t) => details.tokens(&done.samples, t == Tokens::Input),
+                _ => details.events(&done.samples),
+            };
+            added.map_err(|e| self.bad_answer(ask, e))?;
+        }
+        details.rows(chosen).map_err(|e| self.disagree(w, &e))
     }
 
     fn nothing_shipped(&self, windows: &[(Which, &Window)]) -> anyhow::Error {
@@ -257,12 +500,12 @@ impl LokiSource {
         parse_vector(&body).map_err(|e| self.failure(&describe(&params), &e))
     }
 
-    /// Runs `expr` over `[start, end)`, split at midpoints as often as the server's series
-    /// limit requires. The samples of every piece, in no particular order: a group may
-    /// appear once per piece, and its values add up.
+    /// Runs `expr` over `[start, end)`, per class of sessions or split in time as often as
+    /// the server's series limit requires. The samples of every class and piece, in no
+    /// particular order.
     pub async fn instant_split(&self, expr: &Expr, start: Nanos, end: Nanos) -> Result<Vec<Sample>> {
         let ask = Ask::span(What::Single, expr.clone(), start, end);
-        Ok(self.run(std::slice::from_ref(&ask)).await?.remove(0).samples)
+        Ok(self.run(vec![ask]).await?.remove(0).samples)
     }
 
     /// Sends one GET request; the answer's body when the status is a success, else an
@@ -301,55 +544,77 @@ impl LokiSource {
         Ok(url)
     }
 
-    /// Runs every ask, each over its pieces, splitting a piece in two when Loki refuses it
-    /// for too many series. Rounds of at most `max_concurrency` requests in flight; the
-    /// first failure that splitting cannot cure ends the run.
-    async fn run(&self, asks: &[Ask]) -> Result<Vec<Done>> {
-        let mut done: Vec<Done> = asks.iter().map(|_| Done::default()).collect();
-        let mut pieces_of = vec![0usize; asks.len()];
-        let mut pending: Vec<(usize, Nanos, Nanos)> = Vec::new();
+    /// Runs every ask, for each of its classes over its span. A piece Loki refuses for the
+    /// series limit is asked again as two classes of sessions (queries over sessions) or
+    /// two halves in time (any other); an unsplit query Loki fails with a server error is
+    /// asked again in the form its frontend splits. Rounds of at most `max_concurrency`
+    /// requests in flight; the first failure nothing can cure ends the run.
+    async fn run(&self, asks: Vec<Ask>) -> Result<Vec<Done>> {
+        let mut done: Vec<Done> = asks.iter().map(|a| Done { samples: Vec::new(), classes: a.classes }).collect();
+        let mut pieces_of = vec![1usize; asks.len()];
+        let mut pending: Vec<Piece> = Vec::new();
         for (i, ask) in asks.iter().enumerate() {
-            pieces_of[i] = ask.pieces.len();
-            pending.extend(ask.pieces.iter().map(|&(s, e)| (i, s, e)));
+            for index in 0..ask.classes {
+                let class = Class { index, of: ask.classes };
+                pending.push(Piece { ask: i, start: ask.start, end: ask.end, class, expr: ask.expr.clone() });
+            }
         }
         while !pending.is_empty() {
-            let round: Vec<(usize, Nanos, Nanos, Result<Vec<Sample>>)> = stream::iter(std::mem::take(&mut pending))
-                .map(|(i, start, end)| async move {
-                    match self.instant(&asks[i].expr.render(start, end), end - 1).await {
-                        Ok(samples) => Ok((i, start, end, Ok(samples))),
-                        Err(e) if refusal_of(&e) == Some(Refusal::SeriesLimit) => Ok((i, start, end, Err(e))),
+            let round: Vec<(Piece, Result<Vec<Sample>>)> = stream::iter(std::mem::take(&mut pending))
+                .map(|piece| async move {
+                    let text = piece.expr.render(piece.start, piece.end, piece.class).ok_or_else(|| {
+                        self.failure("a query", "a piece of the window is not whole milliseconds (a bug)")
+                    })?;
+                    match self.instant(&text, piece.end - 1).await {
+                        Ok(samples) => Ok((piece, Ok(samples))),
+                        Err(e) if curable(&e, &piece.expr) => Ok((piece, Err(e))),
                         Err(e) => Err(e),
                     }
                 })
                 .buffer_unordered(self.max_concurrency.max(1))
                 .try_collect()
                 .await?;
-            for (i, start, end, outcome) in round {
-                match outcome {
+            for (piece, outcome) in round {
+                let i = piece.ask;
+                let refused = match outcome {
                     Ok(samples) => {
                         done[i].samples.extend(samples);
-                        done[i].pieces.push((start, end));
+                        continue;
                     }
-                    Err(refused) => {
-                        if end - start < 2 || pieces_of[i] >= self.max_pieces {
-                            return Err(refused.context(format!(
-                                "the answer cannot be completed: a piece of {} from {} still exceeds Loki's series \
-                                 limit after splitting into {} pieces",
-                                logql::range(end - start),
-                                format_rfc3339(start),
-                                pieces_of[i]
-                            )));
-                        }
-                        let mid = start + (end - start) / 2;
-                        pending.push((i, start, mid));
-                        pending.push((i, mid, end));
-                        pieces_of[i] += 1;
-                    }
+                    Err(e) => e,
+                };
+                if refusal_of(&refused) != Some(Refusal::SeriesLimit) {
+                    // An unsplit query the server could not finish: let its frontend split it.
+                    let expr = piece.expr.split().unwrap_or_else(|| piece.expr.clone());
+                    pending.push(Piece { expr, ..piece });
+                    continue;
                 }
+                if piece.expr.by_session() {
+                    let Some(halves) = piece.class.halves() else {
+                        return Err(refused.context(format!(
+                            "the answer cannot be completed: one of {} classes of sessions still exceeds Loki's series \
+                             limit",
+                            piece.class.of
+                        )));
+                    };
+                    done[i].classes = done[i].classes.max(halves[0].of);
+                    pending.extend(halves.map(|class| Piece { class, expr: piece.expr.clone(), ..piece }));
+                    continue;
+                }
+                let mid = (piece.start + (piece.end - piece.start) / 2) / MIN_PIECE * MIN_PIECE;
+                if mid <= piece.start || pieces_of[i] >= self.max_pieces {
+                    return Err(refused.context(format!(
+                        "the answer cannot be completed: a piece of {} from {} still exceeds Loki's series limit \
+                         after splitting into {} pieces",
+                        logql::range(piece.end - piece.start).unwrap_or_else(|| "?".into()),
+                        format_rfc3339(piece.start),
+                        pieces_of[i]
+                    )));
+                }
+                pieces_of[i] += 1;
+                pending.push(Piece { end: mid, expr: piece.expr.clone(), ..piece });
+                pending.push(Piece { start: mid, ..piece });
             }
-        }
-        for d in &mut done {
-            d.pieces.sort_unstable();
         }
         Ok(done)
     }
@@ -367,11 +632,17 @@ impl LokiSource {
     }
 
     fn bad_answer(&self, ask: &Ask, why: anyhow::Error) -> anyhow::Error {
-        let query = ask.expr.render(ask.start, ask.end);
+        let query = ask.expr.render(ask.start, ask.end, Class::ALL).unwrap_or_default();
         self.failure(
             &format!("query `{query}` over [{}, {})", format_rfc3339(ask.start), format_rfc3339(ask.end)),
             &format!("{why:#}"),
         )
+    }
+
+    fn bad_answer_of(&self, windows: &[(Which, &Window)], which: Which, why: anyhow::Error) -> anyhow::Error {
+        let w = windows.iter().find(|w| w.0 == which).map(|w| w.1);
+        let span = w.map(|w| format!("{} to {}", format_rfc3339(w.start), format_rfc3339(w.end))).unwrap_or_default();
+        self.failure(&format!("the line counts for {span}"), &format!("{why:#}"))
     }
 
     fn disagree(&self, w: &Window, why: &str) -> anyhow::Error {
@@ -384,6 +655,45 @@ impl LokiSource {
         )
         .context(Unavailable)
     }
+}
+
+/// One request: an ask's class over one time piece.
+struct Piece {
+    ask: usize,
+    start: Nanos,
+    end: Nanos,
+    class: Class,
+    expr: Expr,
+}
+
+impl Ask {
+    fn copy(&self) -> Ask {
+        Ask { what: self.what, expr: self.expr.clone(), start: self.start, end: self.end, classes: self.classes }
+    }
+}
+
+/// A failure asking again can cure: the series limit (split), or a server error on a query
+/// sent unsplit (let the frontend split it, once).
+fn curable(e: &anyhow::Error, expr: &Expr) -> bool {
+    match e.downcast_ref::<LokiError>() {
+        Some(l) if l.refusal == Refusal::SeriesLimit => true,
+        Some(l) => l.status.is_server_error() && expr.split().is_some(),
+        None => false,
+    }
+}
+
+/// The survey's counts: lines with a number written as a string, and with a bad number.
+fn survey(samples: &[Sample]) -> Result<(u64, u64)> {
+    let (mut quoted, mut bad) = (0, 0);
+    for s in samples {
+        let n = answer::count(s)?;
+        match s.labels.get(logql::PART).map(String::as_str) {
+            Some("quoted") => quoted += n,
+            Some("bad") => bad += n,
+            _ => return Err(anyhow!("{:?} is not a part of the survey", s.labels)),
+        }
+    }
+    Ok((quoted, bad))
 }
 
 /// `query `…` at <ns> (<RFC 3339>)`, or with `start`/`end` for range requests.
@@ -406,67 +716,6 @@ fn describe(params: &[(&str, &str)]) -> String {
     out.trim().to_string()
 }
 
-// ---- Plans ----
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Which {
-    Current = 0,
-    Previous = 1,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Skip {
-    NotJson,
-    QuotedNumber,
-    BadNumber,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum What {
-    Shapes(Which),
-    /// Lines skipped, in either window.
-    Skipped(Skip),
-    Measure(Which, Measure),
-    /// The cost of the window's `i`-th local day.
-    Day(usize),
-    /// A query asked on its own ([`LokiSource::instant_split`]).
-    Single,
-}
-
-/// One query over one span, and the pieces to start from.
-struct Ask {
-    what: What,
-    expr: Expr,
-    start: Nanos,
-    end: Nanos,
-    pieces: Vec<(Nanos, Nanos)>,
-}
-
-impl Ask {
-    fn new(what: What, expr: Expr, w: &Window) -> Ask {
-        Ask::span(what, expr, w.start, w.end)
-    }
-
-    fn span(what: What, expr: Expr, start: Nanos, end: Nanos) -> Ask {
-        Ask { what, expr, start, end, pieces: vec![(start, end)] }
-    }
-
-    /// Starts from pieces already known to be small enough (they cover `[start, end)`).
-    fn starting_from(mut self, known: Option<&[(Nanos, Nanos)]>) -> Ask {
-        if let Some(p) = known.filter(|p| !p.is_empty()) {
-            self.pieces = p.to_vec();
-        }
-        self
-    }
-}
-
-#[derive(Default)]
-struct Done {
-    samples: Vec<Sample>,
-    /// The pieces that answered, in time order.
-    pieces: Vec<(Nanos, Nanos)>,
-}
-
 /// `[start, end)` of each local day of the window.
 fn day_bounds(w: &Window) -> Vec<(Nanos, Nanos)> {
     let days = w.days();
@@ -474,58 +723,26 @@ fn day_bounds(w: &Window) -> Vec<(Nanos, Nanos)> {
     days.iter().zip(ends).map(|(&(_, start), end)| (start, end)).collect()
 }
 
-/// Phase 1's findings: the shapes in each window, and the lines skipped.
-#[derive(Default)]
-struct Found {
-    shapes: [BTreeMap<Shape, u64>; 2],
-    untyped: u64,
+/// Lines skipped in both windows, by reason.
+struct Skipped {
     not_json: u64,
+    untyped: u64,
     quoted: u64,
     bad: u64,
 }
 
-impl Found {
-    fn shapes(&mut self, which: Which, samples: &[Sample]) -> Result<()> {
-        for s in samples {
-            let n = count(s)?;
-            match Shape::of(&s.labels) {
-                Some(shape) => *self.shapes[which as usize].entry(shape).or_default() += n,
-                None => self.untyped += n,
-            }
-        }
-        Ok(())
+impl Skipped {
+    fn total(&self) -> u64 {
+        self.not_json + self.untyped + self.quoted + self.bad
     }
 
-    fn skipped(&mut self, why: Skip, samples: &[Sample]) -> Result<()> {
-        let n: u64 = samples.iter().map(count).sum::<Result<u64>>()?;
-        match why {
-            Skip::NotJson => self.not_json += n,
-            Skip::QuotedNumber => self.quoted += n,
-            Skip::BadNumber => self.bad += n,
-        }
-        Ok(())
-    }
-
-    fn present(&self, which: Which) -> Vec<Shape> {
-        self.shapes[which as usize].keys().copied().collect()
-    }
-
-    fn skipped_total(&self) -> u64 {
-        self.untyped + self.not_json + self.quoted + self.bad
-    }
-
-    fn lines(&self) -> u64 {
-        self.skipped_total() + self.shapes.iter().flat_map(|s| s.values()).sum::<u64>()
-    }
-
-    fn warnings(&self, selector: &str) -> Vec<String> {
+    fn warnings(&self, selector: &str, shapes: &BTreeMap<Shape, u64>) -> Vec<String> {
         let mut out = Vec::new();
-        let shapes = &self.shapes[Which::Current as usize];
         if !shapes.is_empty() {
             let list: Vec<String> = shapes.iter().map(|(s, n)| format!("{s:?} (`{}`) {n}", s.type_field())).collect();
             out.push(format!("Loki {selector}: events by shape in the window: {}", list.join(", ")));
         }
-        let total = self.skipped_total();
+        let total = self.total();
         if total > 0 {
             let reasons: Vec<String> = [
                 (self.not_json, "not JSON"),
@@ -546,51 +763,6 @@ impl Found {
         out
     }
 }
-
-/// Everything answered so far.
-struct Collected {
-    found: Found,
-    /// The current and the previous window.
-    tallies: [Tally; 2],
-    daily: Vec<Usd>,
-    /// The pieces the current window's events needed.
-    session_pieces: Option<Vec<(Nanos, Nanos)>>,
-}
-
-impl Collected {
-    fn new(days: usize) -> Collected {
-        Collected {
-            found: Found::default(),
-            tallies: [Tally::default(), Tally::default()],
-            daily: vec![Usd::ZERO; days],
-            session_pieces: None,
-        }
-    }
-
-    fn take(&mut self, source: &LokiSource, asks: &[Ask], answers: Vec<Done>) -> Result<()> {
-        for (ask, done) in asks.iter().zip(answers) {
-            let added = match ask.what {
-                What::Shapes(which) => self.found.shapes(which, &done.samples),
-                What::Skipped(why) => self.found.skipped(why, &done.samples),
-                What::Measure(which, measure) => {
-                    if (which, measure) == (Which::Current, Measure::Events) {
-                        self.session_pieces = Some(done.pieces);
-                    }
-                    self.tallies[which as usize].add(measure, &done.samples)
-                }
-                What::Day(i) => done.samples.iter().try_for_each(|s| {
-                    self.daily[i] += usd(s)?;
-                    Ok(())
-                }),
-                What::Single => Ok(()),
-            };
-            added.map_err(|e| source.bad_answer(ask, e))?;
-        }
-        Ok(())
-    }
-}
-
-// ---- Adding answers up ----
 
 #[cfg(test)]
 mod tests {

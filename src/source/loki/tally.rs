@@ -1,287 +1,348 @@
-//! The answers for one window added up per group of labels, resolved as the JSONL source
-//! resolves an event, and checked for consistency before they become rows.
+//! The answers for one window, each read into the figures it holds, resolved as the JSONL
+//! source resolves an event, and checked against each other before they become rows.
+//!
+//! Every query answers a few hundred series at most: counts by type, model, agent and
+//! experiment; sums of cost and tokens by the same; sessions counted by Loki. Sums are kept
+//! as exact integers ([`Usd`], `u64`), so the order the answers and their classes arrive in
+//! changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, Result};
 
 use super::answer::{count, usd, Sample};
-use super::logql::{self, Outcome};
-use super::Measure;
+use super::logql::{self, Kind, Shape};
 use crate::digest::{by_cost, AgentRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::Usd;
 
-/// Σ x² over costs x, exactly: each cost is a whole number of pico-dollars, and its square
-/// and the sum are kept as a 256-bit integer, so neither the order of the additions (maps,
-/// merged threads) nor their number changes a bit of the result. The JSONL source uses it
-/// too, for the same figure.
+/// An experiment and a variant, as [`logql::experiment_of`] resolves them.
+pub type VariantKey = (Option<String>, Option<String>);
+type ModelKey = (String, String);
+
+fn variant_of(labels: &BTreeMap<String, String>) -> VariantKey {
+    let (e, v) = logql::experiment_of(labels);
+    (e.map(str::to_string), v.map(str::to_string))
+}
+
+/// A cost summed from the series of the answers, and whether any series was there: a
+/// group whose calls all lacked a cost has none, and its cost is unknown, not zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SquareSum {
-    /// Σ pico² = `high` · 2¹²⁸ + `low`.
-    high: u128,
-    low: u128,
+pub struct CostSum {
+    pub usd: Usd,
+    pub seen: bool,
 }
 
-impl SquareSum {
-    pub fn add(&mut self, x: Usd) {
-        let p = x.pico().unsigned_abs();
-        // p = a·2⁶⁴ + b, so p² = a²·2¹²⁸ + ab·2⁶⁵ + b², each part below 2¹²⁸ before shifting.
-        let (a, b) = (p >> 64, p & u128::from(u64::MAX));
-        let ab = a * b;
-        self.add_wide(a * a, 0);
-        self.add_wide(ab >> 63, ab << 65);
-        self.add_wide(0, b * b);
+impl CostSum {
+    fn add(&mut self, x: Usd) {
+        self.usd += x;
+        self.seen = true;
     }
 
-    fn add_wide(&mut self, high: u128, low: u128) {
-        let (sum, carry) = self.low.overflowing_add(low);
-        self.low = sum;
-        self.high = self.high.saturating_add(high).saturating_add(u128::from(carry));
-    }
-
-    /// The sum in USD².
-    pub fn usd2(self) -> f64 {
-        (self.high as f64 * 2f64.powi(128) + self.low as f64) / 1e24
+    /// Unknown only when some calls were uncosted and none was costed.
+    fn value(self, uncosted: u64) -> Option<Usd> {
+        (self.seen || uncosted == 0).then_some(self.usd)
     }
 }
 
-/// What one group of labels stands for, resolved as the JSONL source resolves an event.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Group {
-    session: Option<String>,
-    agent: String,
-    experiment: Option<String>,
-    variant: Option<String>,
+/// Run ends and tool calls, failed or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    pub runs: u64,
+    pub failed_runs: u64,
+    pub tool_calls: u64,
+    pub tool_failures: u64,
 }
 
-impl Group {
-    fn of(labels: &BTreeMap<String, String>) -> Group {
-        let (experiment, variant) = logql::experiment_of(labels);
-        Group {
-            session: logql::session_of(labels).map(str::to_string),
-            agent: logql::agent_of(labels).to_string(),
-            experiment: experiment.map(str::to_string),
-            variant: variant.map(str::to_string),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Acc {
-    events: u64,
-    cost: Usd,
-    /// A cost series was answered (possibly 0): costed calls without one mean a lost answer.
-    cost_seen: bool,
-    calls: u64,
+/// One window's figures. The current window fills everything; the previous one only what
+/// its totals need.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub events: u64,
+    /// Lines the JSONL source would skip: not JSON, or no type field.
+    pub not_json: u64,
+    pub untyped: u64,
+    /// Events by shape.
+    pub shapes: BTreeMap<Shape, u64>,
+    /// Whether some line lacks a usable `agentId` (the agent then comes from its key).
+    pub agent_from_key: bool,
+    calls: BTreeMap<ModelKey, u64>,
+    variant_outcomes: BTreeMap<VariantKey, Outcomes>,
+    agent_failed_runs: BTreeMap<String, u64>,
+    agents_seen: BTreeSet<String>,
+    uncosted_model: BTreeMap<ModelKey, u64>,
+    uncosted_agent: BTreeMap<String, u64>,
+    uncosted_variant: BTreeMap<VariantKey, u64>,
     uncosted: u64,
+    cost: CostSum,
+    cost_model: BTreeMap<ModelKey, CostSum>,
+    cost_agent: BTreeMap<String, CostSum>,
+    cost_variant: BTreeMap<VariantKey, CostSum>,
     input: u64,
     output: u64,
-    failed: u64,
-}
-
-impl Acc {
-    fn merge(&mut self, o: &Acc) {
-        self.events += o.events;
-        self.cost += o.cost;
-        self.cost_seen |= o.cost_seen;
-        self.calls += o.calls;
-        self.uncosted += o.uncosted;
-        self.input += o.input;
-        self.output += o.output;
-        self.failed += o.failed;
-    }
-
-    /// Unknown only when every call lacked a cost; a group with no calls cost nothing.
-    fn cost_value(&self) -> Option<Usd> {
-        let costed = self.calls.saturating_sub(self.uncosted);
-        (costed > 0 || self.uncosted == 0).then_some(self.cost)
-    }
-}
-
-/// Run ends and tool calls, failed or not, of one variant (or of a window).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Outcomes {
-    runs: u64,
-    failed_runs: u64,
-    tool_calls: u64,
-    tool_failures: u64,
-}
-
-impl Outcomes {
-    fn merge(&mut self, o: &Outcomes) {
-        self.runs += o.runs;
-        self.failed_runs += o.failed_runs;
-        self.tool_calls += o.tool_calls;
-        self.tool_failures += o.tool_failures;
-    }
-}
-
-/// An experiment and a variant, as [`logql::experiment_of`] resolves them.
-type VariantKey<'a> = (Option<&'a str>, Option<&'a str>);
-
-/// The answers for one window, added up per group (and per model for model calls). Every
-/// sum is exact (`Usd`, integers), so the order pieces arrive in changes nothing.
-#[derive(Default)]
-pub struct Tally {
-    cells: HashMap<(Group, Option<(String, String)>), Acc>,
-    /// Run ends and tool calls by experiment and variant (all under `(None, None)` when
-    /// the window's answers are not grouped).
-    outcomes: BTreeMap<(Option<String>, Option<String>), Outcomes>,
+    tokens_model: BTreeMap<ModelKey, (u64, u64)>,
+    pub sessions: Option<u64>,
+    /// Distinct sessions per (agent, experiment, variant).
+    tuples: BTreeMap<(String, VariantKey), u64>,
+    /// Exact per-dimension session counts, asked when a session has several agents or
+    /// variants (then `tuples` counts it more than once).
+    pub agent_sessions: Option<BTreeMap<String, u64>>,
+    pub variant_sessions: Option<BTreeMap<VariantKey, u64>>,
+    squares: Option<BTreeMap<VariantKey, f64>>,
+    pub top: Vec<SessionRow>,
 }
 
 impl Tally {
-    pub fn add(&mut self, measure: Measure, samples: &[Sample]) -> Result<()> {
+    /// Every line by parse error and type, and (current window) by agent, model and
+    /// experiment.
+    pub fn counts(&mut self, samples: &[Sample]) -> Result<()> {
         for s in samples {
-            let per_model = matches!(
-                measure,
-                Measure::Cost
-                    | Measure::InputTokens
-                    | Measure::OutputTokens
-                    | Measure::ModelCalls
-                    | Measure::UncostedCalls
-            );
-            match measure {
-                Measure::Outcomes | Measure::FailedOutcomes => {
-                    let n = count(s)?;
-                    let outcome = logql::outcome_of(&s.labels)
-                        .ok_or_else(|| anyhow!("{:?} is neither a run end nor a tool call", s.labels))?;
-                    let (experiment, variant) = logql::experiment_of(&s.labels);
-                    let o = self.outcomes.entry((experiment.map(str::to_string), variant.map(str::to_string)));
-                    let o = o.or_default();
-                    match (measure == Measure::FailedOutcomes, outcome) {
-                        (false, Outcome::Run) => o.runs += n,
-                        (true, Outcome::Run) => o.failed_runs += n,
-                        (false, Outcome::ToolCall) => o.tool_calls += n,
-                        (true, Outcome::ToolCall) => o.tool_failures += n,
-                    }
+            let n = count(s)?;
+            if s.labels.get("__error__").is_some_and(|e| !e.is_empty()) {
+                self.not_json += n;
+                continue;
+            }
+            let Some((shape, kind)) = Shape::kind_of(&s.labels) else {
+                self.untyped += n;
+                continue;
+            };
+            self.events += n;
+            *self.shapes.entry(shape).or_default() += n;
+            match s.labels.get("agentId").map(String::as_str) {
+                Some(a) if !a.is_empty() && a != "unknown" => {
+                    self.agents_seen.insert(a.to_string());
                 }
-                _ => {
-                    let model = per_model.then(|| logql::model_of(&s.labels));
-                    let acc = self.cells.entry((Group::of(&s.labels), model)).or_default();
-                    match measure {
-                        Measure::Events => acc.events += count(s)?,
-                        Measure::Cost => {
-                            acc.cost += usd(s)?;
-                            acc.cost_seen = true;
-                        }
-                        Measure::InputTokens => acc.input += count(s)?,
-                        Measure::OutputTokens => acc.output += count(s)?,
-                        Measure::ModelCalls => acc.calls += count(s)?,
-                        Measure::UncostedCalls => acc.uncosted += count(s)?,
-                        Measure::FailedRuns => acc.failed += count(s)?,
-                        Measure::Outcomes | Measure::FailedOutcomes => unreachable!("handled above"),
-                    }
+                _ => self.agent_from_key = true,
+            }
+            let o = self.variant_outcomes.entry(variant_of(&s.labels)).or_default();
+            match kind {
+                Kind::ModelCall => *self.calls.entry(logql::model_of(&s.labels)).or_default() += n,
+                Kind::RunEnd => o.runs += n,
+                Kind::ToolCall => o.tool_calls += n,
+                Kind::Other => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Failed run ends and tool calls.
+    pub fn failed(&mut self, samples: &[Sample]) -> Result<()> {
+        for s in samples {
+            let n = count(s)?;
+            let (_, kind) = Shape::kind_of(&s.labels).ok_or_else(|| anyhow!("{:?} is no event", s.labels))?;
+            let o = self.variant_outcomes.entry(variant_of(&s.labels)).or_default();
+            match kind {
+                Kind::RunEnd => {
+                    o.failed_runs += n;
+                    *self.agent_failed_runs.entry(logql::agent_of(&s.labels).to_string()).or_default() += n;
+                }
+                Kind::ToolCall => o.tool_failures += n,
+                _ => return Err(anyhow!("{:?} is neither a run end nor a tool call", s.labels)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Model calls without a cost.
+    pub fn uncosted(&mut self, samples: &[Sample], dims: bool) -> Result<()> {
+        for s in samples {
+            let n = count(s)?;
+            self.uncosted += n;
+            if dims {
+                *self.uncosted_model.entry(logql::model_of(&s.labels)).or_default() += n;
+                *self.uncosted_agent.entry(logql::agent_of(&s.labels).to_string()).or_default() += n;
+                *self.uncosted_variant.entry(variant_of(&s.labels)).or_default() += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// One cost leg's sums (by model, agent and experiment in the current window).
+    pub fn cost(&mut self, samples: &[Sample], dims: bool) -> Result<()> {
+        for s in samples {
+            let x = usd(s)?;
+            self.cost.add(x);
+            if dims {
+                self.cost_model.entry(logql::model_of(&s.labels)).or_default().add(x);
+                self.cost_agent.entry(logql::agent_of(&s.labels).to_string()).or_default().add(x);
+                self.cost_variant.entry(variant_of(&s.labels)).or_default().add(x);
+            }
+        }
+        Ok(())
+    }
+
+    /// One token leg's sums (by model in the current window).
+    pub fn tokens(&mut self, samples: &[Sample], input: bool, dims: bool) -> Result<()> {
+        for s in samples {
+            let n = count(s)?;
+            let (total, by_model) = if input { (&mut self.input, 0) } else { (&mut self.output, 1) };
+            *total += n;
+            if dims {
+                let t = self.tokens_model.entry(logql::model_of(&s.labels)).or_default();
+                if by_model == 0 {
+                    t.0 += n;
+                } else {
+                    t.1 += n;
                 }
             }
         }
         Ok(())
     }
 
-    fn all(&self) -> Acc {
-        let mut all = Acc::default();
-        for acc in self.cells.values() {
-            all.merge(acc);
+    /// `count(…)` of sessions: one sample per class asked.
+    pub fn session_count(&mut self, samples: &[Sample]) -> Result<()> {
+        let n: u64 = samples.iter().map(count).sum::<Result<u64>>()?;
+        *self.sessions.get_or_insert(0) += n;
+        Ok(())
+    }
+
+    pub fn session_tuples(&mut self, samples: &[Sample]) -> Result<()> {
+        for s in samples {
+            let agent = s.labels.get(logql::AGENT).cloned().unwrap_or_else(|| "unknown".into());
+            *self.tuples.entry((agent, variant_of(&s.labels))).or_default() += count(s)?;
         }
-        all
+        Ok(())
     }
 
-    fn all_outcomes(&self) -> Outcomes {
-        let mut all = Outcomes::default();
-        for o in self.outcomes.values() {
-            all.merge(o);
+    /// Exact distinct sessions per agent (`by_agent`) or per variant.
+    pub fn sessions_by(&mut self, samples: &[Sample], by_agent: bool) -> Result<()> {
+        for s in samples {
+            let n = count(s)?;
+            if by_agent {
+                let agent = s.labels.get(logql::AGENT).cloned().unwrap_or_else(|| "unknown".into());
+                *self.agent_sessions.get_or_insert_with(BTreeMap::new).entry(agent).or_default() += n;
+            } else {
+                *self.variant_sessions.get_or_insert_with(BTreeMap::new).entry(variant_of(&s.labels)).or_default() += n;
+            }
         }
-        all
+        Ok(())
     }
 
-    fn outcomes_of(&self, (experiment, variant): VariantKey) -> Outcomes {
-        let key = (experiment.map(str::to_string), variant.map(str::to_string));
-        self.outcomes.get(&key).copied().unwrap_or_default()
+    pub fn squares(&mut self, samples: &[Sample]) -> Result<()> {
+        let squares = self.squares.get_or_insert_with(BTreeMap::new);
+        for s in samples {
+            if !(s.value.is_finite() && s.value >= 0.0) {
+                return Err(anyhow!("{} for {:?} is not a sum of squares", s.value, s.labels));
+            }
+            *squares.entry(variant_of(&s.labels)).or_default() += s.value;
+        }
+        Ok(())
     }
 
-    fn sessions(&self) -> BTreeSet<&str> {
-        self.cells.keys().filter_map(|(g, _)| g.session.as_deref()).collect()
+    /// Whether every session has one agent and one variant, so that the tuples add up to
+    /// the sessions per agent and per variant.
+    pub fn tuples_are_exact(&self) -> bool {
+        Some(self.tuples.values().sum::<u64>()) == self.sessions
     }
 
-    /// The window's totals. Failed runs are those of the outcome answers, which are asked
-    /// in both windows (and agree with the failed runs by session in the current one).
     pub fn totals(&self) -> Totals {
-        let all = self.all();
-        let outcomes = self.all_outcomes();
+        let o = self.all_outcomes();
         Totals {
-            cost: all.cost,
-            input_tokens: all.input,
-            output_tokens: all.output,
-            sessions: self.sessions().len() as u64,
-            model_calls: Some(all.calls),
-            errors: Some(outcomes.failed_runs),
-            runs: Some(outcomes.runs),
-            tool_calls: Some(outcomes.tool_calls),
-            tool_failures: Some(outcomes.tool_failures),
-            uncosted_events: Some(all.uncosted),
-            events: Some(all.events),
+            cost: self.cost.usd,
+            input_tokens: self.input,
+            output_tokens: self.output,
+            sessions: self.sessions.unwrap_or(0),
+            model_calls: Some(self.calls.values().sum()),
+            errors: Some(o.failed_runs),
+            runs: Some(o.runs),
+            tool_calls: Some(o.tool_calls),
+            tool_failures: Some(o.tool_failures),
+            uncosted_events: Some(self.uncosted),
+            events: Some(self.events),
             model_errors: None,
         }
     }
 
-    /// The window's rows (without the daily series), with the `top` costliest sessions.
-    pub fn rows(&self, top: usize) -> Rows {
-        let mut models: BTreeMap<&(String, String), Acc> = BTreeMap::new();
-        // Each with its sums and its distinct sessions (for a session: its agents).
-        type Members<'a> = (Acc, BTreeSet<&'a str>);
-        let mut agents: BTreeMap<&str, Members> = BTreeMap::new();
-        // A variant's sums and the cost of each of its sessions in it.
-        let mut variants: BTreeMap<VariantKey, (Acc, BTreeMap<&str, Usd>)> = BTreeMap::new();
-        let mut sessions: BTreeMap<&str, Members> = BTreeMap::new();
-        for ((group, model), acc) in &self.cells {
-            if let Some(m) = model {
-                models.entry(m).or_default().merge(acc);
-            }
-            let agent = agents.entry(&group.agent).or_default();
-            agent.0.merge(acc);
-            let variant = variants.entry((group.experiment.as_deref(), group.variant.as_deref())).or_default();
-            variant.0.merge(acc);
-            if let Some(session) = &group.session {
-                agent.1.insert(session);
-                *variant.1.entry(session).or_default() += acc.cost;
-                let s = sessions.entry(session).or_default();
-                s.0.merge(acc);
-                s.1.insert(&group.agent);
-            }
+    fn all_outcomes(&self) -> Outcomes {
+        let mut all = Outcomes::default();
+        for o in self.variant_outcomes.values() {
+            all.runs += o.runs;
+            all.failed_runs += o.failed_runs;
+            all.tool_calls += o.tool_calls;
+            all.tool_failures += o.tool_failures;
         }
+        all
+    }
+
+    /// The window's rows (without the daily series).
+    pub fn rows(&self) -> Rows {
+        let models: BTreeSet<&ModelKey> =
+            self.calls.keys().chain(self.cost_model.keys()).chain(self.tokens_model.keys()).collect();
         let by_model = models
             .into_iter()
-            .map(|((model, provider), a)| ModelRow {
-                model: model.clone(),
-                provider: provider.clone(),
-                cost: a.cost_value(),
-                input_tokens: a.input,
-                output_tokens: a.output,
-                calls: Some(a.calls),
+            .map(|key| {
+                let (input, output) = self.tokens_model.get(key).copied().unwrap_or_default();
+                let uncosted = self.uncosted_model.get(key).copied().unwrap_or(0);
+                ModelRow {
+                    model: key.0.clone(),
+                    provider: key.1.clone(),
+                    cost: self.cost_model.get(key).copied().unwrap_or_default().value(uncosted),
+                    input_tokens: input,
+                    output_tokens: output,
+                    calls: Some(self.calls.get(key).copied().unwrap_or(0)),
+                }
             })
+            .collect();
+
+        let mut agent_sessions: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut variant_sessions: BTreeMap<&VariantKey, u64> = BTreeMap::new();
+        for ((agent, variant), &n) in &self.tuples {
+            *agent_sessions.entry(agent).or_default() += n;
+            *variant_sessions.entry(variant).or_default() += n;
+        }
+        if let Some(exact) = &self.agent_sessions {
+            agent_sessions = exact.iter().map(|(a, &n)| (a.as_str(), n)).collect();
+        }
+        if let Some(exact) = &self.variant_sessions {
+            variant_sessions = exact.iter().map(|(k, &n)| (k, n)).collect();
+        }
+        let agents: BTreeSet<&str> = self
+            .agents_seen
+            .iter()
+            .map(String::as_str)
+            .chain(agent_sessions.keys().copied())
+            .chain(self.cost_agent.keys().map(String::as_str))
+            .chain(self.agent_failed_runs.keys().map(String::as_str))
+            .chain(self.uncosted_agent.keys().map(String::as_str))
             .collect();
         let by_agent = agents
             .into_iter()
-            .map(|(agent, (a, s))| AgentRow {
+            .map(|agent| AgentRow {
                 agent: agent.to_string(),
-                cost: a.cost_value(),
-                sessions: s.len() as u64,
-                errors: Some(a.failed),
+                cost: self
+                    .cost_agent
+                    .get(agent)
+                    .copied()
+                    .unwrap_or_default()
+                    .value(self.uncosted_agent.get(agent).copied().unwrap_or(0)),
+                sessions: agent_sessions.get(agent).copied().unwrap_or(0),
+                errors: Some(self.agent_failed_runs.get(agent).copied().unwrap_or(0)),
             })
+            .collect();
+
+        let variants: BTreeSet<&VariantKey> = self
+            .variant_outcomes
+            .keys()
+            .chain(variant_sessions.keys().copied())
+            .chain(self.cost_variant.keys())
+            .chain(self.uncosted_variant.keys())
             .collect();
         let by_variant = variants
             .into_iter()
-            .map(|(key, (a, costs))| {
-                let mut squares = SquareSum::default();
-                costs.values().for_each(|&c| squares.add(c));
-                let o = self.outcomes_of(key);
+            .map(|key| {
+                let o = self.variant_outcomes.get(key).copied().unwrap_or_default();
                 VariantRow {
-                    experiment: key.0.map(str::to_string),
-                    variant: key.1.map(str::to_string),
-                    sessions: costs.len() as u64,
-                    cost: a.cost_value(),
-                    errors: a.failed,
+                    experiment: key.0.clone(),
+                    variant: key.1.clone(),
+                    sessions: variant_sessions.get(key).copied().unwrap_or(0),
+                    cost: self
+                        .cost_variant
+                        .get(key)
+                        .copied()
+                        .unwrap_or_default()
+                        .value(self.uncosted_variant.get(key).copied().unwrap_or(0)),
+                    errors: o.failed_runs,
                     spread: VariantSpread {
-                        cost_sum_squares: Some(squares.usd2()),
+                        cost_sum_squares: self.squares.as_ref().map(|s| s.get(key).copied().unwrap_or(0.0)),
                         runs: Some(o.runs),
                         tool_calls: Some(o.tool_calls),
                         tool_failures: Some(o.tool_failures),
@@ -289,85 +350,64 @@ impl Tally {
                 }
             })
             .collect();
-        let mut by_session: Vec<SessionRow> = sessions
-            .into_iter()
-            .map(|(session, (a, agents))| SessionRow {
-                session: session.to_string(),
-                // The JSONL source's choice for a session seen under several agents.
-                agent: agents.iter().min_by_key(|a| (**a == "unknown", **a)).unwrap_or(&"unknown").to_string(),
-                cost: a.cost_value(),
-                input_tokens: a.input,
-                output_tokens: a.output,
-                model_calls: a.calls,
-            })
-            .collect();
+
+        let mut by_session = self.top.clone();
         by_session.sort_by(|a, b| by_cost(a.cost, b.cost).then_with(|| a.session.cmp(&b.session)));
-        by_session.truncate(top);
         Rows { totals: self.totals(), by_model, by_agent, by_variant, by_session, daily: Vec::new(), durations: None }
     }
 
-    /// Refuses answers that cannot all be complete. `per_group`: the window's measures were
-    /// grouped alike, so the checks hold group by group, not only in total.
-    pub(super) fn check(&self, per_group: bool) -> std::result::Result<(), String> {
-        let mut groups: HashMap<&Group, Acc> = HashMap::new();
-        for ((group, model), acc) in &self.cells {
-            if model.is_some() {
-                let costed = acc.calls.checked_sub(acc.uncosted).ok_or_else(|| {
-                    format!("{} model calls without a cost out of {} for {group:?}", acc.uncosted, acc.calls)
-                })?;
-                if (costed > 0) != acc.cost_seen {
-                    return Err(format!(
-                        "{costed} model calls with a cost but {} cost series for {group:?} {model:?}",
-                        if acc.cost_seen { "a" } else { "no" }
-                    ));
-                }
-                if acc.calls == 0 && acc.input + acc.output > 0 {
-                    return Err(format!("tokens but no model calls for {group:?} {model:?}"));
-                }
-            }
-            groups.entry(group).or_default().merge(acc);
+    /// Refuses answers that cannot all be complete: every count must fit among the events,
+    /// a model's costed calls must come with a cost series and its uncosted ones must be
+    /// among its calls, the tuples must cover every session. `dims`: the window was asked
+    /// by group, so the checks hold group by group.
+    pub fn check(&self, dims: bool) -> std::result::Result<(), String> {
+        let o = self.all_outcomes();
+        let calls: u64 = self.calls.values().sum();
+        if calls + o.runs + o.tool_calls > self.events || o.failed_runs > o.runs || o.tool_failures > o.tool_calls {
+            return Err(format!(
+                "{calls} model calls, {} runs ({} failed) and {} tool calls ({} failed) but {} events",
+                o.runs, o.failed_runs, o.tool_calls, o.tool_failures, self.events
+            ));
         }
-        check_outcomes(&self.all(), &self.all_outcomes(), "the window")?;
-        if per_group {
-            if let Some((g, a)) = groups.iter().find(|(_, a)| a.calls + a.failed > a.events) {
-                return Err(format!(
-                    "{} model calls and {} failed runs but {} events for {g:?}",
-                    a.calls, a.failed, a.events
-                ));
+        if self.uncosted > calls {
+            return Err(format!("{} model calls without a cost out of {calls}", self.uncosted));
+        }
+        if (calls > self.uncosted) != self.cost.seen {
+            return Err(format!(
+                "{} model calls with a cost but {} cost series",
+                calls - self.uncosted,
+                if self.cost.seen { "a" } else { "no" }
+            ));
+        }
+        if self.sessions.is_some_and(|n| n > self.events) {
+            return Err(format!("{:?} sessions but {} events", self.sessions, self.events));
+        }
+        if !dims {
+            return Ok(());
+        }
+        for (model, &n) in &self.calls {
+            let uncosted = self.uncosted_model.get(model).copied().unwrap_or(0);
+            let seen = self.cost_model.get(model).is_some_and(|c| c.seen);
+            if uncosted > n || (n > uncosted) != seen {
+                return Err(format!("{n} calls, {uncosted} without a cost, but cost series {seen} for {model:?}"));
             }
-            // By variant: the events, calls and failed runs counted by session, against the
-            // runs and tool calls counted by variant.
-            let mut variants: BTreeMap<VariantKey, Acc> = BTreeMap::new();
-            for (g, a) in &groups {
-                variants.entry((g.experiment.as_deref(), g.variant.as_deref())).or_default().merge(a);
+        }
+        if let Some(model) =
+            self.cost_model.keys().chain(self.tokens_model.keys()).find(|m| !self.calls.contains_key(*m))
+        {
+            return Err(format!("costs or tokens but no model calls for {model:?}"));
+        }
+        for (key, o) in &self.variant_outcomes {
+            if o.failed_runs > o.runs || o.tool_failures > o.tool_calls {
+                return Err(format!("more failures than runs or tool calls for {key:?}: {o:?}"));
             }
-            for (e, v) in self.outcomes.keys() {
-                variants.entry((e.as_deref(), v.as_deref())).or_default();
-            }
-            for (&key, a) in &variants {
-                let o = self.outcomes_of(key);
-                if a.failed != o.failed_runs {
-                    return Err(format!(
-                        "{} failed runs by session but {} by variant for {key:?}",
-                        a.failed, o.failed_runs
-                    ));
-                }
-                check_outcomes(a, &o, &format!("{key:?}"))?;
-            }
+        }
+        let tuples: u64 = self.tuples.values().sum();
+        if self.sessions.is_some_and(|n| tuples < n) {
+            return Err(format!("{tuples} sessions by agent and variant but {:?} in all", self.sessions));
         }
         Ok(())
     }
-}
-
-/// Model calls, runs and tool calls are events; failed runs and tool calls are among them.
-fn check_outcomes(a: &Acc, o: &Outcomes, what: &str) -> std::result::Result<(), String> {
-    if a.calls + o.runs + o.tool_calls > a.events || o.failed_runs > o.runs || o.tool_failures > o.tool_calls {
-        return Err(format!(
-            "{} model calls, {} runs ({} failed) and {} tool calls ({} failed) but {} events for {what}",
-            a.calls, o.runs, o.failed_runs, o.tool_calls, o.tool_failures, a.events
-        ));
-    }
-    Ok(())
 }
 
 /// The days must add up to the window's cost (up to Loki's float sums): a day answered
@@ -382,6 +422,77 @@ pub(super) fn check_daily(daily: &[Usd], total: Usd) -> std::result::Result<(), 
     Ok(())
 }
 
+/// The details of named sessions, from [`super::LogQl::session_events_of`] and the token
+/// legs, as rows; `costs` are the sessions' costs as the top-N query answered them
+/// (`None`: every call uncosted).
+#[derive(Debug, Default)]
+pub struct SessionDetails {
+    agents: BTreeMap<String, BTreeSet<String>>,
+    calls: BTreeMap<String, u64>,
+    input: BTreeMap<String, u64>,
+    output: BTreeMap<String, u64>,
+}
+
+impl SessionDetails {
+    pub fn events(&mut self, samples: &[Sample]) -> Result<()> {
+        for s in samples {
+            let n = count(s)?;
+            let session = logql::session_of(&s.labels).ok_or_else(|| anyhow!("{:?} has no session", s.labels))?;
+            self.agents.entry(session.to_string()).or_default().insert(logql::agent_of(&s.labels).to_string());
+            if Shape::kind_of(&s.labels).is_some_and(|(_, k)| k == Kind::ModelCall) {
+                *self.calls.entry(session.to_string()).or_default() += n;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tokens(&mut self, samples: &[Sample], input: bool) -> Result<()> {
+        for s in samples {
+            let session = logql::session_of(&s.labels).ok_or_else(|| anyhow!("{:?} has no session", s.labels))?;
+            let map = if input { &mut self.input } else { &mut self.output };
+            *map.entry(session.to_string()).or_default() += count(s)?;
+        }
+        Ok(())
+    }
+
+    /// The rows of `sessions`; every one must have answered with its events.
+    pub fn rows(&self, sessions: &[(String, Option<Usd>)]) -> std::result::Result<Vec<SessionRow>, String> {
+        sessions
+            .iter()
+            .map(|(session, cost)| {
+                let agents =
+                    self.agents.get(session).ok_or_else(|| format!("no events for top session {session:?}"))?;
+                // The JSONL source's choice for a session seen under several agents.
+                let agent = agents.iter().min_by_key(|a| (*a == "unknown", a.as_str())).cloned();
+                Ok(SessionRow {
+                    session: session.clone(),
+                    agent: agent.unwrap_or_else(|| "unknown".into()),
+                    cost: *cost,
+                    input_tokens: self.input.get(session).copied().unwrap_or(0),
+                    output_tokens: self.output.get(session).copied().unwrap_or(0),
+                    model_calls: self.calls.get(session).copied().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The costliest sessions, best first, the JSONL source's way: by cost, then by name.
+/// `found` are sessions and costs as answered (by several classes, in no order).
+pub fn rank(found: &[Sample]) -> Result<Vec<(String, Usd)>> {
+    let mut ranked: Vec<(String, Usd)> = found
+        .iter()
+        .map(|s| {
+            let name =
+                s.labels.get(logql::SESSION).cloned().ok_or_else(|| anyhow!("{:?} names no session", s.labels))?;
+            Ok((name, usd(s)?))
+        })
+        .collect::<Result<_>>()?;
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.dedup_by(|a, b| a.0 == b.0);
+    Ok(ranked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,115 +502,78 @@ mod tests {
     }
 
     #[test]
-    fn groups_add_up_like_the_jsonl_source() {
+    fn answers_add_up_like_the_jsonl_source() {
         let mut t = Tally::default();
-        let s1 = [("sessionId", "s1"), ("agentId", "main"), ("model", "anthropic/claude-x")];
-        let s2 = [("sessionKey", "agent:ops:k"), ("model", "gpt-5"), ("provider", "OpenAI")];
-        t.add(Measure::Events, &[sample(&s1[..2], 3.0), sample(&s2[..1], 2.0)]).unwrap();
-        t.add(Measure::Cost, &[sample(&s1, 0.5), sample(&s1, 0.25)]).unwrap();
-        t.add(Measure::ModelCalls, &[sample(&s1, 2.0), sample(&s2, 1.0)]).unwrap();
-        t.add(Measure::UncostedCalls, &[sample(&s2, 1.0)]).unwrap();
+        let call = [("type", "model_usage"), ("agentId", "main"), ("model", "anthropic/claude-x")];
+        let b_call = [("eventType", "model_usage"), ("model", "gpt-5"), ("provider", "OpenAI")];
+        t.counts(&[
+            sample(&call, 3.0),
+            sample(&b_call, 1.0),
+            sample(&[("type", "agent_end"), ("agentId", "main"), ("variant", "A"), ("experimentId", "x")], 2.0),
+            sample(&[("__error__", "JSONParserErr")], 2.0),
+            sample(&[], 1.0),
+        ])
+        .unwrap();
+        assert_eq!((t.events, t.not_json, t.untyped, t.agent_from_key), (6, 2, 1, true));
+        t.failed(&[sample(
+            &[("type", "agent_end"), (logql::AGENT, "main"), ("variant", "A"), ("experimentId", "x")],
+            1.0,
+        )])
+        .unwrap();
+        t.uncosted(
+            &[sample(
+                &[("eventType", "model_usage"), ("model", "gpt-5"), ("provider", "OpenAI"), (logql::AGENT, "ops")],
+                1.0,
+            )],
+            true,
+        )
+        .unwrap();
+        t.cost(&[sample(&[("type", "model_usage"), ("model", "anthropic/claude-x"), ("agentId", "main")], 0.75)], true)
+            .unwrap();
+        t.session_count(&[sample(&[], 2.0)]).unwrap();
+        t.session_tuples(&[sample(&[(logql::AGENT, "main")], 1.0), sample(&[(logql::AGENT, "ops")], 1.0)]).unwrap();
         t.check(true).unwrap();
-        let rows = t.rows(10);
-        assert_eq!(rows.totals.sessions, 2);
+        assert!(t.tuples_are_exact());
+        let rows = t.rows();
         assert_eq!(rows.totals.cost, Usd::from_f64(0.75).unwrap());
-        assert_eq!(rows.totals.uncosted_events, Some(1));
-        let ops = rows.by_session.iter().find(|s| s.session == "agent:ops:k").unwrap();
-        assert_eq!((ops.agent.as_str(), ops.cost), ("ops", None), "every call uncosted: unknown, not free");
-        let gpt = rows.by_model.iter().find(|m| m.model == "gpt-5").unwrap();
-        assert_eq!((gpt.provider.as_str(), gpt.cost, gpt.calls), ("openai", None, Some(1)));
-        assert_eq!(rows.by_session[0].session, "s1");
-    }
-
-    #[test]
-    fn variants_spread_from_the_groups_and_outcomes() {
-        let mut t = Tally::default();
-        let g = |session: &'static str, agent: &'static str, variant: &'static str| {
-            vec![("sessionId", session), ("agentId", agent), ("experimentId", "exp"), ("variant", variant)]
-        };
-        let with_model = |mut labels: Vec<(&'static str, &'static str)>| {
-            labels.push(("model", "m"));
-            labels
-        };
-        let (s1a, s1a_coder, s1b, s2a) =
-            (g("s1", "main", "A"), g("s1", "coder", "A"), g("s1", "main", "B"), g("s2", "main", "A"));
-        let events = [sample(&s1a, 4.0), sample(&s1a_coder, 1.0), sample(&s1b, 2.0), sample(&s2a, 2.0)];
-        t.add(Measure::Events, &events).unwrap();
-        let calls: Vec<Sample> =
-            [&s1a, &s1a_coder, &s1b, &s2a].iter().map(|l| sample(&with_model(l.to_vec()), 1.0)).collect();
-        t.add(Measure::ModelCalls, &calls).unwrap();
-        let costs = [1.0, 0.5, 2.0, 3.0];
-        let costs: Vec<Sample> = calls.iter().zip(costs).map(|(s, c)| Sample { value: c, ..s.clone() }).collect();
-        t.add(Measure::Cost, &costs).unwrap();
-        t.add(Measure::FailedRuns, &[sample(&s1a, 1.0)]).unwrap();
-        let outcome = |variant, kind| [("experimentId", "exp"), ("variant", variant), ("type", kind)];
-        t.add(
-            Measure::Outcomes,
-            &[
-                sample(&outcome("A", "agent_end"), 2.0),
-                sample(&outcome("A", "tool_call"), 1.0),
-                sample(&outcome("B", "tool_call"), 1.0),
-            ],
-        )
-        .unwrap();
-        t.add(
-            Measure::FailedOutcomes,
-            &[sample(&outcome("A", "agent_end"), 1.0), sample(&outcome("B", "tool_call"), 1.0)],
-        )
-        .unwrap();
-        t.check(true).unwrap();
-        let rows = t.rows(10);
-        assert_eq!((rows.totals.runs, rows.totals.errors), (Some(2), Some(1)));
-        assert_eq!((rows.totals.tool_calls, rows.totals.tool_failures), (Some(2), Some(1)));
-        let variant = |v: &str| rows.by_variant.iter().find(|r| r.variant.as_deref() == Some(v)).unwrap();
-        let (a, b) = (variant("A"), variant("B"));
-        assert_eq!((a.sessions, a.errors, a.spread.runs, a.spread.tool_calls), (2, 1, Some(2), Some(1)));
-        // s1 cost 1.5 in A (two agents), 2 in B; s2 cost 3 in A.
-        assert!((a.spread.cost_sum_squares.unwrap() - 11.25).abs() < 1e-12, "{a:?}");
-        assert!((b.spread.cost_sum_squares.unwrap() - 4.0).abs() < 1e-12, "{b:?}");
         assert_eq!(
-            (b.sessions, b.spread.runs, b.spread.tool_calls, b.spread.tool_failures),
-            (1, Some(0), Some(1), Some(1))
+            (rows.totals.model_calls, rows.totals.uncosted_events, rows.totals.errors),
+            (Some(4), Some(1), Some(1))
         );
-
-        // Failed runs by session and by variant must agree; runs must be among the events.
-        t.add(Measure::FailedOutcomes, &[sample(&outcome("B", "agent_end"), 1.0)]).unwrap();
-        assert!(t.check(true).unwrap_err().contains("failed runs by session but 1 by variant"));
-        let mut t = Tally::default();
-        t.add(Measure::Events, &[sample(&[], 1.0)]).unwrap();
-        t.add(Measure::Outcomes, &[sample(&[("kind", "run.end")], 1.0), sample(&[("kind", "tool.end")], 1.0)]).unwrap();
-        assert!(t.check(false).unwrap_err().contains("but 1 events"));
-        assert!(t.add(Measure::Outcomes, &[sample(&[("kind", "llm.call")], 1.0)]).is_err());
+        let gpt = rows.by_model.iter().find(|m| m.model == "gpt-5").unwrap();
+        assert_eq!(
+            (gpt.provider.as_str(), gpt.cost, gpt.calls),
+            ("openai", None, Some(1)),
+            "uncosted: unknown, not free"
+        );
+        let ops = rows.by_agent.iter().find(|a| a.agent == "ops").unwrap();
+        assert_eq!((ops.cost, ops.sessions), (None, 1));
+        let a = rows.by_variant.iter().find(|v| v.variant.as_deref() == Some("A")).unwrap();
+        assert_eq!((a.errors, a.spread.runs, a.spread.cost_sum_squares), (1, Some(2), None));
     }
 
     #[test]
-    fn square_sums_are_exact() {
-        let mut s = SquareSum::default();
-        s.add(Usd::from_f64(1.5).unwrap());
-        s.add(Usd::from_f64(0.25).unwrap());
-        assert_eq!(s.usd2(), 2.3125);
-        // Past 2⁶⁴ pico-dollars (about 18 million USD), squares go past 2¹²⁸.
-        let mut big = SquareSum::default();
-        let x = Usd::from_f64(1e8).unwrap();
-        big.add(x);
-        big.add(x);
-        assert_eq!(big.usd2(), 2e16);
-        let mut other = SquareSum::default();
-        other.add(Usd::from_f64(2e8).unwrap());
-        assert_eq!(other.usd2(), 2.0 * big.usd2());
+    fn answers_that_disagree_are_refused() {
+        let mut t = Tally::default();
+        t.counts(&[sample(&[("type", "model_usage"), ("model", "m")], 1.0)]).unwrap();
+        assert!(t.check(true).unwrap_err().contains("but no cost series"));
+        t.cost(&[sample(&[("type", "model_usage"), ("model", "m")], 1.0)], true).unwrap();
+        t.check(true).unwrap();
+        t.session_count(&[sample(&[], 1.0)]).unwrap();
+        assert!(t.check(true).unwrap_err().contains("sessions by agent and variant"));
+        let mut t = Tally::default();
+        t.counts(&[sample(&[("kind", "run.end")], 1.0)]).unwrap();
+        t.failed(&[sample(&[("kind", "run.end")], 2.0)]).unwrap();
+        assert!(t.check(false).unwrap_err().contains("runs (2 failed)"));
+        assert!(t.failed(&[sample(&[("kind", "llm.call")], 1.0)]).is_err());
     }
 
     #[test]
-    fn a_missing_cost_series_is_refused() {
-        let mut t = Tally::default();
-        let s = [("sessionId", "s1"), ("model", "m")];
-        t.add(Measure::Events, &[sample(&s[..1], 1.0)]).unwrap();
-        t.add(Measure::ModelCalls, &[sample(&s, 1.0)]).unwrap();
-        assert!(t.check(true).unwrap_err().contains("no cost series"));
-        let mut t = Tally::default();
-        t.add(Measure::ModelCalls, &[sample(&s, 1.0)]).unwrap();
-        t.add(Measure::Cost, &[sample(&s, 1.0)]).unwrap();
-        assert!(t.check(true).unwrap_err().contains("events"));
+    fn sessions_rank_by_cost_then_name() {
+        let s = |name: &str, v: f64| sample(&[(logql::SESSION, name)], v);
+        let ranked = rank(&[s("b", 1.0), s("a", 1.0), s("c", 2.0), s("a", 1.0)]).unwrap();
+        let names: Vec<&str> = ranked.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["c", "a", "b"]);
     }
 
     #[test]
