@@ -2,7 +2,7 @@
 """Measures `obsctl digest --source loki` against a real Loki on 127.0.0.1.
 
     LOKI_BIN=/path/to/loki python3 scripts/bench-loki.py --sessions 20000 --split 1h \
-        [--obsctl target/release/obsctl] [--before OLD_OBSCTL] [--runs 3]
+        [--obsctl target/release/obsctl] [--before OLD_OBSCTL] [--runs 3] [--before-runs 1]
 
 Generates (or reuses) a corpus with scripts/loki-corpus.py (N sessions in each of the weeks
 2026-W46 and 2026-W47), starts Loki with its documented defaults but for what a benchmark
@@ -236,6 +236,7 @@ def main():
     ap.add_argument("--obsctl", default=os.path.join(ROOT, "target/release/obsctl"))
     ap.add_argument("--before", help="an older obsctl binary, measured alongside")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--before-runs", type=int, default=1, help="runs of --before (it may take minutes)")
     ap.add_argument("--keep", action="store_true", help="leave Loki running (prints its URL) and wait")
     args = ap.parse_args()
     loki_bin = os.environ.get("LOKI_BIN")
@@ -300,6 +301,8 @@ def main():
                 instant(base, bare_q, W47_END_NS - 1)
                 bare.append(time.monotonic() - t0)
                 for name, binary in binaries:
+                    if name == "before" and len(results["before"]) >= args.before_runs:
+                        continue
                     code, wall, rss, out, err = run_obsctl(binary, url, [])
                     statuses = counter.take()
                     results[name].append((code, wall, rss, statuses, out, err))
