@@ -573,7 +573,8 @@ fn recorded_digests_replay_to_the_jsonl_source() {
         assert!(names.len() >= 25, "{prefix}: {} cases", names.len());
         let cases: Vec<Case> = names.iter().map(|n| Case::load(n)).collect();
         for case in cases.iter().filter(|c| c.expected.is_some()) {
-            let got = block_on(source(Replay::cases(vec![case.clone()]).url()).instant(case.param("query"), case_time(case)));
+            let got =
+                block_on(source(Replay::cases(vec![case.clone()]).url()).instant(case.param("query"), case_time(case)));
             let got = got.unwrap_or_else(|e| panic!("{}: {e:#}", case.name));
             if case.param("query").starts_with("topk(") {
                 // Values as expected, whatever Loki's order.
@@ -589,7 +590,8 @@ fn recorded_digests_replay_to_the_jsonl_source() {
         }
         let server = Replay::cases(cases.clone());
         let query = Query { variant_spread: false, ..week("2026-W47", "UTC") };
-        let got = block_on(source(server.url()).answer(&query)).unwrap_or_else(|e| panic!("{prefix}: {}", error::describe(&e)));
+        let got = block_on(source(server.url()).answer(&query))
+            .unwrap_or_else(|e| panic!("{prefix}: {}", error::describe(&e)));
         assert!(server.unmatched().is_empty(), "{prefix}: requests nobody recorded: {:?}", server.unmatched());
         assert_eq!(server.cases_used().len(), cases.len(), "{prefix}: every recorded request sent");
         let mut jsonl = jsonl_answer(&lines, &query);
