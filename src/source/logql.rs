@@ -189,6 +189,19 @@ impl Shape {
         format!("{earlier}| ({})", any.join(" or "))
     }
 
+    /// The stages that keep this shape's tool calls (every spelling the JSONL source
+    /// counts), and no line of an earlier shape.
+    fn tool_call(self) -> String {
+        let field = self.type_field();
+        let any: Vec<String> = self.tool_call_types().iter().map(|t| format!("{field}=\"{t}\"")).collect();
+        let earlier = match self {
+            Shape::A => "",
+            Shape::B => "| type=\"\" ",
+            Shape::C => "| type=\"\" | eventType=\"\" ",
+        };
+        format!("{earlier}| ({})", any.join(" or "))
+    }
+
     /// A failed run or tool call, as the JSONL source decides it.
     fn failed(self) -> String {
         match self {
@@ -361,6 +374,18 @@ impl LogQl {
         count_by(by, &format!("{} {} {}", self.valid(), shape.run_end(), shape.failed()))
     }
 
+    /// Every run end, as [`Self::failed_runs`] counts the failed ones.
+    pub fn runs(&self, shape: Shape, by: &[&str]) -> Expr {
+        count_by(by, &format!("{} {}", self.valid(), shape.run_end()))
+    }
+
+    /// Tool calls (`failed_only`: the failed ones), the lines [`Self::outcomes`] counts as
+    /// tool calls, without the type label.
+    pub fn tool_calls(&self, shape: Shape, failed_only: bool, by: &[&str]) -> Expr {
+        let failed = if failed_only { format!(" {}", shape.failed()) } else { String::new() };
+        count_by(by, &format!("{} {}{failed}", self.valid(), shape.tool_call()))
+    }
+
     /// Run ends and tool calls (`failed_only`: the failed ones), grouped by `by` and by the
     /// shape's type label, which tells the two apart ([`outcome_of`]): one request answers
     /// both.
@@ -507,6 +532,30 @@ mod tests {
         );
         assert!(LogQl::new("job=x").is_err());
         assert!(LogQl::new("{}").is_err());
+    }
+
+    #[test]
+    fn runs_and_tool_calls_are_the_outcomes_lines() {
+        let q = LogQl::new(r#"{job="openclaw-telemetry"}"#).unwrap();
+        let runs = q.runs(Shape::B, &["variant"]).render(0, 3600 * NANOS_PER_SEC);
+        assert!(runs.starts_with("sum by (variant) (count_over_time("), "{runs}");
+        assert!(runs.contains(r#"| type="" | eventType="agent_end" | drop "#), "{runs}");
+        assert!(runs.ends_with("[3600s]))"), "{runs}");
+        let tools = q.tool_calls(Shape::B, true, &[]).render(0, NANOS_PER_SEC);
+        assert!(
+            tools.contains(
+                r#"| type="" | (eventType="tool_call" or eventType="tool_result") | (success="false" or status!~`"#
+            ),
+            "{tools}"
+        );
+        let tools = q.tool_calls(Shape::C, false, &[]).render(0, NANOS_PER_SEC);
+        assert!(tools.contains(r#"| type="" | eventType="" | (kind="tool.end") | drop "#), "{tools}");
+        assert_eq!(
+            q.failed_runs(Shape::A, &[]).render(0, NANOS_PER_SEC),
+            q.runs(Shape::A, &[])
+                .render(0, NANOS_PER_SEC)
+                .replace(r#"| type="agent_end""#, r#"| type="agent_end" | success="false""#)
+        );
     }
 
     #[test]
