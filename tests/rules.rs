@@ -332,3 +332,18 @@ fn hourly_rules_sum_to_the_digest() {
     }
     assert_eq!(digest["by_model"].as_array().unwrap().len(), 3, "gemini is born mid-week");
 }
+
+#[test]
+fn a_hostile_loki_selector_stays_one_string() {
+    // A selector that closes the YAML string and adds a rule of its own, were it templated in.
+    let selector = "{job=\"x\\\"\"\n      - alert: Injected\n        expr: \"1\", a=\"'b'\"}";
+    let text = generate(&["--target", "loki", "--session-budget", "2", "--loki-selector", selector]);
+    let rules = parsed_rules(&text);
+    assert_eq!(rules.len(), 4, "{text}");
+    assert!(rules.iter().all(|r| r.1 != "Injected"));
+    for (_, _, expr, rule) in &rules {
+        assert!(expr.contains(&format!("{selector} !~ `")), "the selector is in every expression as given: {expr}");
+        let runbook = rule["annotations"]["runbook"].as_str().unwrap();
+        assert!(runbook.ends_with(&format!(" --loki-selector {}", obsctl::rules::shell_quote(selector))), "{runbook}");
+    }
+}
