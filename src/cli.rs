@@ -28,6 +28,8 @@ pub enum Command {
     Digest(Box<DigestArgs>),
     /// CI gate: compare a window with a baseline or the previous window; exit 1 on a regression, 3 when data is missing.
     Gate(Box<GateArgs>),
+    /// Write Prometheus or Loki rule files (recording rules and alerts) from the digest's own queries and names.
+    Rules(Box<RulesArgs>),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -336,6 +338,92 @@ const GATE_EXAMPLES: &str = "Examples:
   obsctl gate --last 7d --max-increase-per variant=10% --control control --min-sessions 30
   obsctl gate --last 7d --max-session-cost 2 --source loki
   obsctl digest --week --format json --output baseline.json       save a baseline (or: gate --save-baseline FILE)";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = RULES_EXAMPLES)]
+pub struct RulesArgs {
+    /// Which server's rule file to print (and to write to plain --output files).
+    #[arg(long, value_enum, default_value_t = RulesTarget::Prometheus, help_heading = "Output")]
+    pub target: RulesTarget,
+
+    /// Write the rule file to FILE instead of standard output, atomically; TARGET=FILE writes that target's file (repeatable: --output prometheus=obsctl.rules.yml --output loki=obsctl.yml).
+    #[arg(long, short = 'o', value_name = "[TARGET=]FILE", help_heading = "Output")]
+    pub output: Vec<String>,
+
+    /// Alert when the total cost over WINDOW is over USD (default 5/1h; off: no such alert).
+    #[arg(long, value_name = "USD/WINDOW", help_heading = "Prometheus alerts")]
+    pub spike: Option<String>,
+
+    /// Alert when one LABEL value's cost over WINDOW is over USD (agent=2/1h; repeatable). agent, model and provider mean the configured label names; any other label name is used as it is.
+    #[arg(long, value_name = "LABEL=USD/WINDOW", help_heading = "Prometheus alerts")]
+    pub spike_per: Vec<String>,
+
+    /// Alert when the cost of the current UTC day is over USD.
+    #[arg(long, value_name = "USD", help_heading = "Prometheus alerts")]
+    pub daily_budget: Option<String>,
+
+    /// Alert when a model's errors per costed session over WINDOW are over RATE (default 10%/1h; off: no such alert).
+    #[arg(long, value_name = "RATE/WINDOW", help_heading = "Prometheus alerts")]
+    pub error_rate: Option<String>,
+
+    /// The model-error alert needs at least N errors in its window (default 3).
+    #[arg(long, value_name = "N", help_heading = "Prometheus alerts")]
+    pub min_errors: Option<u64>,
+
+    /// Alert for every session whose cost in the last hour, or since it started (within --session-lookback), is over USD.
+    #[arg(long, value_name = "USD", help_heading = "Loki alerts")]
+    pub session_budget: Option<String>,
+
+    /// How far back "since the session started" looks (default 24h; h, d or w).
+    #[arg(long, value_name = "DURATION", help_heading = "Loki alerts")]
+    pub session_lookback: Option<String>,
+
+    /// Alert when an experiment variant's failed runs over WINDOW are over RATE of its runs (default 20%/1h; off: no such alert).
+    #[arg(long, value_name = "RATE/WINDOW", help_heading = "Loki alerts")]
+    pub failed_run_rate: Option<String>,
+
+    /// Alert when an experiment variant's failed tool calls over WINDOW are over RATE of its tool calls (default 10%/1h; off: no such alert).
+    #[arg(long, value_name = "RATE/WINDOW", help_heading = "Loki alerts")]
+    pub tool_failure_rate: Option<String>,
+
+    /// The variant rate alerts need at least N runs (or tool calls) in their window (default 10).
+    #[arg(long, value_name = "N", help_heading = "Loki alerts")]
+    pub min_runs: Option<u64>,
+
+    /// Configuration file (TOML) naming the metrics, labels, step and Loki selector, as for digest. Default: ~/.config/obsctl/config.toml when it exists.
+    #[arg(long, value_name = "FILE", env = "OBSCTL_CONFIG", help_heading = "Names")]
+    pub config: Option<PathBuf>,
+
+    /// Step of the exact increases, in seconds: the scrape interval or more (default 60), as for digest.
+    #[arg(long, value_name = "SECONDS", env = "OBSCTL_PROMETHEUS_STEP", help_heading = "Names")]
+    pub prometheus_step: Option<u64>,
+
+    /// LogQL stream selector of the telemetry events (default {job="openclaw-telemetry"}).
+    #[arg(long, value_name = "SELECTOR", env = "OBSCTL_LOKI_SELECTOR", help_heading = "Names")]
+    pub loki_selector: Option<String>,
+}
+
+/// Which rule file `obsctl rules` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RulesTarget {
+    /// A Prometheus rule file (`rule_files`): hourly recording rules, cost and model-error alerts.
+    Prometheus,
+    /// A Loki ruler rule file: session budget, failed-run and tool-failure rates per variant.
+    Loki,
+}
+
+impl RulesTarget {
+    pub fn parse(name: &str) -> Option<RulesTarget> {
+        RulesTarget::from_str(name, true).ok()
+    }
+}
+
+const RULES_EXAMPLES: &str = "Examples:
+  obsctl rules > /etc/prometheus/rules/obsctl.rules.yml        hourly cost, tokens; spike, error-rate alerts
+  obsctl rules --spike 5/1h --spike-per agent=2/1h --daily-budget 100 -o obsctl.rules.yml
+  obsctl rules --target loki --session-budget 2 -o /loki/rules/fake/obsctl.yml
+  obsctl rules -o prometheus=obsctl.rules.yml -o loki=obsctl.loki.yml --session-budget 2
+  promtool check rules obsctl.rules.yml";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {

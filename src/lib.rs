@@ -13,6 +13,7 @@ pub mod error;
 pub mod gate;
 pub mod man;
 pub mod report;
+pub mod rules;
 pub mod source;
 pub mod usd;
 pub mod window;

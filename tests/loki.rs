@@ -788,6 +788,12 @@ mod real {
 
     impl TestLoki {
         pub fn start(bin: &Path) -> TestLoki {
+            TestLoki::start_with_rules(bin, None)
+        }
+
+        /// With `rules` (a rule file) in the ruler's directory for the default tenant, read
+        /// every 2 s.
+        pub fn start_with_rules(bin: &Path, rules: Option<&str>) -> TestLoki {
             let dir = tempfile::tempdir().expect("temp dir");
             let (http, grpc) = (free_port(), free_port());
             let d = dir.path().display();
@@ -834,7 +840,14 @@ analytics:
             let path = dir.path().join("loki.yaml");
             std::fs::write(&path, config).expect("write loki.yaml");
             let log = std::fs::File::create(dir.path().join("loki.log")).expect("log file");
-            let child = Command::new(bin)
+            let mut cmd = Command::new(bin);
+            if let Some(rules) = rules {
+                let tenant = dir.path().join("rules").join("fake");
+                std::fs::create_dir_all(&tenant).expect("rules directory");
+                std::fs::write(tenant.join("obsctl.yml"), rules).expect("write rules");
+                cmd.arg("-ruler.poll-interval=2s");
+            }
+            let child = cmd
                 .arg(format!("-config.file={}", path.display()))
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -911,5 +924,146 @@ analytics:
             assert!(Instant::now() < deadline, "Loki holds {n:?} lines, not {want}, after 60 s");
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+}
+
+// ---- 4. The rules `obsctl rules --target loki` writes ----
+
+/// The flags the recordings of fixtures/loki/cases/20*-rule-*.json were made with
+/// (scripts/loki-rule-cases.py).
+const RULE_FLAGS: [&str; 12] = [
+    "--target",
+    "loki",
+    "--session-budget",
+    "0.03",
+    "--session-lookback",
+    "24h",
+    "--failed-run-rate",
+    "5%/1d",
+    "--tool-failure-rate",
+    "4%/1d",
+    "--min-runs",
+    "10",
+];
+
+/// Each recorded rule: case, alert, and the label that tells it from the other rules.
+const RULE_CASES: [(&str, &str, &str, &str); 4] = [
+    ("20a-rule-session-budget-since-start", "AgentSessionOverBudget", "scope", "session"),
+    ("20b-rule-session-budget-last-hour", "AgentSessionOverBudget", "scope", "last 1h"),
+    ("20c-rule-failed-run-rate", "VariantFailedRunRateHigh", "window", "1d"),
+    ("20d-rule-tool-failure-rate", "VariantToolFailureRateHigh", "window", "1d"),
+];
+
+fn loki_rules() -> String {
+    let mut cmd = assert_cmd::Command::cargo_bin("obsctl").expect("obsctl binary");
+    for var in ["OBSCTL_CONFIG", "OBSCTL_PROMETHEUS_STEP", "OBSCTL_LOKI_SELECTOR"] {
+        cmd.env_remove(var);
+    }
+    // No obsctl/config.toml there: the default config file does not exist.
+    cmd.env("XDG_CONFIG_HOME", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules"));
+    let out = cmd.arg("rules").args(RULE_FLAGS).output().expect("obsctl runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// `(alert, labels, expr)` of every rule in a rule file.
+fn rule_exprs(text: &str) -> Vec<(String, BTreeMap<String, String>, String)> {
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).expect("YAML");
+    let mut out = Vec::new();
+    for group in docs[0]["groups"].as_vec().expect("groups") {
+        for rule in group["rules"].as_vec().expect("rules") {
+            let labels = rule["labels"]
+                .as_hash()
+                .map(|h| h.iter().map(|(k, v)| (k.as_str().unwrap().into(), v.as_str().unwrap().into())).collect())
+                .unwrap_or_default();
+            out.push((
+                rule["alert"].as_str().expect("alert").into(),
+                labels,
+                rule["expr"].as_str().expect("expr").into(),
+            ));
+        }
+    }
+    out
+}
+
+/// The rule file's expressions and the recorded cases, paired.
+fn rules_and_cases() -> Vec<(String, Case)> {
+    let rules = rule_exprs(&loki_rules());
+    assert_eq!(rules.len(), RULE_CASES.len(), "every rule has a recorded case");
+    RULE_CASES
+        .iter()
+        .map(|(name, alert, label, value)| {
+            let expr = rules
+                .iter()
+                .find(|(a, l, _)| a == alert && l.get(*label).map(String::as_str) == Some(value))
+                .unwrap_or_else(|| panic!("no rule {alert} {label}={value}"))
+                .2
+                .clone();
+            let case = Case::load(name);
+            assert_eq!(
+                case.param("query"),
+                expr,
+                "{name}: the rule's expression is not the one recorded; re-record with scripts/loki-rule-cases.py"
+            );
+            (expr, case)
+        })
+        .collect()
+}
+
+/// The rules' expressions, exactly as written in the file, get the recorded answers of a
+/// real Loki, which equal the values computed independently from the pushed data.
+#[test]
+fn rule_expressions_replay_their_recorded_answers() {
+    let pairs = rules_and_cases();
+    let server = Replay::cases(pairs.iter().map(|(_, c)| c.clone()).collect());
+    let loki = source(server.url());
+    for (expr, case) in &pairs {
+        let got = block_on(loki.instant(expr, case_time(case))).unwrap_or_else(|e| panic!("{}: {e:#}", case.name));
+        assert!(!got.is_empty(), "{}: the recorded answer alerts on something", case.name);
+        assert_vector(case, &got);
+    }
+    assert!(server.unmatched().is_empty(), "unmatched: {:?}", server.unmatched());
+    // The session budget adds every shape: shape B's sessionKey-only session and shape C's.
+    let since_start = pairs[0].1.expected_vector();
+    let has = |key: &str, value: &str| since_start.keys().any(|l| l.get(key).map(String::as_str) == Some(value));
+    assert!(has("sessionKey", "agent:ops:cron:7d21aa"), "shape B session");
+    assert!(has("sessionId", "c1a2b3c4-0001-4aa0-9d1e-5e77aa000001"), "shape C session");
+}
+
+/// Runs only with `LOKI_BIN`: the rule file loaded by a real Loki's ruler (every rule
+/// healthy after its first evaluation), and each expression answering the expected values.
+#[test]
+fn real_loki_runs_the_rules() {
+    let Some(bin) = std::env::var_os("LOKI_BIN") else {
+        eprintln!("\n*** SKIPPED real_loki_runs_the_rules: set LOKI_BIN to a Loki 3.x binary to run it. ***\n");
+        return;
+    };
+    let pairs = rules_and_cases();
+    let loki = real::TestLoki::start_with_rules(Path::new(&bin), Some(&loki_rules()));
+    block_on(real::push(&loki.url, &pushed_entries()));
+    real::wait_for_lines(&loki.url, pushed_lines().len());
+    let client = source(&loki.url);
+    for (expr, case) in &pairs {
+        let got = block_on(client.instant(expr, case_time(case))).unwrap_or_else(|e| panic!("{}: {e:#}", case.name));
+        assert_vector(case, &got);
+    }
+    // The ruler reads the file and evaluates every rule without an error.
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    loop {
+        let body =
+            block_on(async { reqwest::get(format!("{}/prometheus/api/v1/rules", loki.url)).await?.text().await })
+                .expect("rules API");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let rules: Vec<&serde_json::Value> = v["data"]["groups"]
+            .as_array()
+            .map(|g| g.iter().flat_map(|g| g["rules"].as_array().into_iter().flatten()).collect())
+            .unwrap_or_default();
+        let healthy = rules.iter().filter(|r| r["health"] == "ok").count();
+        if rules.len() == RULE_CASES.len() && healthy == rules.len() {
+            break;
+        }
+        assert!(rules.iter().all(|r| r["health"] != "err"), "a rule failed in the ruler: {body}");
+        assert!(std::time::Instant::now() < deadline, "the ruler did not evaluate every rule in 150 s: {body}");
+        std::thread::sleep(Duration::from_secs(2));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod gate;
+pub mod rules;
 
 use std::io::Write;
 use std::path::PathBuf;

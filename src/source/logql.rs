@@ -601,6 +601,23 @@ impl LogQl {
         )
     }
 
+    // ---- For `obsctl rules`: one expression a ruler evaluates, so no survey first ----
+
+    /// The known cost of one leg's model calls, by `by`, with the filters that drop the
+    /// lines the JSONL source skips.
+    pub fn rule_cost(&self, leg: Leg, by: &[&str]) -> Expr {
+        sum_by(by, &self.leg_pipeline(leg, Checks::On, None), leg.field)
+    }
+
+    /// One shape's run ends (`tools`: tool calls), the failed ones with `failed_only`, by
+    /// `by`, counted as the JSONL source counts them.
+    pub fn rule_outcomes(&self, shape: Shape, tools: bool, failed_only: bool, by: &[&str]) -> Expr {
+        let types: Vec<&str> = if tools { shape.tool_call_types().to_vec() } else { vec![shape.run_end_type()] };
+        let failed = if failed_only { format!(" and {}", shape.failed()) } else { String::new() };
+        let p = format!("{} | {}{failed}", self.parsed(Some(OUTCOME_LINES), Checks::On), shape.is(&types));
+        count_by(by, &p, Some(""))
+    }
+
     // ---- Queries over sessions: left to Loki's splitting, asked per class if refused ----
 
     /// Valid events of a session (of the rendered class).

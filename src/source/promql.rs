@@ -46,6 +46,10 @@ use anyhow::{bail, Result};
 
 use crate::config::PrometheusNames;
 
+/// `ceil(time() / 86400)` as a scalar (`ceil` takes only vectors): the evaluation time's
+/// UTC day since the epoch, plus one unless it is exactly midnight.
+const DAY: &str = "scalar(ceil(vector(time() / 86400)))";
+
 /// The label that keeps an increase's two terms apart until they are summed.
 const PART: &str = "obsctl_part";
 
@@ -123,20 +127,52 @@ impl PromQl {
     /// The exact increase of `metric` over a window of `range_ms` ending at the evaluation
     /// time, summed `by` the given labels (see the module doc).
     pub fn increase_by(&self, metric: &str, by: &[&str], range_ms: i64) -> String {
+        let (gain, birth) = self.step_terms(metric);
+        let step = self.step_seconds;
+        let window = format!("[{}ms:{step}s]", range_ms - 1);
+        let delta = format!("{step} * sum_over_time({gain}{window})");
+        let birth = format!("sum_over_time({birth}{window})");
+        parts(by, &delta, &birth)
+    }
+
+    /// The exact increase of `metric` since the last midnight UTC at or before the
+    /// evaluation time `T`, summed `by` the given labels: the steps of the last day
+    /// `τ ∈ (T − 1d, T]` that close the same UTC day as `T`. A step closes the day
+    /// `D(τ) = ceil(τ / 86400) − 1` (a step at midnight holds the minute before it), and the
+    /// last day's steps close `D(T) − 1` or `D(T)`, so with `g(τ)` a step's gain,
+    ///
+    /// `Σ g(τ)·[D(τ) = D(T)] = Σ g(τ)·D(τ) − (D(T) − 1)·Σ g(τ)`,
+    ///
+    /// which PromQL can evaluate: `time()` is `τ` inside a subquery and `T` outside. Both
+    /// sums are exact; their difference is off by float rounding only (about 10⁻¹¹ of the
+    /// day's figure, since `D` is about 2·10⁴).
+    pub fn increase_today_by(&self, metric: &str, by: &[&str]) -> String {
+        let (gain, birth) = self.step_terms(metric);
+        let step = self.step_seconds;
+        let window = format!("[{}ms:{step}s]", 86_400_000 - 1);
+        let today = |term: &str, scale: &str| {
+            format!(
+                "({scale}sum_over_time(({term} * ({DAY} - 1)){window}) - ({DAY} - 2) * {scale}sum_over_time({term}{window}))"
+            )
+        };
+        parts(by, &today(&gain, &format!("{step} * ")), &today(&birth, ""))
+    }
+
+    pub fn step_seconds(&self) -> u64 {
+        self.step_seconds
+    }
+
+    /// What one step `τ` adds, in two terms: `irate` over the pair of steps `τ − step`, `τ`
+    /// (the gain divided by the step), and the whole value of a series born at `τ`.
+    fn step_terms(&self, metric: &str) -> (String, String) {
         let m = self.selector(metric);
         let step = self.step_seconds;
         let last = format!("last_over_time({m}[1h])");
         // Two inner steps, `τ − step` and `τ`, on Prometheus 2.x and 3.x alike.
         let pair_ms = 2 * step * 1000 - 1;
-        let window_ms = range_ms - 1;
-        let delta = format!("{step} * sum_over_time(irate({last}[{pair_ms}ms:{step}s])[{window_ms}ms:{step}s])");
-        let birth =
-            format!("sum_over_time(({last} unless last_over_time({m}[1h] offset {step}s))[{window_ms}ms:{step}s])");
-        format!(
-            "sum by ({}) (label_replace({delta}, \"{PART}\", \"delta\", \"\", \"\") or \
-             label_replace({birth}, \"{PART}\", \"birth\", \"\", \"\"))",
-            by.join(", ")
-        )
+        let gain = format!("irate({last}[{pair_ms}ms:{step}s])");
+        let birth = format!("({last} unless last_over_time({m}[1h] offset {step}s))");
+        (gain, birth)
     }
 
     fn selector(&self, metric: &str) -> String {
@@ -146,6 +182,15 @@ impl PromQl {
             format!("{metric}{{{}}}", self.matchers.join(","))
         }
     }
+}
+
+/// `sum by (…)` of an increase's two terms, kept apart by a label until the sum adds them.
+fn parts(by: &[&str], delta: &str, birth: &str) -> String {
+    format!(
+        "sum by ({}) (label_replace({delta}, \"{PART}\", \"delta\", \"\", \"\") or \
+         label_replace({birth}, \"{PART}\", \"birth\", \"\", \"\"))",
+        by.join(", ")
+    )
 }
 
 /// A PromQL string literal: no value can end the string or change the query.
@@ -178,7 +223,8 @@ fn is_metric_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-fn is_label_name(s: &str) -> bool {
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -206,6 +252,22 @@ mod tests {
         let query = q.increase_by("m", &[], 86_400_000);
         assert!(query.contains("240 * sum_over_time(irate(last_over_time(m[1h])[479999ms:240s])[86399999ms:240s])"));
         assert!(query.contains("unless last_over_time(m[1h] offset 240s))[86399999ms:240s]"), "{query}");
+    }
+
+    #[test]
+    fn today_weights_each_step_by_its_day() {
+        let q = PromQl::new(PrometheusNames::default(), 60, None).unwrap();
+        let query = q.increase_today_by("m", &["agent"]);
+        let gain = "irate(last_over_time(m[1h])[119999ms:60s])";
+        assert!(query.starts_with(&format!(
+            "sum by (agent) (label_replace((60 * sum_over_time(({gain} * ({DAY} - 1))[86399999ms:60s]) \
+             - ({DAY} - 2) * 60 * sum_over_time({gain}[86399999ms:60s])), \"obsctl_part\", \"delta\""
+        )));
+        assert!(query.contains(
+            "label_replace((sum_over_time(((last_over_time(m[1h]) unless last_over_time(m[1h] offset 60s)) * \
+             (scalar(ceil(vector(time() / 86400))) - 1))[86399999ms:60s]) - (scalar(ceil(vector(time() / 86400))) - 2) \
+             * sum_over_time("
+        ));
     }
 
     #[test]
