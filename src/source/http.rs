@@ -22,6 +22,9 @@ pub struct Server {
 }
 
 pub fn connect(cfg: &ServerConfig) -> Result<Server> {
+    // reqwest is built without a crypto provider of its own: rustls uses the process's
+    // default, `ring`. Installing it twice is harmless (the second call reports it is set).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (base_url, basic) = split_credentials(cfg)?;
     let mut headers = HeaderMap::new();
     if let Some(token) = &cfg.bearer_token {
