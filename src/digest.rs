@@ -5,6 +5,8 @@
 //! section and why a fallback happened. Renderers read a `Digest` and nothing else; the
 //! gate will compare two of them.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 
 use crate::usd::Usd;
@@ -125,6 +127,84 @@ pub struct Rows {
     pub durations: Option<Durations>,
 }
 
+/// The known cost of each group in the previous window: what the top movers compare with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupCosts {
+    pub by_model: BTreeMap<(String, String), Usd>,
+    pub by_agent: BTreeMap<String, Usd>,
+    pub by_variant: BTreeMap<(Option<String>, Option<String>), Usd>,
+}
+
+/// A group whose cost changed the most against the previous window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mover {
+    /// `model`, `agent` or `variant`.
+    pub dim: &'static str,
+    /// `provider/model`, the agent, or `experiment/variant` (`(none)` for a part missing).
+    pub name: String,
+    pub previous: Usd,
+    pub current: Usd,
+}
+
+impl Mover {
+    /// Current minus previous, in pico-dollars (negative: cheaper).
+    pub fn change(&self) -> i128 {
+        self.current.pico() - self.previous.pico()
+    }
+}
+
+/// How many movers of each dimension a report shows.
+pub const MOVERS_PER_DIM: usize = 5;
+
+/// The name of a variant in reports: `experiment/variant`.
+pub fn variant_name(experiment: Option<&str>, variant: Option<&str>) -> String {
+    format!("{}/{}", experiment.unwrap_or("(none)"), variant.unwrap_or("(none)"))
+}
+
+/// Per dimension, the groups whose known cost changed the most (by absolute change, ties
+/// by name), at most [`MOVERS_PER_DIM`] each; all of them largest change first.
+pub fn movers(current: &Rows, previous: &GroupCosts) -> Vec<Mover> {
+    let mut all = Vec::new();
+    let mut dim = |dim: &'static str, now: BTreeMap<String, Usd>, before: BTreeMap<String, Usd>| {
+        let names: std::collections::BTreeSet<&String> = now.keys().chain(before.keys()).collect();
+        let mut ms: Vec<Mover> = names
+            .into_iter()
+            .map(|n| Mover {
+                dim,
+                name: n.clone(),
+                previous: before.get(n).copied().unwrap_or(Usd::ZERO),
+                current: now.get(n).copied().unwrap_or(Usd::ZERO),
+            })
+            .filter(|m| m.change() != 0)
+            .collect();
+        ms.sort_by(|a, b| b.change().abs().cmp(&a.change().abs()).then_with(|| a.name.cmp(&b.name)));
+        ms.truncate(MOVERS_PER_DIM);
+        all.extend(ms);
+    };
+    let model_name = |m: &str, p: &str| format!("{p}/{m}");
+    dim(
+        "model",
+        current.by_model.iter().filter_map(|r| Some((model_name(&r.model, &r.provider), r.cost?))).collect(),
+        previous.by_model.iter().map(|((m, p), &c)| (model_name(m, p), c)).collect(),
+    );
+    dim(
+        "agent",
+        current.by_agent.iter().filter_map(|r| Some((r.agent.clone(), r.cost?))).collect(),
+        previous.by_agent.clone(),
+    );
+    dim(
+        "variant",
+        current
+            .by_variant
+            .iter()
+            .filter_map(|r| Some((variant_name(r.experiment.as_deref(), r.variant.as_deref()), r.cost?)))
+            .collect(),
+        previous.by_variant.iter().map(|((e, v), &c)| (variant_name(e.as_deref(), v.as_deref()), c)).collect(),
+    );
+    all.sort_by(|a, b| b.change().abs().cmp(&a.change().abs()).then_with(|| (a.dim, &a.name).cmp(&(b.dim, &b.name))));
+    all
+}
+
 /// The parts of a report, each answered by one source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
@@ -183,6 +263,8 @@ pub struct Digest {
     pub by_session: Vec<SessionRow>,
     pub daily: Vec<DayRow>,
     pub durations: Option<Durations>,
+    /// Against the previous window (empty with `--no-compare`).
+    pub movers: Vec<Mover>,
     pub sources: Vec<Provenance>,
     pub warnings: Vec<String>,
     pub skipped_lines: u64,
@@ -196,9 +278,11 @@ impl Digest {
         previous_window: Option<Window>,
         current: Rows,
         previous: Option<Totals>,
+        previous_costs: Option<&GroupCosts>,
         top: usize,
         sources: Vec<Provenance>,
     ) -> Digest {
+        let movers = previous_costs.map(|p| movers(&current, p)).unwrap_or_default();
         let Rows { totals, mut by_model, mut by_agent, mut by_variant, mut by_session, mut daily, durations } = current;
         by_model.sort_by(|a, b| {
             by_cost(a.cost, b.cost).then_with(|| (&a.model, &a.provider).cmp(&(&b.model, &b.provider)))
@@ -221,6 +305,7 @@ impl Digest {
             by_session,
             daily,
             durations,
+            movers,
             sources,
             warnings: Vec::new(),
             skipped_lines: 0,

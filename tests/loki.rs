@@ -496,6 +496,27 @@ fn assert_same(jsonl: &Answer, loki: &Answer, label: &str) {
         usd(j.cost, l.cost, &format!("daily {}", j.date));
     }
     assert_eq!(jsonl.skipped_lines, loki.skipped_lines, "{label} skipped lines");
+    // The previous window by group (the top movers): the same known costs.
+    let (jp, lp) = (jsonl.previous_costs.as_ref().unwrap(), loki.previous_costs.as_ref().unwrap());
+    let nonzero = |m: &BTreeMap<String, Usd>| {
+        m.iter().filter(|(_, c)| **c != Usd::ZERO).map(|(k, c)| (k.clone(), *c)).collect::<Vec<_>>()
+    };
+    let flat = |g: &obsctl::digest::GroupCosts| {
+        let mut m: BTreeMap<String, Usd> = BTreeMap::new();
+        m.extend(g.by_model.iter().map(|((a, b), c)| (format!("model {b}/{a}"), *c)));
+        m.extend(g.by_agent.iter().map(|(a, c)| (format!("agent {a}"), *c)));
+        m.extend(g.by_variant.iter().map(|((e, v), c)| (format!("variant {e:?}/{v:?}"), *c)));
+        m
+    };
+    let (jf, lf) = (nonzero(&flat(jp)), nonzero(&flat(lp)));
+    assert_eq!(
+        jf.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        lf.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        "{label} previous groups"
+    );
+    for ((k, j), (_, l)) in jf.iter().zip(&lf) {
+        usd(*j, *l, &format!("previous {k}"));
+    }
 }
 
 fn synthetic_server(fake: SyntheticLoki) -> (Replay, Arc<SyntheticLoki>) {

@@ -25,8 +25,20 @@ struct Report<'a> {
     by_session: Vec<SessionJson<'a>>,
     daily: Vec<DayJson>,
     durations: Option<DurationsJson>,
+    movers: Vec<MoverJson<'a>>,
     warnings: &'a [String],
     skipped_lines: u64,
+}
+
+#[derive(Serialize)]
+struct MoverJson<'a> {
+    dim: &'static str,
+    name: &'a str,
+    previous_cost_usd: f64,
+    cost_usd: f64,
+    change_usd: f64,
+    /// Relative to the previous cost; `null` when that was 0.
+    change: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -182,6 +194,18 @@ pub fn render(d: &Digest) -> Result<Vec<u8>> {
             .durations
             .as_ref()
             .map(|x| DurationsJson { p50_seconds: x.p50_seconds, p95_seconds: x.p95_seconds }),
+        movers: d
+            .movers
+            .iter()
+            .map(|m| MoverJson {
+                dim: m.dim,
+                name: &m.name,
+                previous_cost_usd: m.previous.as_f64(),
+                cost_usd: m.current.as_f64(),
+                change_usd: (m.current - m.previous).as_f64(),
+                change: crate::digest::change(m.current.as_f64(), m.previous.as_f64()),
+            })
+            .collect(),
         warnings: &d.warnings,
         skipped_lines: d.skipped_lines,
     };

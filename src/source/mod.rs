@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::config::ServerConfig;
-use crate::digest::{Digest, Provenance, Rows, Section, Totals};
+use crate::digest::{Digest, GroupCosts, Provenance, Rows, Section, Totals};
 use crate::error;
 use crate::window::Window;
 
@@ -41,6 +41,9 @@ pub struct Query {
 pub struct Answer {
     pub rows: Rows,
     pub previous: Option<Totals>,
+    /// The previous window's cost by model, agent and variant (as far as the source has
+    /// them), for the top movers.
+    pub previous_costs: Option<GroupCosts>,
     pub warnings: Vec<String>,
     pub skipped_lines: u64,
     pub files_read: usize,
@@ -240,6 +243,7 @@ impl Parts {
         let Parts { aggregates, detail, mut sources } = self;
         let mut rows = aggregates.rows;
         let mut previous = aggregates.previous;
+        let mut previous_costs = aggregates.previous_costs;
         let mut warnings = aggregates.warnings;
         let mut skipped_lines = aggregates.skipped_lines;
         if let Some(detail) = detail {
@@ -251,14 +255,28 @@ impl Parts {
             if let (Some(previous), Some(from)) = (previous.as_mut(), detail.previous.as_ref()) {
                 fill_missing(previous, from);
             }
+            // Variants are the detail source's, in the previous window too.
+            match (previous_costs.as_mut(), detail.previous_costs) {
+                (Some(p), Some(d)) => p.by_variant = d.by_variant,
+                (None, d) => previous_costs = d,
+                _ => {}
+            }
             warnings.extend(detail.warnings);
             skipped_lines += detail.skipped_lines;
         }
         if query.previous.is_none() {
             sources.retain(|p| p.section != Section::Previous);
         }
-        let mut digest =
-            Digest::assemble(query.window.clone(), query.previous.clone(), rows, previous, query.top, sources);
+        let previous_costs = previous_costs.filter(|_| query.previous.is_some());
+        let mut digest = Digest::assemble(
+            query.window.clone(),
+            query.previous.clone(),
+            rows,
+            previous,
+            previous_costs.as_ref(),
+            query.top,
+            sources,
+        );
         digest.warnings = warnings;
         digest.skipped_lines = skipped_lines;
         digest

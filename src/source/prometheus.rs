@@ -23,7 +23,7 @@ use super::http::{self, Server};
 use super::promql::PromQl;
 use super::{Answer, Query};
 use crate::config::ServerConfig;
-use crate::digest::{AgentRow, DayRow, Durations, ModelRow, Rows, Totals};
+use crate::digest::{AgentRow, DayRow, Durations, GroupCosts, ModelRow, Rows, Totals};
 use crate::error::Unavailable;
 use crate::usd::Usd;
 use crate::window::{format_rfc3339, Nanos, Window, NANOS_PER_SEC};
@@ -163,23 +163,34 @@ impl PrometheusSource {
             daily,
             durations,
         };
-        Ok(Answer { rows, previous, warnings, ..Answer::default() })
+        let (previous, previous_costs) = previous.unzip();
+        Ok(Answer { rows, previous, previous_costs, warnings, ..Answer::default() })
     }
 
-    /// The previous window's totals, with the same queries.
-    async fn totals(&self, w: &Window) -> Result<Totals> {
+    /// The previous window's totals, with the same queries, and its cost by model and
+    /// agent (the top movers).
+    async fn totals(&self, w: &Window) -> Result<(Totals, GroupCosts)> {
         let q = &self.promql;
         let n = q.names();
         let len = span_ms(w);
+        let by = [n.agent.as_str(), n.model.as_str(), n.provider.as_str()];
         let (cost, sessions, tokens, tools, errors) = tokio::try_join!(
-            self.instant(q.increase_by(&q.cost_sum(), &[], len), w.end),
+            self.instant(q.increase_by(&q.cost_sum(), &by, len), w.end),
             self.instant(q.increase_by(&q.cost_count(), &[], len), w.end),
             self.instant(q.increase_by(&n.session_tokens, &[&n.token_type], len), w.end),
             self.instant(q.increase_by(&n.tool_calls, &[&n.status], len), w.end),
             self.instant(q.increase_by(&n.model_errors, &[], len), w.end),
         )?;
-        Ok(Totals {
-            cost: cost.iter().filter_map(|(_, v)| Usd::from_f64(*v)).sum(),
+        let cost: Vec<CostRow> = cost.into_iter().filter_map(|(l, v)| Some((l, Usd::from_f64(v)?))).collect();
+        let mut groups = GroupCosts::default();
+        for m in self.by_model(&cost, &Vec::new()) {
+            groups.by_model.insert((m.model, m.provider), m.cost.unwrap_or_default());
+        }
+        for a in self.by_agent(&cost, &Vec::new()) {
+            groups.by_agent.insert(a.agent, a.cost.unwrap_or_default());
+        }
+        let totals = Totals {
+            cost: cost.iter().map(|(_, usd)| *usd).sum(),
             sessions: round_sum(&sessions),
             input_tokens: sum_where(&tokens, &n.token_type, "input"),
             output_tokens: sum_where(&tokens, &n.token_type, "output"),
@@ -187,7 +198,8 @@ impl PrometheusSource {
             tool_failures: (!tools.is_empty()).then(|| sum_where(&tools, &n.status, "error")),
             model_errors: (!errors.is_empty()).then(|| round_sum(&errors)),
             ..Totals::default()
-        })
+        };
+        Ok((totals, groups))
     }
 
     /// Cost per local day, and the window's cost by agent/model/provider as the sum of

@@ -35,7 +35,7 @@ impl JsonlSource {
         let tally = Tally::new(&query.window, query.previous.as_ref());
         let (files, _pruned) = files::discover(&self.paths, tally.span())?;
         let (tally, reports) = reader::scan(&files, self.threads, self.progress, tally)?;
-        let (rows, previous) = tally.finish(query.top);
+        let (rows, previous, previous_costs) = tally.finish(query.top);
         let mut warnings = Vec::new();
         let mut skipped_lines = 0;
         for report in &reports {
@@ -53,6 +53,6 @@ impl JsonlSource {
                 ));
             }
         }
-        Ok(Answer { rows, previous, warnings, skipped_lines, files_read: files.len() })
+        Ok(Answer { rows, previous, previous_costs, warnings, skipped_lines, files_read: files.len() })
     }
 }

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 
 use super::line::{Event, EventKind};
-use crate::digest::{AgentRow, DayRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
+use crate::digest::{AgentRow, DayRow, GroupCosts, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::SquareSum;
 use crate::usd::Usd;
 use crate::window::{Nanos, Window};
@@ -199,6 +199,14 @@ impl Cost {
     }
 }
 
+/// A group of the previous window, by interned names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum PriorKey {
+    Model(Id, Id),
+    Agent(Id),
+    Variant(Id, Id),
+}
+
 #[derive(Clone, Default)]
 struct Counters {
     cost: Cost,
@@ -375,6 +383,9 @@ pub struct Tally {
     names: Interner,
     current: Counters,
     prior: Counters,
+    /// The previous window's known cost by model, agent and variant (a variant by its
+    /// pair of names: pairs of this window are numbered in `variant_pairs`).
+    prior_costs: HashMap<PriorKey, Usd>,
     models: HashMap<(Id, Id), ModelAcc>,
     agents: HashMap<Id, GroupAcc>,
     /// Keyed by the id of an (experiment, variant) pair in `variant_pairs`.
@@ -412,6 +423,7 @@ impl Tally {
             names: Interner::default(),
             current: Counters::default(),
             prior: Counters::default(),
+            prior_costs: HashMap::new(),
             models: HashMap::new(),
             agents: HashMap::new(),
             variants: HashMap::new(),
@@ -441,6 +453,17 @@ impl Tally {
             self.add_current(e);
         } else if matches!(self.previous, Some((s, end)) if s <= e.time && e.time < end) {
             self.prior.add(e);
+            if let (EventKind::ModelCall, Some(cost)) = (e.kind, e.cost) {
+                let model = (self.names.id(&e.model), self.names.id(&e.provider));
+                let agent = self.names.id(&e.agent);
+                let experiment = e.experiment.as_deref().map_or(NONE, |x| self.names.id(x));
+                let variant = e.variant.as_deref().map_or(NONE, |x| self.names.id(x));
+                for key in
+                    [PriorKey::Model(model.0, model.1), PriorKey::Agent(agent), PriorKey::Variant(experiment, variant)]
+                {
+                    *self.prior_costs.entry(key).or_default() += cost;
+                }
+            }
             if let Some(session) = &e.session {
                 self.sessions.get_mut(session).in_previous = true;
             }
@@ -519,7 +542,18 @@ impl Tally {
     /// Folds another worker's tally into this one.
     pub fn merge(&mut self, other: Tally) {
         let Tally {
-            names, current, prior, models, agents, variants, variant_list, sessions, extra_tags, daily, ..
+            names,
+            current,
+            prior,
+            prior_costs,
+            models,
+            agents,
+            variants,
+            variant_list,
+            sessions,
+            extra_tags,
+            daily,
+            ..
         } = other;
         // Their ids mean nothing here: translate through the names.
         let ids: Vec<Id> = names.names.iter().map(|n| self.names.id(n)).collect();
@@ -529,6 +563,14 @@ impl Tally {
 
         self.current.merge(&current);
         self.prior.merge(&prior);
+        for (key, cost) in prior_costs {
+            let key = match key {
+                PriorKey::Model(m, p) => PriorKey::Model(name(m), name(p)),
+                PriorKey::Agent(a) => PriorKey::Agent(name(a)),
+                PriorKey::Variant(e, v) => PriorKey::Variant(name(e), name(v)),
+            };
+            *self.prior_costs.entry(key).or_default() += cost;
+        }
         for ((m, p), acc) in models {
             let mine = self.models.entry((name(m), name(p))).or_default();
             mine.cost.merge(acc.cost);
@@ -591,9 +633,9 @@ impl Tally {
         }
     }
 
-    /// The rows of the window (with the `top` costliest sessions) and the previous
-    /// window's totals.
-    pub fn finish(self, top: usize) -> (Rows, Option<Totals>) {
+    /// The rows of the window (with the `top` costliest sessions), the previous window's
+    /// totals and its cost by group.
+    pub fn finish(self, top: usize) -> (Rows, Option<Totals>, Option<GroupCosts>) {
         let name = |id: Id| self.names.name(id).unwrap_or("unknown").to_string();
         let opt_name = |id: Id| self.names.name(id).map(str::to_string);
 
@@ -684,7 +726,21 @@ impl Tally {
             durations: None,
         };
         let previous = self.previous.map(|_| self.prior.totals(in_previous));
-        (rows, previous)
+        let mut costs = GroupCosts::default();
+        for (key, &cost) in &self.prior_costs {
+            match *key {
+                PriorKey::Model(m, p) => {
+                    costs.by_model.insert((name(m), name(p)), cost);
+                }
+                PriorKey::Agent(a) => {
+                    costs.by_agent.insert(name(a), cost);
+                }
+                PriorKey::Variant(e, v) => {
+                    costs.by_variant.insert((opt_name(e), opt_name(v)), cost);
+                }
+            }
+        }
+        (rows, previous, self.previous.map(|_| costs))
     }
 
     fn top_sessions(&self, top: usize) -> Vec<SessionRow> {

@@ -211,7 +211,7 @@ impl LokiSource {
         let span_start = windows.iter().map(|w| w.1.start).min().unwrap_or(current.start);
         let mut asks = vec![Ask::span(What::Survey, q.survey(false), span_start, current.end)];
         for &(which, w) in &windows {
-            asks.push(Ask::new(What::Counts(which), q.counts(Checks::Off, which == Which::Current), w));
+            asks.push(Ask::new(What::Counts(which), q.counts(Checks::Off, true), w));
         }
         let done = self.run(asks).await?;
         let (quoted, mut bad) = survey(&done[0].samples)?;
@@ -227,10 +227,8 @@ impl LokiSource {
         if checks == Checks::On {
             // The counts again, without the lines the survey found.
             tallies = [Tally::default(), Tally::default()];
-            let asks = windows
-                .iter()
-                .map(|&(which, w)| Ask::new(What::Counts(which), q.counts(checks, which == Which::Current), w))
-                .collect();
+            let asks =
+                windows.iter().map(|&(which, w)| Ask::new(What::Counts(which), q.counts(checks, true), w)).collect();
             let done = self.run(asks).await?;
             for (i, &(which, _)) in windows.iter().enumerate() {
                 tallies[which as usize].counts(&done[i].samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
@@ -253,12 +251,14 @@ impl LokiSource {
         for &(which, w) in &windows {
             let t = &tallies[which as usize];
             let dims = which == Which::Current;
-            let agent = dims.then_some(if t.agent_from_key { AgentBy::Template } else { AgentBy::Id });
+            let agent_by = if t.agent_from_key { AgentBy::Template } else { AgentBy::Id };
+            let agent = dims.then_some(agent_by);
             let shapes: Vec<Shape> = t.shapes.keys().copied().collect();
             asks.push(Ask::new(What::Failed(which), q.failed(checks, agent), w));
             asks.push(Ask::new(What::Uncosted(which), q.uncosted(checks, agent), w));
             if !shapes.is_empty() {
-                asks.push(Ask::new(What::Cost(which), q.legs(Value::Cost, &shapes, checks, dims, agent), w));
+                // Cost by group in both windows: the previous one's for the top movers.
+                asks.push(Ask::new(What::Cost(which), q.legs(Value::Cost, &shapes, checks, true, Some(agent_by)), w));
                 for tokens in [Tokens::Input, Tokens::Output] {
                     let expr = q.legs(Value::Tokens(tokens), &shapes, checks, dims, None);
                     asks.push(Ask::new(What::Tokens(which, tokens), expr, w));
@@ -325,16 +325,17 @@ impl LokiSource {
         let mut rows = now.rows();
         check_daily(&daily, rows.totals.cost).map_err(|e| self.disagree(current, &e))?;
         rows.daily = current.days().into_iter().zip(daily).map(|((date, _), cost)| DayRow { date, cost }).collect();
-        let previous = match &query.previous {
+        let (previous, previous_costs) = match &query.previous {
             Some(p) => {
                 before.check(false).map_err(|e| self.disagree(p, &e))?;
-                Some(before.totals())
+                (Some(before.totals()), Some(before.group_costs()))
             }
-            None => None,
+            None => (None, None),
         };
         Ok(Answer {
             rows,
             previous,
+            previous_costs,
             warnings: skipped.warnings(self.logql.selector(), &now.shapes),
             skipped_lines: skipped.total(),
             files_read: 0,
@@ -347,7 +348,7 @@ impl LokiSource {
             What::Counts(w) => tallies[w as usize].counts(samples),
             What::Failed(w) => tallies[w as usize].failed(samples),
             What::Uncosted(w) => tallies[w as usize].uncosted(samples, w == Which::Current),
-            What::Cost(w) => tallies[w as usize].cost(samples, w == Which::Current),
+            What::Cost(w) => tallies[w as usize].cost(samples, true),
             What::Tokens(w, t) => tallies[w as usize].tokens(samples, t == Tokens::Input, w == Which::Current),
             What::Day(i) => samples.iter().try_for_each(|s| {
                 daily[i] += answer::usd(s)?;

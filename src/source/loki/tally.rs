@@ -12,7 +12,7 @@ use anyhow::{anyhow, Result};
 
 use super::answer::{count, usd, Sample};
 use super::logql::{self, Kind, Shape};
-use crate::digest::{by_cost, AgentRow, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
+use crate::digest::{by_cost, AgentRow, GroupCosts, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::Usd;
 
 /// An experiment and a variant, as [`logql::experiment_of`] resolves them.
@@ -232,6 +232,15 @@ impl Tally {
     /// the sessions per agent and per variant.
     pub fn tuples_are_exact(&self) -> bool {
         Some(self.tuples.values().sum::<u64>()) == self.sessions
+    }
+
+    /// The known cost by model, agent and variant.
+    pub fn group_costs(&self) -> GroupCosts {
+        GroupCosts {
+            by_model: self.cost_model.iter().map(|(k, c)| (k.clone(), c.usd)).collect(),
+            by_agent: self.cost_agent.iter().map(|(k, c)| (k.clone(), c.usd)).collect(),
+            by_variant: self.cost_variant.iter().map(|(k, c)| (k.clone(), c.usd)).collect(),
+        }
     }
 
     pub fn totals(&self) -> Totals {
