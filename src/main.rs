@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use obsctl::cli::{Cli, Command};
-use obsctl::command::{digest, gate};
+use obsctl::command::{digest, doctor, gate};
 use obsctl::error;
 
 fn main() -> ExitCode {
@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Digest(args) => digest::DigestOptions::from_args(*args, now).and_then(digest::run),
         Command::Gate(args) => gate::GateOptions::from_args(*args, now).and_then(gate::run),
+        Command::Doctor(args) => doctor::DoctorOptions::from_args(*args, now).and_then(doctor::run),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "obsctl", &mut std::io::stdout());
             Ok(error::OK)
