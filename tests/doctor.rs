@@ -108,9 +108,13 @@ fn jsonl_checks_on_the_fixtures() {
     let uncosted = finding(&r, "jsonl.uncosted", None);
     assert_eq!(severity(uncosted), "warning");
     assert!(message(uncosted).starts_with("2 of 52 model calls in the window carry no cost"), "{uncosted}");
+    // Counted independently (Python's json over every file, the bad lines dropped): 162
+    // valid events in W47, 112 of shape A, 16 of B, 34 of C.
     let window = finding(&r, "jsonl.window", None);
-    assert!(message(window).contains("(52 model calls)"), "{window}");
-    assert!(message(window).contains("shapes by line: A ") && message(window).contains(", C "), "{window}");
+    assert_eq!(
+        message(window),
+        "162 events between 2026-11-16T00:00:00Z and 2026-11-23T00:00:00Z (52 model calls); shapes by line: A 112, B 16, C 34"
+    );
 
     // The live file's newest complete line is of 2026-11-24; W47 does not reach today.
     let fresh = finding(&r, "jsonl.freshness", None);
@@ -262,6 +266,33 @@ fn loki_not_answering_exits_3_and_hides_credentials() {
     let reachable = finding(&r, "loki.reachable", None);
     assert_eq!(severity(reachable), "error");
     assert!(message(reachable).contains("127.0.0.1:1"), "{reachable}");
+}
+
+#[test]
+fn loki_without_the_tenant_refuses_and_nothing_is_checked() {
+    // An auth-enabled Loki: /ready answers, every query is the recorded 401 `no org id`.
+    let (ready, refused) = (Case::load("13a-ready"), Case::load("12a-tenant-no-orgid"));
+    let server = Replay::handler(move |req: &Request| {
+        let case = if req.path == "/ready" { &ready } else { &refused };
+        Some(Reply { status: case.status, content_type: case.content_type.clone(), body: case.body.clone() })
+    });
+    let (code, r, _) = doctor(&[&["--source", "loki", "--loki-url", server.url()][..], &W47].concat());
+    assert_eq!(code, 3, "the only source refuses every query: {r:#}");
+    assert_eq!(r["sources"][0]["answered"], false);
+    let streams = finding(&r, "loki.streams", None);
+    assert_eq!(severity(streams), "error");
+    assert!(message(streams).contains("HTTP 401: no org id"), "{streams}");
+}
+
+#[test]
+fn prometheus_not_answering_exits_3_and_hides_credentials() {
+    let url = "http://bob:hunter2@127.0.0.1:1";
+    let (code, r, stderr) = doctor(&["--source", "prometheus", "--prometheus-url", url, "--last", "1d"]);
+    assert_eq!(code, 3, "{r:#}");
+    let all = format!("{r}{stderr}");
+    assert!(!all.contains("hunter2"), "a password leaked: {all}");
+    assert_eq!(r["sources"][0]["location"], "http://127.0.0.1:1/", "the user moves into a header");
+    assert_eq!(severity(finding(&r, "prometheus.reachable", None)), "error");
 }
 
 // ---- A Loki computing its answers, for the reconciliation ----
@@ -543,4 +574,51 @@ fn prometheus_broken_setup_bare_gauge_and_a_gateway_answering_401() {
     ] {
         assert!(table.contains(line), "{line:?} in\n{table}");
     }
+}
+
+// ---- What users see, snapshotted ----
+
+/// Doctor on the fixture files as Markdown and JSON, with the two figures that depend on
+/// the clock (`generated_at`, the newest event's age) blanked: a change in what users see
+/// is a visible diff in review (`cargo insta review`).
+#[test]
+fn snapshots_of_every_format() {
+    let logs = logs_arg(&fixture_logs());
+    let args = ["doctor", "--source", "jsonl", "--logs", &logs, "--week", "2026-W47", "--tz", "UTC"];
+    let steady = |text: String| {
+        blank_after(&blank_before(&text, " ago)", '('), "\"generated_at\": \"", '"').replace(&logs, "<logs>")
+    };
+    // Not the table: its columns wrap by width, and the age's width changes with the clock.
+    for format in ["markdown", "json"] {
+        let out = common::stdout_of(obsctl().args(args).args(["--format", format]));
+        insta::assert_snapshot!(format!("doctor_{format}"), steady(out));
+    }
+}
+
+/// `text` with what stands between the last `open` before each `marker` and the marker
+/// replaced by `<…>`: `(8d 3h ago)` → `(<…> ago)`.
+fn blank_before(text: &str, marker: &str, open: char) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        let start = rest[..i].rfind(open).map_or(i, |o| o + open.len_utf8());
+        out.push_str(&rest[..start]);
+        out.push_str("<…>");
+        out.push_str(marker);
+        rest = &rest[i + marker.len()..];
+    }
+    out + rest
+}
+
+/// `text` with what follows each `marker` up to `close` replaced by `<…>`.
+fn blank_after(text: &str, marker: &str, close: char) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        out.push_str("<…>");
+        rest = &rest[i + marker.len()..];
+        rest = rest.find(close).map_or("", |j| &rest[j..]);
+    }
+    out + rest
 }

@@ -74,7 +74,9 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
     let streams = match streams {
         Ok(streams) => streams,
         Err(why) => {
-            findings.push(lookup_failed("loki.streams", why));
+            status.answered = false;
+            let fix = "check --org-id (X-Scope-OrgID) and the credentials; --verbose shows Loki's whole answer";
+            findings.push(Finding::refused("loki.streams", &why, fix));
             return Outcome { status, findings };
         }
     };

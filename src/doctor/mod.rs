@@ -60,6 +60,19 @@ impl Finding {
         Finding { check, severity: Severity::Ok, subject, message, impact: impact.to_string(), fix: None }
     }
 
+    /// The lookup every other check of a source needs failed: the digest's queries would fail
+    /// the same way.
+    pub fn refused(check: &'static str, why: &str, fix: &str) -> Finding {
+        Finding::problem(
+            check,
+            Severity::Error,
+            None,
+            format!("the server answers, but refused the lookup: {why}"),
+            "the digest's queries fail the same way: nothing comes from this source",
+            fix,
+        )
+    }
+
     /// A lookup that failed: the check could not decide.
     pub fn undecided(check: &'static str, why: &str, fix: &str) -> Finding {
         Finding::problem(

@@ -123,7 +123,9 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
             Some(missing.iter().all(|e| !e.required))
         }
         (Err(e), _) | (_, Err(e)) => {
-            findings.push(lookup_failed("prometheus.series", &describe(&e)));
+            status.answered = false;
+            let fix = "check --org-id (X-Scope-OrgID) and the credentials; --verbose shows the request";
+            findings.push(Finding::refused("prometheus.series", &describe(&e), fix));
             None
         }
     };
