@@ -108,7 +108,7 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
     );
     let day = |t| crate::window::from_nanos(t).format("%Y-%m-%d").to_string();
     let lookback = format!("{} – {} (UTC)", day(span.0), day(span.1));
-    let series_found = match (in_window, in_lookback) {
+    let required_present = match (in_window, in_lookback) {
         (Ok(now), Ok(ever)) => {
             let (now, ever) = (count_by_name(&now), count_by_name(&ever));
             let missing: Vec<Expected> = expected(q).into_iter().filter(|e| !now.contains_key(&e.name)).collect();
@@ -120,13 +120,14 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
             for e in expected(q) {
                 findings.push(series_finding(&e, &now, &ever, &lookback, &similar, q.names()));
             }
-            Some(missing.iter().all(|e| !e.required))
+            missing.iter().all(|e| !e.required)
         }
         (Err(e), _) | (_, Err(e)) => {
+            // The other lookups would fail alike, and say nothing more.
             status.answered = false;
             let fix = "check --org-id (X-Scope-OrgID) and the credentials; --verbose shows the request";
             findings.push(Finding::refused("prometheus.series", &describe(&e), fix));
-            None
+            return Outcome { status, findings };
         }
     };
     findings.push(match bare_series {
@@ -139,7 +140,7 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
         }
     }
     match targets {
-        Ok(targets) => findings.extend(target_findings(&targets, &c.gateway_jobs, series_found)),
+        Ok(targets) => findings.extend(target_findings(&targets, &c.gateway_jobs, required_present)),
         Err(e) => findings.push(Finding::problem(
             "prometheus.targets",
             Severity::Warning,
@@ -303,14 +304,14 @@ fn duration_finding(names: &PrometheusNames, bucket: &str, series: &[HashMap<Str
 }
 
 /// The gateway's scrape jobs: up, or why not.
-fn target_findings(targets: &[Target], patterns: &[String], series_found: Option<bool>) -> Vec<Finding> {
+fn target_findings(targets: &[Target], patterns: &[String], required_present: bool) -> Vec<Finding> {
     let gateway: Vec<&Target> = targets.iter().filter(|t| is_gateway(t, patterns)).collect();
     if gateway.is_empty() {
         let names = patterns.join("|");
         let jobs: BTreeSet<&str> = targets.iter().filter_map(|t| t.labels.get("job").map(String::as_str)).collect();
         let scraped = if jobs.is_empty() { "none".to_string() } else { join(jobs) };
         let message = format!("no scrape target's job contains {names} (jobs scraped: {scraped})");
-        return vec![if series_found == Some(false) {
+        return vec![if !required_present {
             Finding::problem(
                 "prometheus.targets",
                 Severity::Error,
@@ -418,14 +419,14 @@ mod tests {
             health: "down".into(),
             last_error: "server returned HTTP status 401 Unauthorized".into(),
         };
-        let f = target_findings(std::slice::from_ref(&t), &["openclaw".into()], Some(true));
+        let f = target_findings(std::slice::from_ref(&t), &["openclaw".into()], true);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Error);
         assert!(f[0].message.contains("only on loopback"), "{:?}", f[0]);
         let other = Target { labels: HashMap::from([("job".into(), "node".into())]), scrape_pool: "node".into(), ..t };
-        let f = target_findings(std::slice::from_ref(&other), &["openclaw".into(), "gateway".into()], Some(false));
+        let f = target_findings(std::slice::from_ref(&other), &["openclaw".into(), "gateway".into()], false);
         assert_eq!(f[0].severity, Severity::Error, "series missing and no gateway job: not scraped");
-        let f = target_findings(&[other], &["openclaw".into()], Some(true));
+        let f = target_findings(&[other], &["openclaw".into()], true);
         assert_eq!(f[0].severity, Severity::Ok, "series present: they arrive some other way");
     }
 }
