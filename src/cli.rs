@@ -15,7 +15,7 @@ use crate::report::{CsvSection, Format};
     long_about = "Cost and usage digests for LLM-agent gateways (OpenClaw-style): what agents cost and how \
                   they are used, per session, model, experiment variant and agent, from Prometheus, Loki \
                   or the gateway's local JSONL telemetry files.",
-    after_help = "Exit status: 0 success, 1 regression found, 2 usage/config/input error, 3 data unavailable or incomplete."
+    after_help = "Exit status: 0 success, 1 regression found (doctor: an error-level finding), 2 usage/config/input error, 3 data unavailable or incomplete."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,6 +30,8 @@ pub enum Command {
     Gate(Box<GateArgs>),
     /// Write Prometheus or Loki rule files (recording rules and alerts) from the digest's own queries and names.
     Rules(Box<RulesArgs>),
+    /// Pipeline health: why a cost report may be wrong or $0.00, per source, with fixes; exit 1 on an error-level finding, 3 when nothing could be checked.
+    Doctor(Box<DoctorArgs>),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -73,7 +75,7 @@ pub struct DigestArgs {
 /// The window of a report: `--week`, `--last`, `--since/--until`, `--tz`.
 #[derive(Debug, Args, Default)]
 pub struct WindowArgs {
-    /// The last complete ISO week (Monday to Monday) in the report's time zone, or the given week (2026-W47). The default window.
+    /// The last complete ISO week (Monday to Monday) in the report's time zone, or the given week (2026-W47). The default window of digest and gate.
     #[arg(long, value_name = "YYYY-Www", num_args = 0..=1, default_missing_value = "", help_heading = "Window")]
     pub week: Option<String>,
 
@@ -424,6 +426,64 @@ const RULES_EXAMPLES: &str = "Examples:
   obsctl rules --target loki --session-budget 2 -o /loki/rules/fake/obsctl.yml
   obsctl rules -o prometheus=obsctl.rules.yml -o loki=obsctl.loki.yml --session-budget 2
   promtool check rules obsctl.rules.yml";
+
+#[derive(Debug, Args)]
+#[command(
+    after_long_help = DOCTOR_EXAMPLES,
+    long_about = "Pipeline health: checks every source a digest reads (Prometheus, Loki, the local JSONL files) \
+                  for what would make a cost report wrong or $0.00, then compares the window's cost, tokens and \
+                  sessions across the sources that answer. Each finding has a severity (ok, warning, error), what \
+                  it means for the cost report and how to fix it. The default window is the last 7 days \
+                  (--last 7d). With --source auto (the default) every source is checked; a server at its default \
+                  URL that does not answer is a warning, one named with a flag, the environment or the config \
+                  file an error. Exit status: 0 no error-level finding, 1 an error-level finding, 2 usage or \
+                  configuration error, 3 no source could be checked."
+)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Prometheus scrape jobs that are the gateway's: a job whose name contains one of these, |-separated, case-insensitive.
+    #[arg(long, value_name = "NAME[|NAME…]", default_value = "openclaw|gateway", help_heading = "Checks")]
+    pub gateway_job: String,
+
+    /// Report format on standard output (and for plain --output files).
+    #[arg(long, short = 'f', value_enum, default_value_t = DoctorFormat::Table, env = "OBSCTL_DOCTOR_FORMAT", help_heading = "Output")]
+    pub format: DoctorFormat,
+
+    /// Write the report to FILE, atomically; FORMAT=FILE writes that format (repeatable: --output json=doctor.json).
+    #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
+    pub output: Vec<String>,
+
+    #[command(flatten)]
+    pub noise: NoiseArgs,
+}
+
+/// What `obsctl doctor` can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    /// The findings as a table, then what to do about each problem.
+    Table,
+    /// GitHub-flavoured Markdown (an issue, a PR comment, a wiki page).
+    Markdown,
+    /// The stable `obsctl.doctor/v1` schema.
+    Json,
+}
+
+impl DoctorFormat {
+    pub fn parse(name: &str) -> Option<DoctorFormat> {
+        DoctorFormat::from_str(name, true).ok()
+    }
+}
+
+const DOCTOR_EXAMPLES: &str = "Examples:
+  obsctl doctor                                 every source, the last 7 days
+  obsctl doctor --source prometheus --prometheus-url http://prometheus:9090 --gateway-job openclaw
+  obsctl doctor --week 2026-W47 --tz Europe/Berlin --format markdown --output doctor.md
+  obsctl doctor --format json | jq '.findings[] | select(.severity == \"error\")'";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use obsctl::cli::{Cli, Command};
-use obsctl::command::{digest, gate, rules};
+use obsctl::command::{digest, doctor, gate, rules};
 use obsctl::error;
 
 fn main() -> ExitCode {
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Digest(args) => digest::DigestOptions::from_args(*args, now).and_then(digest::run),
         Command::Gate(args) => gate::GateOptions::from_args(*args, now).and_then(gate::run),
         Command::Rules(args) => rules::RulesOptions::from_args(*args).and_then(rules::run),
+        Command::Doctor(args) => doctor::DoctorOptions::from_args(*args, now).and_then(doctor::run),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "obsctl", &mut std::io::stdout());
             Ok(error::OK)

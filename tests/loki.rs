@@ -901,6 +901,7 @@ analytics:
 
     /// Pushes the entries, each stream in time order, in batches.
     pub async fn push(url: &str, entries: &[Entry]) {
+        obsctl::source::http::install_tls_provider();
         let client = reqwest::Client::new();
         // Stream labels → (the labels as JSON, the stream's entries).
         type Stream<'a> = (serde_json::Value, Vec<(i64, &'a str)>);
@@ -1071,9 +1072,11 @@ fn real_loki_runs_the_rules() {
     // The ruler reads the file and evaluates every rule without an error.
     let deadline = std::time::Instant::now() + Duration::from_secs(150);
     loop {
-        let body =
-            block_on(async { reqwest::get(format!("{}/prometheus/api/v1/rules", loki.url)).await?.text().await })
-                .expect("rules API");
+        let body = block_on(async {
+            obsctl::source::http::install_tls_provider();
+            reqwest::get(format!("{}/prometheus/api/v1/rules", loki.url)).await?.text().await
+        })
+        .expect("rules API");
         let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
         let rules: Vec<&serde_json::Value> = v["data"]["groups"]
             .as_array()

@@ -245,6 +245,7 @@ fn instant(url: &str, query: &str, time: i64) -> Vec<(Labels, f64)> {
         &[("query", query), ("time", &time.to_string())],
     )
     .unwrap();
+    obsctl::source::http::install_tls_provider();
     let body = block_on(async { reqwest::get(url).await?.text().await }).expect("answer");
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["status"], "success", "{body}");

@@ -5,6 +5,7 @@
 //! usage error (exit 2).
 
 pub mod digest;
+pub mod doctor;
 pub mod gate;
 pub mod rules;
 

@@ -42,7 +42,7 @@ struct MoverJson<'a> {
 }
 
 #[derive(Serialize)]
-struct WindowJson {
+pub(super) struct WindowJson {
     start: String,
     end: String,
     tz: &'static str,
@@ -214,7 +214,7 @@ pub fn render(d: &Digest) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn window(w: &Window) -> WindowJson {
+pub(super) fn window(w: &Window) -> WindowJson {
     WindowJson { start: w.start_rfc3339(), end: w.end_rfc3339(), tz: w.tz.name(), partial: w.partial }
 }
 

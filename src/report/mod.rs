@@ -1,12 +1,14 @@
-//! Turns a `Digest` into bytes: a terminal table, Markdown, JSON or CSV; and a gate's
-//! verdict ([`verdict`]) into a table, Markdown, JSON or JUnit.
+//! Turns a `Digest` into bytes: a terminal table, Markdown, JSON or CSV; a gate's
+//! verdict ([`verdict`]) into a table, Markdown, JSON or JUnit; and doctor's findings
+//! ([`doctor`]) into a table, Markdown or JSON.
 //!
 //! A renderer reads the digest and nothing else. The two human formats share what they
 //! say (`text.rs` builds titled tables of strings); each only decides how it looks.
 //! Files are written atomically, so a cron job never leaves half a report behind.
 
 mod csv;
-mod json;
+pub mod doctor;
+pub(crate) mod json;
 pub(crate) mod markdown;
 mod table;
 pub(crate) mod text;

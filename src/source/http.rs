@@ -21,10 +21,14 @@ pub struct Server {
     pub shown: String,
 }
 
-pub fn connect(cfg: &ServerConfig) -> Result<Server> {
-    // reqwest is built without a crypto provider of its own: rustls uses the process's
-    // default, `ring`. Installing it twice is harmless (the second call reports it is set).
+/// Makes `ring` the process's TLS crypto provider. reqwest is built without one of its own
+/// (`rustls-no-provider`): every client needs this first. Calling it again is harmless.
+pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn connect(cfg: &ServerConfig) -> Result<Server> {
+    install_tls_provider();
     let (base_url, basic) = split_credentials(cfg)?;
     let mut headers = HeaderMap::new();
     if let Some(token) = &cfg.bearer_token {

@@ -60,12 +60,14 @@ pub enum SourceChoice {
 }
 
 /// Everything needed to query Prometheus.
+#[derive(Clone)]
 pub struct PrometheusSettings {
     pub server: ServerConfig,
     pub promql: promql::PromQl,
 }
 
 /// Everything needed to query Loki.
+#[derive(Clone)]
 pub struct LokiSettings {
     pub server: ServerConfig,
     pub selector: String,
@@ -73,6 +75,7 @@ pub struct LokiSettings {
 
 /// The sources a command may ask, built from its options: which may answer, and how to
 /// reach each.
+#[derive(Clone)]
 pub struct Sources {
     pub choice: SourceChoice,
     pub jsonl: jsonl::JsonlSource,
@@ -107,13 +110,15 @@ pub fn digest(query: &Query, opts: &Sources) -> Result<Digest> {
     Ok(parts.assemble(query))
 }
 
-fn prometheus_source(opts: &Sources) -> Result<prometheus::PrometheusSource> {
+/// The Prometheus client the options describe (`--verbose` logging included).
+pub fn prometheus_source(opts: &Sources) -> Result<prometheus::PrometheusSource> {
     let mut source = prometheus::PrometheusSource::new(&opts.prometheus.server, opts.prometheus.promql.clone())?;
     source.verbose = opts.verbose;
     Ok(source)
 }
 
-fn loki_source(opts: &Sources) -> Result<loki::LokiSource> {
+/// The Loki client the options describe (`--verbose` logging included).
+pub fn loki_source(opts: &Sources) -> Result<loki::LokiSource> {
     let mut source = loki::LokiSource::new(&opts.loki.server, opts.loki.selector.clone())?;
     source.verbose = opts.verbose;
     Ok(source)
@@ -290,8 +295,9 @@ fn fill_missing(totals: &mut Totals, from: &Totals) {
     totals.events = totals.events.or(from.events);
 }
 
-/// Runs the server queries of one digest to completion on this thread.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+/// Runs the server queries of one digest (or one command's checks) to completion on this
+/// thread.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
 

@@ -336,18 +336,44 @@ impl PrometheusSource {
     /// The metric names of the series matching `selector` that hold samples in the window
     /// (the series API, `(start, end]` like the queries: an index lookup, no sample is read).
     async fn series_names(&self, selector: &str, w: &Window) -> Result<Vec<String>> {
-        let url = http::endpoint(&self.server, "api/v1/series").map_err(|e| self.failure(selector, &e.to_string()))?;
-        // Built here rather than with prometheus-http-query's `Selector`, which does not
-        // escape label values: the selector holds the `--agent` value, quoted by PromQl.
-        let params =
-            [("match[]", selector.to_string()), ("start", api_time(w.start + 1_000_000)), ("end", api_time(w.end))];
-        let shown = format!("series start={} end={}", params[1].1, params[2].1);
-        let series: Vec<HashMap<String, String>> =
-            self.send(selector, &shown, || self.server.client.get(url.clone()).query(&params).send()).await?;
+        let series = self.series(selector, w.start + 1_000_000, w.end).await?;
         let mut names: Vec<String> = series.into_iter().filter_map(|mut labels| labels.remove("__name__")).collect();
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// The label sets of the series matching `selector` with samples between `start` and
+    /// `end` (the series API: an index lookup, no sample is read).
+    pub async fn series(&self, selector: &str, start: Nanos, end: Nanos) -> Result<Vec<HashMap<String, String>>> {
+        let url = http::endpoint(&self.server, "api/v1/series").map_err(|e| self.failure(selector, &e.to_string()))?;
+        // Built here rather than with prometheus-http-query's `Selector`, which does not
+        // escape label values: the selector holds the `--agent` value, quoted by PromQl.
+        let params = [("match[]", selector.to_string()), ("start", api_time(start)), ("end", api_time(end))];
+        let shown = format!("series start={} end={}", params[1].1, params[2].1);
+        self.send(selector, &shown, || self.server.client.get(url.clone()).query(&params).send()).await
+    }
+
+    /// Every metric name with samples between `start` and `end` (`/api/v1/label/__name__/values`).
+    pub async fn metric_names(&self, start: Nanos, end: Nanos) -> Result<Vec<String>> {
+        let what = "GET /api/v1/label/__name__/values";
+        let url = http::endpoint(&self.server, "api/v1/label/__name__/values")
+            .map_err(|e| self.failure(what, &e.to_string()))?;
+        let params = [("start", api_time(start)), ("end", api_time(end))];
+        let shown = format!("label values start={} end={}", params[0].1, params[1].1);
+        self.send(what, &shown, || self.server.client.get(url.clone()).query(&params).send()).await
+    }
+
+    /// The scrape targets Prometheus is asked to scrape (`/api/v1/targets?state=active`).
+    pub async fn targets(&self) -> Result<Vec<Target>> {
+        let what = "GET /api/v1/targets";
+        let url = http::endpoint(&self.server, "api/v1/targets").map_err(|e| self.failure(what, &e.to_string()))?;
+        let targets: Targets = self
+            .send(what, "targets state=active", || {
+                self.server.client.get(url.clone()).query(&[("state", "active")]).send()
+            })
+            .await?;
+        Ok(targets.active_targets)
     }
 
     /// Sends a request (`shown` says which, for `--verbose`), retrying what is worth
@@ -396,6 +422,32 @@ impl PrometheusSource {
     fn failure(&self, promql: &str, what: &str) -> anyhow::Error {
         anyhow!("Prometheus at {}: query `{promql}`: {what}", self.server.shown).context(Unavailable)
     }
+}
+
+/// One scrape target, as `/api/v1/targets` describes it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// The target's labels after relabelling: `job`, `instance`, …
+    #[serde(default)]
+    pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub scrape_pool: String,
+    #[serde(default)]
+    pub scrape_url: String,
+    /// `up`, `down` or `unknown` (not scraped yet).
+    #[serde(default)]
+    pub health: String,
+    /// Why the last scrape failed (`server returned HTTP status 401 Unauthorized`); empty when it did not.
+    #[serde(default)]
+    pub last_error: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Targets {
+    #[serde(default)]
+    active_targets: Vec<Target>,
 }
 
 /// The envelope of every Prometheus API answer.

@@ -50,6 +50,11 @@ pub struct TestPrometheus {
 
 impl TestPrometheus {
     pub fn start(openmetrics: &str) -> TestPrometheus {
+        TestPrometheus::start_with(openmetrics, "global:\n  scrape_interval: 60s\nscrape_configs: []\n")
+    }
+
+    /// Like [`TestPrometheus::start`], with this `prometheus.yml` (scrape jobs of its own).
+    pub fn start_with(openmetrics: &str, config_yaml: &str) -> TestPrometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let om = dir.path().join("data.om");
         std::fs::write(&om, openmetrics).expect("write openmetrics");
@@ -62,7 +67,7 @@ impl TestPrometheus {
             .expect("run promtool");
         assert!(out.status.success(), "promtool failed: {}", String::from_utf8_lossy(&out.stderr));
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 60s\nscrape_configs: []\n").expect("write config");
+        std::fs::write(&config, config_yaml).expect("write config");
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
         let child = Command::new("prometheus")
@@ -103,15 +108,18 @@ impl Drop for TestPrometheus {
 }
 
 fn http_get_ok(addr: &str, path: &str) -> bool {
+    http_get(addr, path).is_some_and(|answer| answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"))
+}
+
+/// The whole answer (status line, headers, body) to `GET path`, or `None` without one.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return false };
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").is_err() {
-        return false;
-    }
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
+    Some(buf)
 }
 
 /// One counter increment: series labels, time (s), amount.

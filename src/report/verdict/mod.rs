@@ -5,7 +5,7 @@
 mod json;
 mod junit;
 mod markdown;
-mod table;
+pub(in crate::report) mod table;
 
 use crate::cli::GateFormat;
 use crate::gate::{show, Check, Outcome, Unit, Verdict};

@@ -69,7 +69,7 @@ pub fn render(v: &Verdict, color: bool) -> String {
     out
 }
 
-fn table(color: bool) -> Table {
+pub(in crate::report) fn table(color: bool) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).apply_modifier(UTF8_ROUND_CORNERS);
     if color {

@@ -24,12 +24,22 @@ impl LogFile {
     }
 }
 
+/// What the `--logs` paths hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// The files to read, in name order.
+    pub files: Vec<LogFile>,
+    /// Telemetry files left out: the date in their name cannot be in the span.
+    pub pruned: Vec<PathBuf>,
+    /// Other entries of the directories, not telemetry by their name.
+    pub ignored: Vec<PathBuf>,
+}
+
 /// The files under `paths` whose events may fall in `[span.0, span.1)`, in name order.
 /// A path naming a file is always read; a directory contributes `events.jsonl` and its
 /// rotations `events.YYYY-MM-DD.jsonl` and `events.YYYY-Www.jsonl`, any of them `.gz`.
-pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<(Vec<LogFile>, Vec<PathBuf>)> {
-    let mut files = Vec::new();
-    let mut pruned = Vec::new();
+pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
+    let Discovery { mut files, mut pruned, mut ignored } = Discovery::default();
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read --logs {}", path.display()))?;
         if meta.is_file() {
@@ -44,8 +54,10 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<(Vec<LogFile>
             .with_context(|| format!("cannot list --logs {}", path.display()))?;
         names.sort();
         for file in names {
-            let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(rotation) = Rotation::of(name) else { continue };
+            let Some(rotation) = file.file_name().and_then(|n| n.to_str()).and_then(Rotation::of) else {
+                ignored.push(file);
+                continue;
+            };
             found += 1;
             if rotation.may_hold(span) {
                 files.push(LogFile::new(file));
@@ -60,7 +72,7 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<(Vec<LogFile>
             );
         }
     }
-    Ok((files, pruned))
+    Ok(Discovery { files, pruned, ignored })
 }
 
 fn has_gz_suffix(path: &Path) -> bool {
@@ -148,8 +160,10 @@ mod tests {
             std::fs::write(dir.path().join(name), b"").expect("write");
         }
         std::fs::write(dir.path().join("events.jsonl"), b"").expect("write");
-        let (files, pruned) =
+        std::fs::write(dir.path().join("events-2026-11-30.jsonl"), b"").expect("write");
+        let Discovery { files, pruned, ignored } =
             discover(&[dir.path().to_path_buf()], (ns("2026-11-30"), ns("2026-12-01"))).expect("discover");
+        assert_eq!(ignored, [dir.path().join("events-2026-11-30.jsonl")], "not a rotation name");
         let names: Vec<_> = files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
         // The day itself, the day before (UTC+14 to UTC-12 slack) and the live file.
         assert_eq!(names, ["events.2026-11-29.jsonl", "events.2026-11-30.jsonl.gz", "events.jsonl"]);

@@ -13,14 +13,17 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-pub use line::{agent_from_session_key, normalise_model, parse_line, Event, EventKind, Shape};
+pub use files::{Discovery, LogFile};
+pub use line::{agent_from_session_key, normalise_model, parse_line, parse_timestamp, Event, EventKind, Shape};
 #[doc(hidden)]
 pub use line::{parse_line_flat, parse_line_with_serde};
-pub use reader::{FileReport, MAX_LINE};
+pub use reader::{Collect, FileReport, MAX_LINE};
 
 use super::{Answer, Query};
+use crate::window::Nanos;
 use tally::Tally;
 
+#[derive(Clone, Debug)]
 pub struct JsonlSource {
     /// Files or directories (`--logs`).
     pub paths: Vec<PathBuf>,
@@ -31,10 +34,20 @@ pub struct JsonlSource {
 }
 
 impl JsonlSource {
+    /// The telemetry files under the `--logs` paths that may hold events of `[span.0, span.1)`.
+    pub fn discover(&self, span: (Nanos, Nanos)) -> Result<Discovery> {
+        files::discover(&self.paths, span)
+    }
+
+    /// Reads `files` on the source's threads, every valid event into `collector`.
+    pub fn read<C: Collect>(&self, files: &[LogFile], collector: C) -> Result<(C, Vec<FileReport>)> {
+        reader::scan(files, self.threads, self.progress, collector)
+    }
+
     pub fn answer(&self, query: &Query) -> Result<Answer> {
         let tally = Tally::new(&query.window, query.previous.as_ref());
-        let (files, _pruned) = files::discover(&self.paths, tally.span())?;
-        let (tally, reports) = reader::scan(&files, self.threads, self.progress, tally)?;
+        let files = self.discover(tally.span())?.files;
+        let (tally, reports) = self.read(&files, tally)?;
         let (rows, previous, previous_costs) = tally.finish(query.top);
         let mut warnings = Vec::new();
         let mut skipped_lines = 0;

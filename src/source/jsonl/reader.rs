@@ -7,10 +7,10 @@
 //!   file — is one stream: this thread reads (and inflates) it into buffers cut at a line
 //!   boundary, and the workers parse those. Buffers go back to this thread once parsed.
 //!
-//! Each worker adds events to its own `Tally`; they are merged at the end. Memory is a few
-//! buffers per thread however large the files are. Line numbers for warnings are put back
-//! together at the end from each item's line count. This thread also drives the progress
-//! bar, once per item.
+//! Each worker adds events to its own collector ([`Collect`]: the digest's `Tally`, or
+//! doctor's survey); they are merged at the end. Memory is a few buffers per thread however
+//! large the files are. Line numbers for warnings are put back together at the end from
+//! each item's line count. This thread also drives the progress bar, once per item.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -23,10 +23,9 @@ use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
 
 use super::files::LogFile;
-use super::line::parse_line;
+use super::line::{parse_line, Event};
 use super::piece::{self, grow, MappedFile, Piece};
 use super::progress::Progress;
-use super::tally::Tally;
 
 /// Bytes of a stream (`.gz`) handed to a worker at a time.
 const CHUNK: usize = 2 << 20;
@@ -37,6 +36,29 @@ const PIECE: u64 = 1 << 20;
 /// A line longer than this is skipped without being held in memory: no telemetry event
 /// is that large, and a runaway line must not take the machine's memory.
 pub const MAX_LINE: usize = 16 << 20;
+
+/// What the events of a scan are added to: the digest's tally, or another survey of them
+/// (`obsctl doctor`'s). Each parsing thread fills its own, and they are merged at the end.
+pub trait Collect: Send + Sized {
+    fn add(&mut self, event: &Event<'_>);
+    /// An empty one of the same kind, for another thread.
+    fn empty_like(&self) -> Self;
+    fn merge(&mut self, other: Self);
+}
+
+impl Collect for super::tally::Tally {
+    fn add(&mut self, event: &Event<'_>) {
+        super::tally::Tally::add(self, event);
+    }
+
+    fn empty_like(&self) -> Self {
+        super::tally::Tally::empty_like(self)
+    }
+
+    fn merge(&mut self, other: Self) {
+        super::tally::Tally::merge(self, other);
+    }
+}
 
 /// What reading one file found, for warnings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,17 +106,22 @@ struct ChunkStats {
 
 /// Reads `files` into `tally` with `threads` parsing threads (1: all on this thread); a
 /// progress bar may show on a terminal when `show_progress`.
-pub fn scan(files: &[LogFile], threads: usize, show_progress: bool, tally: Tally) -> Result<(Tally, Vec<FileReport>)> {
+pub fn scan<C: Collect>(
+    files: &[LogFile],
+    threads: usize,
+    show_progress: bool,
+    tally: C,
+) -> Result<(C, Vec<FileReport>)> {
     scan_with(files, threads, PIECE, show_progress, tally)
 }
 
-fn scan_with(
+fn scan_with<C: Collect>(
     files: &[LogFile],
     threads: usize,
     piece_len: u64,
     show_progress: bool,
-    tally: Tally,
-) -> Result<(Tally, Vec<FileReport>)> {
+    tally: C,
+) -> Result<(C, Vec<FileReport>)> {
     let total = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     let mut progress = Progress::new(total, show_progress);
     let (tally, stats) = if threads <= 1 {
@@ -117,15 +144,15 @@ trait Sink {
 }
 
 /// Everything on this thread (`--threads 1`).
-struct Here<'a> {
-    tally: Tally,
+struct Here<'a, C> {
+    tally: C,
     stats: Vec<ChunkStats>,
     piece_buf: Vec<u8>,
     spare: Vec<u8>,
     files: &'a [LogFile],
 }
 
-impl Sink for Here<'_> {
+impl<C: Collect> Sink for Here<'_, C> {
     fn take(&mut self, work: Work) -> Result<bool> {
         let stats = do_work(work, self.files, &mut self.piece_buf, &mut self.tally, |data| self.spare = data)?;
         self.stats.push(stats);
@@ -154,12 +181,12 @@ impl Sink for Workers {
 }
 
 /// Runs `threads` workers on what `feed` hands them.
-fn scan_parallel(
+fn scan_parallel<C: Collect>(
     files: &[LogFile],
     threads: usize,
-    tally: Tally,
+    tally: C,
     feed: impl FnOnce(&mut Workers) -> Result<()>,
-) -> Result<(Tally, Vec<ChunkStats>)> {
+) -> Result<(C, Vec<ChunkStats>)> {
     let (to_workers, work) = mpsc::sync_channel::<Work>(threads);
     // The workers own the receiving end: once every one of them has stopped (an error or a
     // panic), it is dropped and `feed` stops at its next send instead of waiting forever.
@@ -169,7 +196,7 @@ fn scan_parallel(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let (work, recycle, mut tally) = (Arc::clone(&work), recycle.clone(), tally.empty_like());
-                scope.spawn(move || -> Result<(Tally, Vec<ChunkStats>)> {
+                scope.spawn(move || -> Result<(C, Vec<ChunkStats>)> {
                     let mut stats = Vec::new();
                     let mut piece_buf = Vec::new();
                     while let Some(item) = next_work(&work) {
@@ -187,7 +214,7 @@ fn scan_parallel(
         drop(sink);
         // The first worker's tally takes the others in: merging into the empty `tally`
         // would copy every session once more (it took a quarter of a second on 1 GB).
-        let mut merged: Option<Tally> = None;
+        let mut merged: Option<C> = None;
         let mut stats = Vec::new();
         let mut failed = None;
         for worker in workers {
@@ -225,7 +252,7 @@ fn do_work(
     work: Work,
     files: &[LogFile],
     piece_buf: &mut Vec<u8>,
-    tally: &mut Tally,
+    tally: &mut impl Collect,
     recycle: impl FnOnce(Vec<u8>),
 ) -> Result<ChunkStats> {
     match work {
@@ -316,7 +343,7 @@ fn parse_lines(
     data: &[u8],
     unterminated: bool,
     oversized: bool,
-    tally: &mut Tally,
+    tally: &mut impl Collect,
     mut stats: ChunkStats,
 ) -> ChunkStats {
     let mut start = 0;
@@ -477,6 +504,7 @@ impl ChunkReader {
 mod tests {
     use std::io::Write;
 
+    use super::super::tally::Tally;
     use super::*;
 
     /// Every chunk of `content` (gzip-compressed first if `gzip`): its bytes, whether it is
@@ -607,7 +635,8 @@ mod tests {
             let files = [LogFile { path: path.to_path_buf(), gzip, live: false }];
             let (tally, reports) =
                 scan_with(&files, threads, piece_len, false, Tally::new(&current, Some(&previous))).expect("scan");
-            let (mut rows, prior) = tally.finish(10);
+            let (mut rows, totals, costs) = tally.finish(10);
+            let prior = (totals, costs);
             // Rows come in the order names were first seen; the digest sorts them later.
             rows.by_model.sort_by_key(|r| format!("{r:?}"));
             rows.by_agent.sort_by_key(|r| format!("{r:?}"));

@@ -825,12 +825,12 @@ mod tests {
 
     /// Sorted rows, for comparing tallies whose maps iterate in different orders.
     fn rows(t: Tally) -> String {
-        let (mut rows, previous) = t.finish(100);
+        let (mut rows, previous, previous_costs) = t.finish(100);
         rows.by_model.sort_by(|a, b| a.model.cmp(&b.model));
         rows.by_agent.sort_by(|a, b| a.agent.cmp(&b.agent));
         rows.by_variant.sort_by(|a, b| a.variant.cmp(&b.variant));
         rows.by_session.sort_by(|a, b| a.session.cmp(&b.session));
-        format!("{rows:?} {previous:?}")
+        format!("{rows:?} {previous:?} {previous_costs:?}")
     }
 
     fn events() -> Vec<Event<'static>> {
@@ -914,7 +914,7 @@ mod tests {
             tagged(Call, None, "A", Some(10.0)),
         ];
         let spread = |t: Tally| {
-            let (rows, _) = t.finish(10);
+            let (rows, _, _) = t.finish(10);
             let mut v: Vec<(String, u64, f64, VariantSpread)> = rows
                 .by_variant
                 .into_iter()
