@@ -56,7 +56,7 @@ pub struct DigestArgs {
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, env = "OBSCTL_FORMAT", help_heading = "Output")]
     pub format: Format,
 
-    /// Write the report to FILE instead of standard output, atomically; FORMAT=FILE writes that format (repeatable: --output json=digest.json --output markdown=digest.md).
+    /// Write the report to FILE, atomically, creating its directory; FORMAT=FILE writes that format (repeatable: --output json=digest.json --output markdown=digest.md). FILE may name the window: {iso_week} (2026-W47), {start}, {end} (2026-11-16, 2026-11-23: the end is exclusive), {date} (today), all in --tz; {{ and }} are braces. With any --output, nothing goes to standard output unless --verbose.
     #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
     pub output: Vec<String>,
 
@@ -146,7 +146,7 @@ pub struct NoiseArgs {
     #[arg(long, short = 'q', help_heading = "Output")]
     pub quiet: bool,
 
-    /// Print every server query and how long it took on standard error (never credentials).
+    /// Print every server query and how long it took on standard error (never credentials); with --output, print the --format on standard output too.
     #[arg(long, short = 'v', help_heading = "Output")]
     pub verbose: bool,
 }
@@ -195,6 +195,7 @@ pub struct ServerArgs {
 const DIGEST_EXAMPLES: &str = "Examples:
   obsctl digest --week                         last complete ISO week, table on the terminal
   obsctl digest --week 2026-W47 --tz Europe/Berlin --format markdown --output weekly.md
+  obsctl digest --week --format markdown --output 'reports/{iso_week}.md' --output 'json=reports/{iso_week}.json'
   obsctl digest --last 7d --format json | jq .totals
   obsctl digest --since 2026-11-01 --until 2026-12-01 --format csv --csv-section by_session
   obsctl digest --source prometheus --prometheus-url https://prom.internal:9090 --bearer-token-file ~/.prom-token";
@@ -213,7 +214,7 @@ pub struct GateArgs {
     #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "baseline", help_heading = "Baseline")]
     pub against: Option<Against>,
 
-    /// Also save this window's digest (schema obsctl.digest/v1) to FILE, to be the next run's --baseline.
+    /// Also save this window's digest (schema obsctl.digest/v1) to FILE, to be the next run's --baseline ({iso_week}, {start}, {end}, {date} as for --output).
     #[arg(long, value_name = "FILE", help_heading = "Baseline")]
     pub save_baseline: Option<PathBuf>,
 
@@ -296,7 +297,7 @@ pub struct GateArgs {
     #[arg(long, short = 'f', value_enum, default_value_t = GateFormat::Table, env = "OBSCTL_GATE_FORMAT", help_heading = "Output")]
     pub format: GateFormat,
 
-    /// Write the verdict to FILE, atomically; FORMAT=FILE writes that format (repeatable: --output junit=gate.xml --output markdown=gate.md).
+    /// Write the verdict to FILE, atomically, creating its directory; FORMAT=FILE writes that format (repeatable: --output junit=gate.xml --output markdown=gate.md). FILE may name the window, as for digest: {iso_week}, {start}, {end}, {date}. With any --output, nothing goes to standard output unless --verbose.
     #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
     pub output: Vec<String>,
 

@@ -24,7 +24,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {}", error::describe(&err));
+            for line in error::lines(&err) {
+                eprintln!("error: {line}");
+            }
             ExitCode::from(error::exit_code(&err))
         }
     }

@@ -31,6 +31,34 @@ impl Usd {
     pub fn pico(self) -> i128 {
         self.0
     }
+
+    pub const fn from_pico(pico: i128) -> Usd {
+        Usd(pico)
+    }
+
+    /// The exact amount as a plain decimal number, without trailing zeros (`0.530955`,
+    /// `2`): for charts, which need every digit and no `$`.
+    pub fn decimal(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let pico = self.0.unsigned_abs();
+        let fraction = format!("{:012}", pico % 1_000_000_000_000);
+        let fraction = fraction.trim_end_matches('0');
+        let whole = pico / 1_000_000_000_000;
+        if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        }
+    }
+
+    /// A dollar figure that is a float (a gate's threshold, a mean, a difference), shown
+    /// by the same rule as [`Usd`]'s `Display`; negative amounts keep their sign.
+    pub fn show_f64(usd: f64) -> String {
+        if !usd.is_finite() {
+            return format!("${usd}");
+        }
+        Usd((usd * PICO_PER_USD).round() as i128).to_string()
+    }
 }
 
 impl Add for Usd {
@@ -59,16 +87,51 @@ impl Sum for Usd {
     }
 }
 
-/// `$12.34`, and more digits for amounts under a cent so they never read as zero.
+/// How every human format shows money (tables, Markdown, the gate's verdicts): `$12.34`
+/// from a cent up; under a cent, two significant digits (`$0.0042`, `$0.00042`), so that
+/// small costs never read as `$0.00` and two of them can be told apart; `$0.00` for zero.
+/// Rounded half up, on the exact amount.
 impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.as_f64();
-        if v != 0.0 && v.abs() < 0.01 {
-            write!(f, "${v:.4}")
-        } else {
-            write!(f, "${v:.2}")
-        }
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let (digits, decimals) = rounded(self.0.unsigned_abs());
+        let unit = 10u128.pow(decimals);
+        write!(f, "{sign}${}.{:0width$}", digits / unit, digits % unit, width = decimals as usize)
     }
+}
+
+const PICO_PER_CENT: u128 = 10_000_000_000;
+
+/// `pico` pico-dollars as `(digits, decimals)`: the amount is `digits / 10^decimals`.
+fn rounded(pico: u128) -> (u128, u32) {
+    if pico == 0 || pico >= PICO_PER_CENT {
+        return (div_round(pico, PICO_PER_CENT), 2);
+    }
+    // Two significant digits: a 10-digit amount (0.00xy) needs 4 decimals, 9 digits 5, …
+    let mut decimals = 14 - (pico.ilog10() + 1);
+    let mut digits = to_decimals(pico, decimals);
+    if digits >= 100 {
+        // Rounding carried into a third digit (0.0099996 → 0.010): one decimal fewer.
+        decimals -= 1;
+        digits = to_decimals(pico, decimals);
+    }
+    if decimals < 4 {
+        // It rounded up to a whole cent.
+        return (1, 2);
+    }
+    (digits, decimals)
+}
+
+/// `pico` in units of 10^-decimals USD, rounded half up.
+fn to_decimals(pico: u128, decimals: u32) -> u128 {
+    match decimals.checked_sub(12) {
+        Some(more) => pico * 10u128.pow(more),
+        None => div_round(pico, 10u128.pow(12 - decimals)),
+    }
+}
+
+fn div_round(n: u128, d: u128) -> u128 {
+    (n + d / 2) / d
 }
 
 /// Σ x² over costs x, exactly: each cost is a whole number of pico-dollars, and its square
@@ -143,10 +206,56 @@ mod tests {
         assert_eq!(other.usd2(), 2.0 * big.usd2());
     }
 
+    fn shown(usd: f64) -> String {
+        Usd::from_f64(usd).unwrap().to_string()
+    }
+
     #[test]
-    fn displays_small_amounts_with_more_digits() {
-        assert_eq!(Usd::from_f64(12.345).unwrap().to_string(), "$12.35");
-        assert_eq!(Usd::from_f64(0.00123).unwrap().to_string(), "$0.0012");
+    fn cents_from_a_cent_up() {
+        assert_eq!(shown(12.345), "$12.35");
+        assert_eq!(shown(0.01), "$0.01");
+        assert_eq!(shown(6.301855), "$6.30");
+        assert_eq!(shown(1234.5), "$1234.50");
+        assert_eq!(shown(0.014999), "$0.01");
+        assert_eq!(shown(0.015), "$0.02", "half up, on the exact amount");
         assert_eq!(Usd::ZERO.to_string(), "$0.00");
+    }
+
+    #[test]
+    fn two_significant_digits_under_a_cent() {
+        assert_eq!(shown(0.0042), "$0.0042");
+        assert_eq!(shown(0.00123), "$0.0012");
+        assert_eq!(shown(0.00042), "$0.00042");
+        assert_eq!(shown(0.000042), "$0.000042");
+        assert_eq!(shown(0.0099), "$0.0099");
+        assert_eq!(shown(0.001), "$0.0010");
+        assert_eq!(shown(0.00425), "$0.0043");
+        // Small costs that differ read differently.
+        assert_ne!(shown(0.0042), shown(0.0047));
+        assert_ne!(shown(0.00042), shown(0.0042));
+        // Rounding that carries: one decimal fewer, or a whole cent.
+        assert_eq!(shown(0.00099996), "$0.0010");
+        assert_eq!(shown(0.0099996), "$0.01");
+        // The smallest amount there is.
+        assert_eq!(Usd(1).to_string(), "$0.0000000000010");
+        assert_eq!(Usd(-4_200_000_000).to_string(), "-$0.0042");
+    }
+
+    #[test]
+    fn floats_follow_the_same_rule() {
+        assert_eq!(Usd::show_f64(0.00042), "$0.00042");
+        assert_eq!(Usd::show_f64(30.0), "$30.00");
+        assert_eq!(Usd::show_f64(-0.5), "-$0.50");
+        assert_eq!(Usd::show_f64(0.0), "$0.00");
+        assert_eq!(Usd::show_f64(f64::INFINITY), "$inf");
+    }
+
+    #[test]
+    fn exact_decimals_for_charts() {
+        assert_eq!(Usd::from_f64(0.530955).unwrap().decimal(), "0.530955");
+        assert_eq!(Usd::from_f64(2.0).unwrap().decimal(), "2");
+        assert_eq!(Usd::from_f64(0.0000042).unwrap().decimal(), "0.0000042");
+        assert_eq!(Usd::ZERO.decimal(), "0");
+        assert_eq!(Usd(1).decimal(), "0.000000000001");
     }
 }

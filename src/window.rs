@@ -155,6 +155,13 @@ pub fn parse_iso_week(text: &str) -> Result<NaiveDate> {
     NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).with_context(|| format!("{year} has no ISO week {week}"))
 }
 
+/// The ISO week a date belongs to, as `2026-W47` (the inverse of [`parse_iso_week`]). The
+/// year is the ISO year: 2027-01-01 is in 2026-W53, 2025-12-29 in 2026-W01.
+pub fn iso_week_label(date: NaiveDate) -> String {
+    let week = date.iso_week();
+    format!("{}-W{:02}", week.year(), week.week())
+}
+
 fn iso_week_bounds(monday: NaiveDate, tz: Tz) -> Result<(Nanos, Nanos)> {
     Ok((local_midnight(monday, tz)?, local_midnight(monday + Duration::days(7), tz)?))
 }
@@ -266,6 +273,20 @@ mod tests {
         // 2027 has only 52 weeks.
         let spec = WindowSpec { week: Some(Some("2027-W53".into())), ..Default::default() };
         assert!(Window::resolve(&spec, Tz::UTC, now("2026-11-25T00:00:00Z")).is_err());
+    }
+
+    #[test]
+    fn iso_week_labels_at_year_ends() {
+        let label = |y, m, d| iso_week_label(NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        assert_eq!(label(2026, 11, 16), "2026-W47");
+        assert_eq!(label(2026, 12, 28), "2026-W53");
+        assert_eq!(label(2027, 1, 1), "2026-W53");
+        assert_eq!(label(2027, 1, 4), "2027-W01");
+        assert_eq!(label(2025, 12, 29), "2026-W01");
+        assert_eq!(label(2026, 1, 5), "2026-W02");
+        for week in ["2026-W01", "2026-W47", "2026-W53", "2020-W01"] {
+            assert_eq!(iso_week_label(parse_iso_week(week).unwrap()), week);
+        }
     }
 
     #[test]

@@ -126,30 +126,100 @@ fn output_file_is_written_whole_and_replaces_the_old_one() {
 }
 
 #[test]
-fn failed_output_leaves_the_old_file_alone() {
+fn an_output_that_cannot_be_written_is_exit_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    fixture_digest(&["--output"])
-        .arg(dir.path().join("missing-dir/report.md"))
+    fs::write(dir.path().join("file.txt"), "not a directory").unwrap();
+    fixture_digest(&["--quiet", "--output"])
+        .arg(dir.path().join("file.txt/report.md"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("missing-dir/report.md"));
+        .stdout("")
+        .stderr(predicate::str::contains("file.txt/report.md"));
 }
 
 #[test]
-fn several_outputs_in_one_run() {
+fn several_outputs_in_one_run_and_nothing_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let (json, md) = (dir.path().join("d.json"), dir.path().join("d.md"));
-    let table = stdout_of(
-        fixture_digest(&["--quiet"])
-            .arg("--output")
-            .arg(format!("json={}", json.display()))
-            .arg("--output")
-            .arg(format!("markdown={}", md.display())),
-    );
-    assert!(table.contains("Totals"), "the table still goes to stdout");
+    let outputs = |cmd: &mut assert_cmd::Command| {
+        cmd.arg("--output").arg(format!("json={}", json.display()));
+        cmd.arg("--output").arg(format!("markdown={}", md.display()));
+    };
+    let mut cmd = fixture_digest(&["--quiet"]);
+    outputs(&mut cmd);
+    cmd.assert().success().stdout("").stderr("");
     let j: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(j["totals"]["sessions"], 25);
     assert!(fs::read_to_string(&md).unwrap().starts_with("# Agent cost and usage digest"));
+    // --verbose prints the --format on stdout as well.
+    let mut cmd = fixture_digest(&["--quiet", "--verbose"]);
+    outputs(&mut cmd);
+    assert_eq!(stdout_of(&mut cmd), stdout_of(&mut fixture_digest(&["--quiet"])));
+}
+
+#[test]
+fn output_paths_are_templates_of_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    fixture_digest(&["--quiet", "--format", "markdown", "--output"])
+        .arg(reports.join("{iso_week}.md"))
+        .arg("--output")
+        .arg(format!("json={}", reports.join("{start}_{end}/digest.json").display()))
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    // The directories were created; the Markdown is what standard output would have had.
+    let md = fs::read_to_string(reports.join("2026-W47.md")).unwrap();
+    assert_eq!(md, stdout_of(&mut fixture_digest(&["--quiet", "--format", "markdown"])));
+    assert!(reports.join("2026-11-16_2026-11-23/digest.json").is_file());
+    let mut names: Vec<_> = fs::read_dir(&reports).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["2026-11-16_2026-11-23", "2026-W47.md"], "no temporary file left behind");
+    // In Berlin the same week is named the same; {date} is today there.
+    fixture_cmd(&["--week", "2026-W47", "--tz", "Europe/Berlin", "--quiet", "--output"])
+        .arg(reports.join("berlin-{iso_week}-{date}.md"))
+        .assert()
+        .success();
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+    // (A run across midnight may have named yesterday.)
+    let named = |d: chrono::NaiveDate| reports.join(format!("berlin-2026-W47-{d}.md")).is_file();
+    assert!(named(today) || named(today.pred_opt().unwrap()));
+}
+
+#[test]
+fn an_unknown_placeholder_is_exit_2_naming_it_before_anything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fixture_digest(&["--output"]).arg(dir.path().join("{week}.md")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: --output ") && stderr.contains("unknown placeholder {week}"), "{stderr}");
+    assert!(!stderr.contains("warning"), "refused before the files are read: {stderr}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn each_output_that_fails_is_one_line_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("file.txt"), "not a directory").unwrap();
+    let good = dir.path().join("ok/d.md");
+    let out = fixture_digest(&["--quiet", "--format", "markdown", "--output"])
+        .arg(dir.path().join("file.txt/a.md"))
+        .arg("--output")
+        .arg(format!("json={}", dir.path().join("file.txt/b.json").display()))
+        .arg("--output")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("error: cannot create directory") && lines[0].contains("file.txt/a.md"), "{stderr}");
+    assert!(lines[1].starts_with("error: cannot create directory") && lines[1].contains("file.txt/b.json"), "{stderr}");
+    assert!(good.is_file(), "the output that could be written was");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

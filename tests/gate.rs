@@ -563,7 +563,7 @@ fn junit_has_one_case_per_check_and_parses() {
     .arg("--output")
     .arg(format!("markdown={}", md.display())));
     assert_eq!(r.code, 1);
-    assert!(r.stdout.starts_with("FAIL"), "stdout keeps the table: {}", r.stdout);
+    assert_eq!(r.stdout, "", "with --output, nothing on stdout");
     assert!(std::fs::read_to_string(&md).unwrap().contains("obsctl gate: FAIL"));
     let suites =
         junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(&xml).unwrap())).expect("JUnit parses");
@@ -573,4 +573,21 @@ fn junit_has_one_case_per_check_and_parses() {
     let failed: Vec<&str> = suite.cases.iter().filter(|c| c.status.is_failure()).map(|c| c.name.as_str()).collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].ends_with("Total cost"), "{failed:?}");
+}
+
+#[test]
+fn gate_outputs_are_path_templates_and_verbose_prints_the_table_too() {
+    let c = week_pair(1.0, 1.5, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(gate(&c, &["--max-increase", "20%", "--verbose", "--output"])
+        .arg(format!("junit={}/{{iso_week}}/gate.xml", dir.path().display()))
+        .arg("--save-baseline")
+        .arg(dir.path().join("baselines/{start}.json")));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.starts_with("FAIL"), "--verbose keeps the table on stdout: {}", r.stdout);
+    assert!(dir.path().join("2026-W47/gate.xml").is_file());
+    assert!(dir.path().join("baselines/2026-11-16.json").is_file());
+    let r = run(&mut gate(&c, &["--max-increase", "20%", "--output", "gate-{week}.xml"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown placeholder {week}"), "{}", r.stderr);
 }

@@ -22,7 +22,7 @@ impl DigestOptions {
     pub fn from_args(args: DigestArgs, now: DateTime<Utc>) -> Result<DigestOptions> {
         let window = super::window(&args.window, now)?;
         let previous = (!args.no_compare).then(|| window.previous());
-        let outputs = Outputs::parse(&args.output, args.format, Format::parse)?;
+        let outputs = Outputs::for_report(&args.output, args.format, Format::parse, &window, now, args.noise.verbose)?;
         let file = FileConfig::load(args.source.config.as_deref())?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         Ok(DigestOptions {
@@ -42,10 +42,8 @@ pub fn run(opts: DigestOptions) -> Result<u8> {
             eprintln!("warning: {w}");
         }
     }
-    for (format, path) in &opts.outputs.files {
-        let style = Style { color: false, csv_section: opts.csv_section };
-        report::write_atomic(path, &report::render(&digest, *format, style)?)?;
-    }
+    let style = Style { color: false, csv_section: opts.csv_section };
+    opts.outputs.write_files(|format| report::render(&digest, format, style))?;
     if let Some(format) = opts.outputs.stdout {
         let color = format == Format::Table && super::stdout_wants_color();
         super::print(&report::render(&digest, format, Style { color, csv_section: opts.csv_section })?)?;

@@ -33,7 +33,10 @@ pub struct GateOptions {
 impl GateOptions {
     pub fn from_args(args: GateArgs, now: DateTime<Utc>) -> Result<GateOptions> {
         let window = super::window(&args.window, now)?;
-        let outputs = Outputs::parse(&args.output, args.format, GateFormat::parse)?;
+        let outputs =
+            Outputs::for_report(&args.output, args.format, GateFormat::parse, &window, now, args.noise.verbose)?;
+        let save_baseline =
+            args.save_baseline.as_deref().map(|path| super::expand_path(path, &window, now)).transpose()?;
         let file = FileConfig::load(args.source.config.as_deref())?;
         let policy = Policy::new(&args, &file.gate)?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
@@ -41,7 +44,7 @@ impl GateOptions {
             window,
             sources,
             baseline: args.baseline,
-            save_baseline: args.save_baseline,
+            save_baseline,
             policy,
             outputs,
             top: args.top.max(1),
@@ -89,9 +92,7 @@ pub fn run(opts: GateOptions) -> Result<u8> {
             eprintln!("warning: {w}");
         }
     }
-    for (format, path) in &opts.outputs.files {
-        report::write_atomic(path, &verdict::render(&verdict, *format, false))?;
-    }
+    opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)))?;
     if let Some(format) = opts.outputs.stdout {
         let color = format == GateFormat::Table && super::stdout_wants_color();
         super::print(&verdict::render(&verdict, format, color))?;

@@ -8,15 +8,18 @@ pub mod digest;
 pub mod doctor;
 pub mod gate;
 pub mod rules;
+pub mod template;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{ServerArgs, SourceArg, SourceArgs, WindowArgs};
 use crate::config::{FileConfig, PrometheusNames, ServerConfig, ServerFlags};
+use crate::error;
+use crate::report;
 use crate::source::jsonl::JsonlSource;
 use crate::source::promql::PromQl;
 use crate::source::{prometheus::effective_step, LokiSettings, PrometheusSettings, SourceChoice, Sources};
@@ -122,6 +125,46 @@ impl<F: Copy> Outputs<F> {
         }
         Ok(outputs)
     }
+
+    /// A report's `--output` targets for `window`: each file name's placeholders expanded
+    /// ([`template`]), and standard output left empty as soon as a file is written (a cron
+    /// job mails whatever a command prints), unless `verbose` asks for the `--format`
+    /// there too.
+    pub fn for_report(
+        targets: &[String],
+        default: F,
+        format_of: impl Fn(&str) -> Option<F>,
+        window: &Window,
+        now: DateTime<Utc>,
+        verbose: bool,
+    ) -> Result<Outputs<F>> {
+        let mut outputs = Outputs::parse(targets, default, format_of)?;
+        for (_, path) in &mut outputs.files {
+            *path = expand_path(path, window, now)?;
+        }
+        outputs.stdout = (outputs.files.is_empty() || verbose).then_some(default);
+        Ok(outputs)
+    }
+
+    /// Renders and writes every file, atomically. One that fails does not stop the
+    /// others; each failure is an error of its own ([`error::Several`]).
+    pub fn write_files(&self, render: impl Fn(F) -> Result<Vec<u8>>) -> Result<()> {
+        let failed = self
+            .files
+            .iter()
+            .filter_map(|(format, path)| render(*format).and_then(|bytes| report::write_atomic(path, &bytes)).err())
+            .collect();
+        error::all(failed)
+    }
+}
+
+/// A file name with its placeholders expanded for `window` ([`template`]).
+pub fn expand_path(path: &Path, window: &Window, now: DateTime<Utc>) -> Result<PathBuf> {
+    match path.to_str() {
+        Some(text) => Ok(PathBuf::from(template::expand(text, window, now)?)),
+        // Not UTF-8, so no placeholder in it either.
+        None => Ok(path.to_path_buf()),
+    }
 }
 
 /// Writes a result on standard output. A closed pipe (`obsctl digest | head`) is the
@@ -168,5 +211,32 @@ mod tests {
         assert_eq!((o.stdout, o.files), (None, vec![(Format::Markdown, "a=b.md".into())]));
         assert!(parse(&["json="], Format::Table).is_err());
         assert!(parse(&[""], Format::Table).is_err());
+    }
+
+    fn report(targets: &[&str], verbose: bool) -> Result<Outputs<Format>> {
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().with_timezone(&Utc);
+        let spec = WindowSpec { week: Some(Some("2026-W47".into())), ..Default::default() };
+        let window = Window::resolve(&spec, chrono_tz::Tz::UTC, now).unwrap();
+        Outputs::for_report(&targets, Format::Table, Format::parse, &window, now, verbose)
+    }
+
+    #[test]
+    fn report_outputs_are_templates_and_keep_stdout_quiet() {
+        let o = report(&[], false).unwrap();
+        assert_eq!((o.stdout, o.files), (Some(Format::Table), vec![]));
+        let o = report(&["reports/{iso_week}.md", "json=reports/{start}_{end}.json"], false).unwrap();
+        let files = vec![
+            (Format::Table, "reports/2026-W47.md".into()),
+            (Format::Json, "reports/2026-11-16_2026-11-23.json".into()),
+        ];
+        assert_eq!((o.stdout, o.files), (None, files));
+        // A FORMAT=FILE output alone quiets standard output too; --verbose brings it back.
+        assert_eq!(report(&["json=d-{date}.json"], false).unwrap().stdout, None);
+        let o = report(&["json=d-{date}.json"], true).unwrap();
+        assert_eq!((o.stdout, o.files), (Some(Format::Table), vec![(Format::Json, "d-2026-11-25.json".into())]));
+        assert_eq!(report(&["r.md"], true).unwrap().stdout, Some(Format::Table));
+        let e = report(&["reports/{week}.md"], false).err().unwrap().to_string();
+        assert!(e.contains("unknown placeholder {week}"), "{e}");
     }
 }

@@ -6,6 +6,7 @@ use super::baseline::{DigestFile, GroupCosts, LegacyFile, VariantFile};
 use super::policy::{Dim, Increase, Limit, Policy};
 use super::stats::{self, MeanStats, Proportion};
 use super::{BaselineInfo, Check, IntervalNote, Mover, Outcome, OverBudget, Unit, Verdict};
+use crate::usd::Usd;
 
 /// What the window is compared with.
 pub enum Reference<'a> {
@@ -626,8 +627,7 @@ fn trim(x: f64) -> String {
 /// A figure in its unit, as the reports show it.
 pub fn show(x: f64, unit: Unit) -> String {
     match unit {
-        Unit::Usd if x != 0.0 && x.abs() < 0.01 => format!("${x:.4}"),
-        Unit::Usd => format!("${x:.2}"),
+        Unit::Usd => Usd::show_f64(x),
         Unit::Count if x.fract() == 0.0 => format!("{x:.0}"),
         Unit::Count => format!("{x:.1}"),
         Unit::Rate => format!("{}%", trim((x * 10_000.0).round() / 100.0)),

@@ -69,13 +69,16 @@ pub fn render(digest: &Digest, format: Format, style: Style) -> Result<Vec<u8>> 
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename:
-/// readers see the old file or the new one, never a part.
+/// readers see the old file or the new one, never a part. Missing parent directories are
+/// created first (`reports/2026-W47.md` in a fresh checkout).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     let fail = || format!("cannot write {}", path.display());
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {} for {}", dir.display(), path.display()))?;
     let mut tmp = tempfile::Builder::new().prefix(".obsctl-").tempfile_in(dir).with_context(fail)?;
     tmp.write_all(bytes).with_context(fail)?;
     tmp.as_file().sync_all().with_context(fail)?;

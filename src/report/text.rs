@@ -3,6 +3,8 @@
 //! The terminal table and Markdown draw the same tables; keeping the wording here means a
 //! figure reads the same in both.
 
+use chrono::NaiveDate;
+
 use crate::digest::{change, Digest, Section, Totals};
 use crate::usd::Usd;
 
@@ -41,6 +43,27 @@ pub struct TextTable {
     /// Headers; a header starting with '>' is right-aligned (the '>' is not shown).
     pub header: Vec<&'static str>,
     pub rows: Vec<Vec<Cell>>,
+    /// A series drawn with the table (the daily cost), when it has one.
+    pub chart: Option<Chart>,
+}
+
+/// A cost over time, drawn beside its table: a sparkline on a terminal, a Mermaid bar
+/// chart in Markdown. There is one only when some point is above zero: a flat line at
+/// zero says nothing the table does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chart {
+    pub points: Vec<(NaiveDate, Usd)>,
+}
+
+impl Chart {
+    fn of(points: Vec<(NaiveDate, Usd)>) -> Option<Chart> {
+        points.iter().any(|(_, cost)| *cost > Usd::ZERO).then_some(Chart { points })
+    }
+
+    /// The highest point (above zero, since a chart has one).
+    pub fn max(&self) -> Usd {
+        self.points.iter().map(|(_, cost)| *cost).max().unwrap_or_default()
+    }
 }
 
 impl TextTable {
@@ -171,7 +194,7 @@ fn totals(d: &Digest) -> TextTable {
             }
         }
     }
-    TextTable { title: "Totals".into(), header, rows }
+    TextTable { title: "Totals".into(), header, rows, chart: None }
 }
 
 fn change_cell(now: f64, before: f64, up_is_worse: bool) -> Cell {
@@ -208,6 +231,7 @@ fn by_model(d: &Digest) -> TextTable {
         title: "By model".into(),
         header: vec!["Model", "Provider", ">Cost", ">Input tokens", ">Output tokens", ">Calls"],
         rows,
+        chart: None,
     }
 }
 
@@ -217,7 +241,12 @@ fn by_agent(d: &Digest) -> TextTable {
         .iter()
         .map(|a| vec![a.agent.as_str().into(), cost_cell(a.cost), thousands(a.sessions).into(), optional(a.errors)])
         .collect();
-    TextTable { title: "By agent".into(), header: vec!["Agent", ">Cost", ">Sessions", ">Failed runs"], rows }
+    TextTable {
+        title: "By agent".into(),
+        header: vec!["Agent", ">Cost", ">Sessions", ">Failed runs"],
+        rows,
+        chart: None,
+    }
 }
 
 fn by_variant(d: &Digest) -> TextTable {
@@ -239,6 +268,7 @@ fn by_variant(d: &Digest) -> TextTable {
         title: "By experiment variant".into(),
         header: vec!["Experiment", "Variant", ">Sessions", ">Cost", ">Cost/session", ">Failed runs"],
         rows,
+        chart: None,
     }
 }
 
@@ -261,6 +291,7 @@ fn by_session(d: &Digest) -> TextTable {
         title: format!("Top {} sessions by cost", d.by_session.len()),
         header: vec!["Session", "Agent", ">Cost", ">Input tokens", ">Output tokens", ">Model calls"],
         rows,
+        chart: None,
     }
 }
 
@@ -270,7 +301,12 @@ fn daily(d: &Digest) -> TextTable {
         .iter()
         .map(|day| vec![day.date.format("%Y-%m-%d %a").to_string().into(), day.cost.to_string().into()])
         .collect();
-    TextTable { title: format!("Daily cost ({})", d.window.tz.name()), header: vec!["Day", ">Cost"], rows }
+    TextTable {
+        title: format!("Daily cost ({})", d.window.tz.name()),
+        header: vec!["Day", ">Cost"],
+        rows,
+        chart: Chart::of(d.daily.iter().map(|day| (day.date, day.cost)).collect()),
+    }
 }
 
 fn cost_cell(cost: Option<Usd>) -> Cell {
@@ -327,6 +363,15 @@ mod tests {
         assert_eq!(percent(0.234), "+23.4 %");
         assert_eq!(percent(-0.5), "−50.0 %");
         assert_eq!(percent(0.0001), "±0.0 %");
+    }
+
+    #[test]
+    fn a_chart_needs_a_day_above_zero() {
+        let day = |d: u32, usd: f64| (NaiveDate::from_ymd_opt(2026, 11, d).unwrap(), Usd::from_f64(usd).unwrap());
+        assert_eq!(Chart::of(vec![]), None);
+        assert_eq!(Chart::of(vec![day(16, 0.0), day(17, 0.0)]), None);
+        let chart = Chart::of(vec![day(16, 0.0), day(17, 0.0042), day(18, 0.001)]).unwrap();
+        assert_eq!(chart.max(), Usd::from_f64(0.0042).unwrap());
     }
 
     #[test]
