@@ -183,11 +183,14 @@ def peak_rss_mb(time_v_stderr):
     return float("nan")
 
 
-def run_obsctl(obsctl, url, extra):
+def run_obsctl(obsctl, url, extra, timeout=None):
     cmd = ["/usr/bin/time", "-v", obsctl, "digest", "--source", "loki", "--loki-url", url, "--week", "2026-W47",
            "--tz", "UTC", "--format", "json", "-q"] + extra
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124, time.monotonic() - t0, float("nan"), "", f"gave up after {timeout} s"
     wall = time.monotonic() - t0
     # /usr/bin/time -v appends its report to obsctl's own standard error.
     own = p.stderr.split("\tCommand being timed:")[0]
@@ -237,6 +240,7 @@ def main():
     ap.add_argument("--before", help="an older obsctl binary, measured alongside")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--before-runs", type=int, default=1, help="runs of --before (it may take minutes)")
+    ap.add_argument("--before-timeout", type=float, default=900, help="seconds before a --before run is given up")
     ap.add_argument("--keep", action="store_true", help="leave Loki running (prints its URL) and wait")
     args = ap.parse_args()
     loki_bin = os.environ.get("LOKI_BIN")
@@ -303,7 +307,8 @@ def main():
                 for name, binary in binaries:
                     if name == "before" and len(results["before"]) >= args.before_runs:
                         continue
-                    code, wall, rss, out, err = run_obsctl(binary, url, [])
+                    limit = args.before_timeout if name == "before" else None
+                    code, wall, rss, out, err = run_obsctl(binary, url, [], limit)
                     statuses = counter.take()
                     results[name].append((code, wall, rss, statuses, out, err))
             bare_s = statistics.median(bare)

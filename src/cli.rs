@@ -123,9 +123,17 @@ pub struct SourceArgs {
     #[arg(long, value_name = "SECONDS", env = "OBSCTL_PROMETHEUS_STEP", help_heading = "Source")]
     pub prometheus_step: Option<u64>,
 
-    /// Only this agent's figures (the value is escaped; it cannot change a query).
-    #[arg(long, value_name = "NAME", help_heading = "Source")]
-    pub agent: Option<String>,
+    /// Only this agent's events (repeatable: any of them); the agent as the report names it. Every source; escaped in every query.
+    #[arg(long, value_name = "NAME", help_heading = "Filters")]
+    pub agent: Vec<String>,
+
+    /// Only model calls of this model (repeatable), named as the report's model column (without the provider); other events are left out.
+    #[arg(long, value_name = "NAME", help_heading = "Filters")]
+    pub model: Vec<String>,
+
+    /// Only events of this experiment (repeatable). Prometheus has no experiment labels: with --source auto the files or Loki answer everything.
+    #[arg(long, value_name = "ID", help_heading = "Filters")]
+    pub experiment: Vec<String>,
 
     /// Configuration file (TOML). Default: ~/.config/obsctl/config.toml when it exists.
     #[arg(long, value_name = "FILE", env = "OBSCTL_CONFIG", help_heading = "Source")]

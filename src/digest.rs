@@ -35,6 +35,9 @@ pub struct Totals {
     pub events: Option<u64>,
     /// Errors returned by model APIs (Prometheus `openclaw_model_errors_total`).
     pub model_errors: Option<u64>,
+    /// Prometheus's cost-histogram observations: one per session *and model*, not distinct
+    /// sessions (`sessions` is those, from the detail source when one answers).
+    pub costed_sessions: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,6 +251,10 @@ pub struct Provenance {
     /// `"jsonl"`, `"prometheus"`, `"loki"`.
     pub source: &'static str,
     pub fallback_reason: Option<String>,
+    /// For a section of aggregates from a metrics source: the source its counts came from
+    /// (distinct sessions, model calls, runs, tool calls, failed runs), which no metric
+    /// holds with that meaning.
+    pub counts_from: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -265,6 +272,8 @@ pub struct Digest {
     pub durations: Option<Durations>,
     /// Against the previous window (empty with `--no-compare`).
     pub movers: Vec<Mover>,
+    /// `--agent`, `--model`, `--experiment` as given: the report covers only those events.
+    pub filters: Vec<(&'static str, Vec<String>)>,
     pub sources: Vec<Provenance>,
     pub warnings: Vec<String>,
     pub skipped_lines: u64,
@@ -306,6 +315,7 @@ impl Digest {
             daily,
             durations,
             movers,
+            filters: Vec::new(),
             sources,
             warnings: Vec::new(),
             skipped_lines: 0,

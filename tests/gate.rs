@@ -254,11 +254,17 @@ fn missing_data_fails_closed() {
 #[test]
 fn a_partial_server_answer_is_exit_3_not_a_verdict() {
     // A Prometheus (or Thanos/Mimir) that answers with warnings: partial data.
-    let server = replay::Replay::handler(|_req| {
-        Some(replay::Reply::json(
-            r#"{"status":"success","warnings":["partial response: store 2 of 3 unavailable"],"data":{"resultType":"vector","result":[]}}"#
-                .into(),
-        ))
+    // Every answer comes with a warning, as Thanos answers when a store is down; the
+    // series API answers a list, queries a vector.
+    let server = replay::Replay::handler(|req| {
+        let data = if req.path.ends_with("/series") {
+            r#"[{"__name__":"openclaw_session_cost_usd_sum"},{"__name__":"openclaw_session_cost_usd_count"},{"__name__":"openclaw_session_tokens_total"}]"#
+        } else {
+            r#"{"resultType":"vector","result":[]}"#
+        };
+        Some(replay::Reply::json(format!(
+            r#"{{"status":"success","warnings":["partial response: store 2 of 3 unavailable"],"data":{data}}}"#
+        )))
     });
     let c = week_pair(1.0, 1.0, 5);
     let r = run(obsctl()

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use obsctl::config::{ServerConfig, ServerFile, ServerFlags};
 use obsctl::error;
+use obsctl::source::filter::Filters;
 use obsctl::source::jsonl::JsonlSource;
 use obsctl::source::logql::{self, Class, Expr};
 use obsctl::source::loki::{refusal_of, LokiError, LokiSource, Refusal, DEFAULT_SELECTOR};
@@ -60,10 +61,16 @@ fn week(name: &str, tz: &str) -> Query {
 
 /// The JSONL source's answer on the lines Loki holds (`pushed.jsonl.gz`, in file order).
 fn jsonl_answer(lines: &[String], query: &Query) -> Answer {
+    jsonl_answer_of(lines, query, &Filters::default())
+}
+
+fn jsonl_answer_of(lines: &[String], query: &Query, filters: &Filters) -> Answer {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("events.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write events.jsonl");
-    JsonlSource { paths: vec![file], threads: 1, progress: false }.answer(query).expect("JSONL answer")
+    JsonlSource { paths: vec![file], threads: 1, progress: false, filters: filters.clone() }
+        .answer(query)
+        .expect("JSONL answer")
 }
 
 fn pushed_lines() -> Vec<String> {
@@ -625,6 +632,48 @@ fn recorded_digests_replay_to_the_jsonl_source() {
     }
 }
 
+/// `--agent`, `--model` and `--experiment` mean the same for Loki as for the files: on the
+/// recorded data (and the edge cases, where agents come from session keys and experiments
+/// from every spelling), the filtered answers are equal.
+#[test]
+fn filters_mean_the_same_for_loki_and_the_files() {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let cases: [(Vec<String>, Vec<String>, Vec<String>); 5] = [
+        (s(&["coder"]), vec![], vec![]),
+        (s(&["ops", "unknown"]), vec![], vec![]),
+        (vec![], s(&["gpt-5-mini", "claude-sonnet-4-5"]), vec![]),
+        (vec![], vec![], s(&["prompt-v7"])),
+        (s(&["researcher"]), s(&["claude-opus-4-1"]), s(&["router-2026-11"])),
+    ];
+    let lines = pushed_lines();
+    let (server, _) = synthetic_server(SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries()));
+    let query = week("2026-W47", "UTC");
+    for (agents, models, experiments) in &cases {
+        let f = Filters::new(agents, models, experiments).unwrap();
+        let got = block_on(source(server.url()).with_filters(&f).answer(&query))
+            .unwrap_or_else(|e| panic!("{f:?}: {}", error::describe(&e)));
+        let want = jsonl_answer_of(&lines, &query, &f);
+        assert!(want.rows.totals.events.unwrap() > 0, "{f:?} keeps something");
+        assert!(
+            want.rows.totals.events < jsonl_answer(&lines, &query).rows.totals.events,
+            "{f:?} leaves something out"
+        );
+        let mut want = want;
+        // Skipped lines are the files' and the stream's, whatever the filters.
+        want.skipped_lines = got.skipped_lines;
+        assert_same(&want, &got, &format!("{f:?}"));
+    }
+    let edge = edge_case_lines();
+    let (server, _) = synthetic_server(SyntheticLoki::new(DEFAULT_SELECTOR, entries_of(&edge)));
+    let query = week("2026-W43", "Europe/Berlin");
+    for f in [Filters::new(&s(&["ops"]), &[], &[]).unwrap(), Filters::new(&[], &[], &s(&["exp", "exp2"])).unwrap()] {
+        let got = block_on(source(server.url()).with_filters(&f).answer(&query)).unwrap();
+        let mut want = jsonl_answer_of(&edge, &query, &f);
+        want.skipped_lines = got.skipped_lines;
+        assert_same(&want, &got, &format!("edge {f:?}"));
+    }
+}
+
 /// Hand-made lines (synthetic data) in week 2026-W43, whose Sunday has 25 hours in Berlin,
 /// and one in the week before.
 fn edge_case_lines() -> Vec<String> {
@@ -786,6 +835,15 @@ fn real_loki_equals_the_jsonl_source() {
         assert_same(&jsonl, &got, &format!("real Loki {name} {tz}"));
         eprintln!("real Loki {name} {tz}: equal to the JSONL source ({} sessions)", got.rows.totals.sessions);
     }
+    // The filters' LogQL, as a real Loki reads it.
+    let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let f =
+        Filters::new(&v(&["ops", "coder"]), &v(&["claude-sonnet-4-5"]), &v(&["prompt-v7", "router-2026-11"])).unwrap();
+    let query = week("2026-W47", "UTC");
+    let got = block_on(source.with_filters(&f).answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    let mut want = jsonl_answer_of(&lines, &query, &f);
+    want.skipped_lines = got.skipped_lines;
+    assert_same(&want, &got, "real Loki, filtered");
 }
 
 mod real {

@@ -195,8 +195,34 @@ fn auto_takes_aggregates_from_prometheus_and_detail_from_the_files() {
     compare(&jsonl, &auto, "auto");
     assert_eq!(auto["by_session"], jsonl["by_session"]);
     assert_eq!(auto["by_variant"], jsonl["by_variant"]);
-    // What Prometheus has no series for comes from the files, not as a blank.
-    assert_eq!(auto["totals"]["model_calls"], jsonl["totals"]["model_calls"]);
+    // One figure, one meaning: every field of totals, by_model and by_agent equals the files'
+    // digest of the same events; what only Prometheus has keeps its own name.
+    for (k, v) in jsonl["totals"].as_object().unwrap() {
+        match k.as_str() {
+            "model_errors" | "costed_sessions" => assert!(v.is_null(), "{k}: the files have none"),
+            "cost_usd" => close(v, &auto["totals"][k], "auto totals.cost_usd"),
+            _ => assert_eq!(&auto["totals"][k], v, "auto totals.{k}"),
+        }
+    }
+    assert!(auto["totals"]["costed_sessions"].as_u64().is_some(), "Prometheus's own figure, under its own name");
+    for (section, key) in [("by_model", &["model", "provider"][..]), ("by_agent", &["agent"][..])] {
+        let (j, a) = (keyed(&jsonl[section], key), keyed(&auto[section], key));
+        assert_eq!(j.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>(), "{section}");
+        for (name, row) in &j {
+            for (field, v) in row.as_object().unwrap() {
+                if field == "cost_usd" {
+                    close(v, &a[name][field], &format!("auto {section} {name} cost"));
+                } else {
+                    assert_eq!(&a[name][field], v, "auto {section} {name} {field}");
+                }
+            }
+        }
+    }
+    let counts_from = |section: &str| {
+        auto["sources"].as_array().unwrap().iter().find(|s| s["section"] == section).unwrap()["counts_from"].clone()
+    };
+    assert_eq!(counts_from("totals"), "jsonl", "the provenance says where the counts came from");
+    assert_eq!(counts_from("by_agent"), "jsonl");
     assert!(auto["durations"]["p95_seconds"].as_f64().is_some());
 }
 

@@ -20,6 +20,7 @@ use crate::cli::{ServerArgs, SourceArg, SourceArgs, WindowArgs};
 use crate::config::{FileConfig, PrometheusNames, ServerConfig, ServerFlags};
 use crate::error;
 use crate::report;
+use crate::source::filter::Filters;
 use crate::source::jsonl::JsonlSource;
 use crate::source::promql::PromQl;
 use crate::source::{prometheus::effective_step, LokiSettings, PrometheusSettings, SourceChoice, Sources};
@@ -59,10 +60,15 @@ pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: boo
         bail!("--prometheus-step must be at least 1 second");
     }
     let step = effective_step(step, window);
-    let promql = PromQl::new(PrometheusNames::from_file(&file.prometheus), step, args.agent.as_deref())?;
-    if args.agent.is_some() && args.source != SourceArg::Prometheus {
-        bail!("--agent works with --source prometheus only, for now");
-    }
+    let filters = Filters::new(&args.agent, &args.model, &args.experiment)?;
+    let promql = PromQl::new(PrometheusNames::from_file(&file.prometheus), step, None)?;
+    // With an experiment, Prometheus cannot answer (auto leaves it out); named alone, it
+    // is a usage error.
+    let promql = match promql.clone().with_filters(&filters) {
+        Ok(p) => p,
+        Err(e) if args.source == SourceArg::Prometheus => return Err(e),
+        Err(_) => promql,
+    };
     let threads = match args.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(n) => n,
@@ -75,9 +81,10 @@ pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: boo
             SourceArg::Prometheus => SourceChoice::Prometheus,
             SourceArg::Loki => SourceChoice::Loki,
         },
-        jsonl: JsonlSource { paths: logs, threads, progress: !quiet },
+        jsonl: JsonlSource { paths: logs, threads, progress: !quiet, filters: filters.clone() },
         prometheus: PrometheusSettings { server, promql },
         loki,
+        filters,
         verbose,
     })
 }

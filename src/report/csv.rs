@@ -50,6 +50,18 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
                 w.write_record([a.agent.clone(), cost(a.cost), a.sessions.to_string(), count(a.errors)])?;
             }
         }
+        CsvSection::Movers => {
+            w.write_record(["dim", "name", "previous_cost_usd", "cost_usd", "change_usd"])?;
+            for m in &d.movers {
+                w.write_record([
+                    m.dim.to_string(),
+                    m.name.clone(),
+                    num(m.previous.as_f64()),
+                    num(m.current.as_f64()),
+                    num((m.current - m.previous).as_f64()),
+                ])?;
+            }
+        }
         CsvSection::ByVariant => {
             w.write_record(["experiment", "variant", "sessions", "cost_usd", "cost_per_session_usd", "errors"])?;
             for v in &d.by_variant {

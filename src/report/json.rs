@@ -26,6 +26,8 @@ struct Report<'a> {
     daily: Vec<DayJson>,
     durations: Option<DurationsJson>,
     movers: Vec<MoverJson<'a>>,
+    /// `--agent`, `--model`, `--experiment` as given (empty: every event).
+    filters: std::collections::BTreeMap<&'static str, &'a [String]>,
     warnings: &'a [String],
     skipped_lines: u64,
 }
@@ -54,6 +56,7 @@ struct SourceJson<'a> {
     section: &'static str,
     source: &'static str,
     fallback_reason: Option<&'a str>,
+    counts_from: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +73,7 @@ struct TotalsJson {
     uncosted_events: Option<u64>,
     events: Option<u64>,
     model_errors: Option<u64>,
+    costed_sessions: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -140,6 +144,7 @@ pub fn render(d: &Digest) -> Result<Vec<u8>> {
                 section: p.section.name(),
                 source: p.source,
                 fallback_reason: p.fallback_reason.as_deref(),
+                counts_from: p.counts_from,
             })
             .collect(),
         totals: totals(&d.totals),
@@ -206,6 +211,7 @@ pub fn render(d: &Digest) -> Result<Vec<u8>> {
                 change: crate::digest::change(m.current.as_f64(), m.previous.as_f64()),
             })
             .collect(),
+        filters: d.filters.iter().map(|(k, v)| (*k, &v[..])).collect(),
         warnings: &d.warnings,
         skipped_lines: d.skipped_lines,
     };
@@ -232,6 +238,7 @@ fn totals(t: &Totals) -> TotalsJson {
         uncosted_events: t.uncosted_events,
         events: t.events,
         model_errors: t.model_errors,
+        costed_sessions: t.costed_sessions,
     }
 }
 

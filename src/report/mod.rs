@@ -50,6 +50,7 @@ pub enum CsvSection {
     ByVariant,
     BySession,
     Daily,
+    Movers,
 }
 
 /// How to render, beyond the format itself.

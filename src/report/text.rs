@@ -78,6 +78,10 @@ impl TextTable {
 /// The lines above the tables: window, zone, sources, comparison, warnings of note.
 pub fn heading(d: &Digest) -> Vec<String> {
     let mut lines = vec![format!("Window: {}", d.window.describe())];
+    if !d.filters.is_empty() {
+        let f: Vec<String> = d.filters.iter().map(|(k, v)| format!("{k} {}", v.join(" or "))).collect();
+        lines.push(format!("Only: {}", f.join("; ")));
+    }
     if d.window.partial {
         lines.push("Partial window: it ends in the future, so figures are still growing.".into());
     }
@@ -129,6 +133,10 @@ pub fn empty_notice(d: &Digest) -> String {
 
 pub fn tables(d: &Digest) -> Vec<TextTable> {
     let mut tables = vec![totals(d)];
+    // What changed comes right after what is: the first thing read on a Monday.
+    if !d.movers.is_empty() {
+        tables.push(movers(d));
+    }
     if !d.by_model.is_empty() {
         tables.push(by_model(d));
     }
@@ -145,6 +153,36 @@ pub fn tables(d: &Digest) -> Vec<TextTable> {
         tables.push(daily(d));
     }
     tables
+}
+
+/// What moved most against the previous window: models, agents and variants together,
+/// largest change first.
+fn movers(d: &Digest) -> TextTable {
+    let rows = d
+        .movers
+        .iter()
+        .map(|m| {
+            let (now, before) = (m.current.as_f64(), m.previous.as_f64());
+            let delta = m.current - m.previous;
+            let sign = if m.change() < 0 { "−" } else { "+" };
+            let magnitude = Usd::from_f64(delta.as_f64().abs()).unwrap_or_default();
+            let tone = if m.change() > 0 { Tone::Worse } else { Tone::Better };
+            vec![
+                m.dim.into(),
+                m.name.as_str().into(),
+                m.previous.to_string().into(),
+                m.current.to_string().into(),
+                Cell { text: format!("{sign}{magnitude}"), tone },
+                change_cell(now, before, true),
+            ]
+        })
+        .collect();
+    TextTable {
+        title: "Top movers".into(),
+        header: vec!["", "Name", ">Previous", ">Cost", ">Change", ">%"],
+        rows,
+        chart: None,
+    }
 }
 
 fn totals(d: &Digest) -> TextTable {
@@ -171,9 +209,13 @@ fn totals(d: &Digest) -> TextTable {
         Some(row)
     };
     let count = |v: f64| thousands(v as u64);
+    // Prometheus alone has no distinct sessions: its figure keeps its own name.
+    let only_metrics = now.costed_sessions.is_some()
+        && d.source_of(Section::Totals).is_some_and(|p| p.source == "prometheus" && p.counts_from.is_none());
     let rows = [
         metric("Cost", |t| Some(t.cost.as_f64()), |v| Usd::from_f64(v).unwrap_or_default().to_string(), true),
-        metric("Sessions", |t| Some(t.sessions as f64), count, false),
+        if only_metrics { None } else { metric("Sessions", |t| Some(t.sessions as f64), count, false) },
+        metric("Costed sessions (per model)", |t| t.costed_sessions.map(|v| v as f64), count, false),
         metric("Model calls", |t| t.model_calls.map(|v| v as f64), count, false),
         metric("Input tokens", |t| Some(t.input_tokens as f64), count, false),
         metric("Output tokens", |t| Some(t.output_tokens as f64), count, false),

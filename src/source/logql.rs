@@ -460,6 +460,8 @@ pub fn eval_time(end: Nanos) -> String {
 #[derive(Clone, Debug)]
 pub struct LogQl {
     selector: String,
+    /// The `--agent`, `--model`, `--experiment` label filters, after `| json`.
+    filters: String,
 }
 
 impl LogQl {
@@ -469,7 +471,13 @@ impl LogQl {
         if !(s.starts_with('{') && s.ends_with('}') && s.len() > 2) || s.chars().any(char::is_control) {
             bail!("invalid Loki stream selector {s:?}: expected one like {{job=\"openclaw-telemetry\"}}");
         }
-        Ok(LogQl { selector: s.to_string() })
+        Ok(LogQl { selector: s.to_string(), filters: String::new() })
+    }
+
+    /// Only the events the filters keep, in every query.
+    pub fn with_filters(mut self, filters: &super::filter::Filters) -> LogQl {
+        self.filters = filters.logql_stage();
+        self
     }
 
     pub fn selector(&self) -> &str {
@@ -492,6 +500,7 @@ impl LogQl {
                 p.push_str(&format!(" | {field}=~`{re}`"));
             }
         }
+        p.push_str(&self.filters);
         p
     }
 
@@ -525,6 +534,7 @@ impl LogQl {
                 p.push_str(&format!(" | {field}=~`{re}`"));
             }
         }
+        p.push_str(&self.filters);
         let mut by = vec!["__error__", "type", "eventType", "kind"];
         if dims {
             by.extend(["agentId", "model", "provider", "data_model", "data_provider"]);

@@ -7,6 +7,7 @@
 //! the report says so, section by section, with the reason. Neither the sources nor the
 //! renderers know about each other.
 
+pub mod filter;
 pub mod http;
 pub mod jsonl;
 pub mod logql;
@@ -81,6 +82,8 @@ pub struct Sources {
     pub jsonl: jsonl::JsonlSource,
     pub prometheus: PrometheusSettings,
     pub loki: LokiSettings,
+    /// `--agent`, `--model`, `--experiment`, for every source.
+    pub filters: filter::Filters,
     /// Log every server query on standard error.
     pub verbose: bool,
 }
@@ -107,7 +110,9 @@ pub fn digest(query: &Query, opts: &Sources) -> Result<Digest> {
         SourceChoice::Loki => Parts::single(block_on(loki_source(opts)?.answer(query))?, "loki"),
         SourceChoice::Auto => auto(query, opts)?,
     };
-    Ok(parts.assemble(query))
+    let mut digest = parts.assemble(query);
+    digest.filters = opts.filters.describe().into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+    Ok(digest)
 }
 
 /// The Prometheus client the options describe (`--verbose` logging included).
@@ -119,7 +124,7 @@ pub fn prometheus_source(opts: &Sources) -> Result<prometheus::PrometheusSource>
 
 /// The Loki client the options describe (`--verbose` logging included).
 pub fn loki_source(opts: &Sources) -> Result<loki::LokiSource> {
-    let mut source = loki::LokiSource::new(&opts.loki.server, opts.loki.selector.clone())?;
+    let mut source = loki::LokiSource::new(&opts.loki.server, opts.loki.selector.clone())?.with_filters(&opts.filters);
     source.verbose = opts.verbose;
     Ok(source)
 }
@@ -133,6 +138,12 @@ fn auto(query: &Query, opts: &Sources) -> Result<Parts> {
     let runtime = runtime();
     let (prometheus_up, loki_up) =
         runtime.block_on(async { tokio::join!(prometheus.probe(PROBE_TIMEOUT), loki.probe(PROBE_TIMEOUT)) });
+    let prometheus_up = match prometheus_up {
+        Ok(()) if !opts.filters.experiments.is_empty() => {
+            Err(anyhow::anyhow!("Prometheus has no experiment labels, and --experiment filters by experiment"))
+        }
+        up => up,
+    };
     let (aggregates, detail, files) = std::thread::scope(|scope| {
         let early_files =
             (prometheus_up.is_err() || loki_up.is_err()).then(|| scope.spawn(|| opts.jsonl.answer(query)));
@@ -206,8 +217,10 @@ struct Parts {
 
 impl Parts {
     fn single(answer: Answer, source: &'static str) -> Parts {
-        let sources =
-            Section::ALL.iter().map(|&section| Provenance { section, source, fallback_reason: None }).collect();
+        let sources = Section::ALL
+            .iter()
+            .map(|&section| Provenance { section, source, fallback_reason: None, counts_from: None })
+            .collect();
         Parts { aggregates: answer, detail: None, sources }
     }
 
@@ -252,14 +265,22 @@ impl Parts {
         let mut warnings = aggregates.warnings;
         let mut skipped_lines = aggregates.skipped_lines;
         if let Some(detail) = detail {
+            // Counts mean what the schema says only from a source of events: distinct
+            // sessions, model calls, runs, tool calls and failures come from the detail
+            // source; what only the metrics have keeps its own name (`costed_sessions`).
+            let from_metrics = sources.iter().any(|p| p.section == Section::Totals && p.source == "prometheus");
+            if from_metrics {
+                take_counts(&mut rows, &detail.rows);
+                if let (Some(previous), Some(from)) = (previous.as_mut(), detail.previous.as_ref()) {
+                    take_totals_counts(previous, from);
+                }
+                let detail_from = sources.iter().find(|p| p.section == Section::BySession).map(|p| p.source);
+                for p in sources.iter_mut().filter(|p| AGGREGATES.contains(&p.section) && p.section != Section::Daily) {
+                    p.counts_from = detail_from;
+                }
+            }
             rows.by_session = detail.rows.by_session;
             rows.by_variant = detail.rows.by_variant;
-            // Figures a metrics source has no series for (model calls, failed runs, calls
-            // without cost) come from the detail source rather than staying blank.
-            fill_missing(&mut rows.totals, &detail.rows.totals);
-            if let (Some(previous), Some(from)) = (previous.as_mut(), detail.previous.as_ref()) {
-                fill_missing(previous, from);
-            }
             // Variants are the detail source's, in the previous window too.
             match (previous_costs.as_mut(), detail.previous_costs) {
                 (Some(p), Some(d)) => p.by_variant = d.by_variant,
@@ -288,11 +309,31 @@ impl Parts {
     }
 }
 
-fn fill_missing(totals: &mut Totals, from: &Totals) {
-    totals.model_calls = totals.model_calls.or(from.model_calls);
-    totals.errors = totals.errors.or(from.errors);
-    totals.uncosted_events = totals.uncosted_events.or(from.uncosted_events);
-    totals.events = totals.events.or(from.events);
+/// The counts of `from` (a source of events) into aggregates from metrics.
+fn take_totals_counts(totals: &mut Totals, from: &Totals) {
+    totals.sessions = from.sessions;
+    totals.model_calls = from.model_calls.or(totals.model_calls);
+    totals.errors = from.errors.or(totals.errors);
+    totals.runs = from.runs.or(totals.runs);
+    totals.tool_calls = from.tool_calls.or(totals.tool_calls);
+    totals.tool_failures = from.tool_failures.or(totals.tool_failures);
+    totals.uncosted_events = from.uncosted_events.or(totals.uncosted_events);
+    totals.events = from.events.or(totals.events);
+}
+
+/// The same for every section of aggregates: totals, calls per model, sessions and failed
+/// runs per agent.
+fn take_counts(rows: &mut Rows, from: &Rows) {
+    take_totals_counts(&mut rows.totals, &from.totals);
+    for m in &mut rows.by_model {
+        let theirs = from.by_model.iter().find(|f| f.model == m.model && f.provider == m.provider);
+        m.calls = Some(theirs.and_then(|f| f.calls).unwrap_or(0));
+    }
+    for a in &mut rows.by_agent {
+        let theirs = from.by_agent.iter().find(|f| f.agent == a.agent);
+        a.sessions = theirs.map_or(0, |f| f.sessions);
+        a.errors = Some(theirs.and_then(|f| f.errors).unwrap_or(0));
+    }
 }
 
 /// Runs the server queries of one digest (or one command's checks) to completion on this

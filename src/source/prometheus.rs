@@ -135,6 +135,7 @@ impl PrometheusSource {
         let mut totals = Totals {
             cost: cost.iter().map(|(_, usd)| *usd).sum(),
             sessions: round_sum(&sessions),
+            costed_sessions: Some(round_sum(&sessions)),
             input_tokens: sum_where(&tokens, &n.token_type, "input"),
             output_tokens: sum_where(&tokens, &n.token_type, "output"),
             ..Totals::default()
@@ -192,6 +193,7 @@ impl PrometheusSource {
         let totals = Totals {
             cost: cost.iter().map(|(_, usd)| *usd).sum(),
             sessions: round_sum(&sessions),
+            costed_sessions: Some(round_sum(&sessions)),
             input_tokens: sum_where(&tokens, &n.token_type, "input"),
             output_tokens: sum_where(&tokens, &n.token_type, "output"),
             tool_calls: (!tools.is_empty()).then(|| round_sum(&tools)),

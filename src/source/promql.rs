@@ -87,6 +87,18 @@ impl PromQl {
         Ok(PromQl { names, step_seconds, matchers })
     }
 
+    /// Adds the `--agent` and `--model` filters as label matchers of every series read. No
+    /// metric carries an experiment: `--experiment` is refused.
+    pub fn with_filters(mut self, filters: &super::filter::Filters) -> Result<PromQl> {
+        if !filters.experiments.is_empty() {
+            bail!(
+                "--experiment needs Loki or the local files: no Prometheus metric carries an experiment label                  (use --source auto, loki or jsonl)"
+            );
+        }
+        self.matchers.extend(filters.promql_matchers(&self.names.agent, &self.names.model));
+        Ok(self)
+    }
+
     pub fn names(&self) -> &PrometheusNames {
         &self.names
     }

@@ -23,6 +23,8 @@ use super::{Answer, Query};
 use crate::window::Nanos;
 use tally::Tally;
 
+use super::filter::Filters;
+
 #[derive(Clone, Debug)]
 pub struct JsonlSource {
     /// Files or directories (`--logs`).
@@ -31,6 +33,8 @@ pub struct JsonlSource {
     pub threads: usize,
     /// Whether a long scan may show a progress bar (on a terminal); off with `--quiet`.
     pub progress: bool,
+    /// Which events count (`--agent`, `--model`, `--experiment`).
+    pub filters: Filters,
 }
 
 impl JsonlSource {
@@ -45,7 +49,7 @@ impl JsonlSource {
     }
 
     pub fn answer(&self, query: &Query) -> Result<Answer> {
-        let tally = Tally::new(&query.window, query.previous.as_ref());
+        let tally = Tally::new(&query.window, query.previous.as_ref()).with_filters(&self.filters);
         let files = self.discover(tally.span())?.files;
         let (tally, reports) = self.read(&files, tally)?;
         let (rows, previous, previous_costs) = tally.finish(query.top);

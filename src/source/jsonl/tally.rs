@@ -17,6 +17,7 @@ use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 
 use super::line::{Event, EventKind};
 use crate::digest::{AgentRow, DayRow, GroupCosts, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
+use crate::source::filter::Filters;
 use crate::usd::SquareSum;
 use crate::usd::Usd;
 use crate::window::{Nanos, Window};
@@ -268,6 +269,7 @@ impl Counters {
             uncosted_events: Some(self.cost.uncosted),
             events: Some(self.events),
             model_errors: None,
+            costed_sessions: None,
         }
     }
 }
@@ -400,6 +402,8 @@ pub struct Tally {
     /// merge): it is already in the session's cost and is not counted again.
     extra_tags: HashMap<(Box<str>, Tag), Usd>,
     daily: Vec<Usd>,
+    /// `--agent`, `--model`, `--experiment`: `None` counts every event.
+    filters: Option<std::sync::Arc<Filters>>,
 }
 
 impl Tally {
@@ -432,12 +436,21 @@ impl Tally {
             sessions: Sessions::default(),
             recent: RecentIds::default(),
             extra_tags: HashMap::new(),
+            filters: None,
         }
+    }
+
+    /// Counts only the events the filters keep.
+    pub fn with_filters(mut self, filters: &Filters) -> Tally {
+        self.filters = (!filters.is_empty()).then(|| std::sync::Arc::new(filters.clone()));
+        self
     }
 
     /// A tally for another thread: same windows, nothing counted.
     pub fn empty_like(&self) -> Tally {
-        Tally::with_days(self.window, self.previous, self.days.clone(), self.day_starts.clone())
+        let mut t = Tally::with_days(self.window, self.previous, self.days.clone(), self.day_starts.clone());
+        t.filters = self.filters.clone();
+        t
     }
 
     /// The span of time whose events matter: the window and the previous one.
@@ -449,6 +462,9 @@ impl Tally {
     }
 
     pub fn add(&mut self, e: &Event) {
+        if self.filters.as_ref().is_some_and(|f| !f.keeps(e)) {
+            return;
+        }
         if self.window.0 <= e.time && e.time < self.window.1 {
             self.add_current(e);
         } else if matches!(self.previous, Some((s, end)) if s <= e.time && e.time < end) {

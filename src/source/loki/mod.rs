@@ -165,6 +165,12 @@ impl LokiSource {
         })
     }
 
+    /// Only the events the filters keep (`--agent`, `--model`, `--experiment`).
+    pub fn with_filters(mut self, filters: &super::filter::Filters) -> LokiSource {
+        self.logql = self.logql.with_filters(filters);
+        self
+    }
+
     pub fn shown_url(&self) -> &str {
         &self.server.shown
     }

@@ -258,6 +258,7 @@ impl Tally {
             uncosted_events: Some(self.uncosted),
             events: Some(self.events),
             model_errors: None,
+            costed_sessions: None,
         }
     }
 
