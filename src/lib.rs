@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod doctor;
 pub mod error;
+pub mod event;
 pub mod gate;
 pub mod man;
 pub mod report;

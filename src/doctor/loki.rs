@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{human_duration, Checkup, Finding, Need, Outcome, Severity, SourceStatus};
 use crate::config::redact_url;
 use crate::error::describe;
-use crate::source::jsonl::parse_line;
+use crate::event::parse_line;
 use crate::source::loki::LokiSource;
 use crate::window::{format_rfc3339, Nanos, NANOS_PER_SEC};
 

@@ -11,7 +11,7 @@
 
 use anyhow::{bail, Result};
 
-use super::jsonl::{Event, EventKind};
+use crate::event::{Event, EventKind};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filters {

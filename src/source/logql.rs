@@ -877,7 +877,7 @@ pub fn agent_of(labels: &BTreeMap<String, String>) -> &str {
     }
     match label(labels, "agentId") {
         Some(a) if a != "unknown" => a,
-        _ => label(labels, "sessionKey").and_then(super::jsonl::agent_from_session_key).unwrap_or("unknown"),
+        _ => label(labels, "sessionKey").and_then(crate::event::agent_from_session_key).unwrap_or("unknown"),
     }
 }
 
@@ -894,11 +894,11 @@ pub fn experiment_of(labels: &BTreeMap<String, String>) -> (Option<&str>, Option
 }
 
 /// Model and provider, normalised as the JSONL source does
-/// ([`super::jsonl::normalise_model`]), from the labels of the series' shape.
+/// ([`crate::event::normalise_model`]), from the labels of the series' shape.
 pub fn model_of(labels: &BTreeMap<String, String>) -> (String, String) {
     let [m, p] = Shape::of(labels).unwrap_or(Shape::A).model_labels();
     let (model, provider) =
-        super::jsonl::normalise_model(label(labels, m).map(Cow::Borrowed), label(labels, p).map(Cow::Borrowed));
+        crate::event::normalise_model(label(labels, m).map(Cow::Borrowed), label(labels, p).map(Cow::Borrowed));
     (model.into_owned(), provider.into_owned())
 }
 

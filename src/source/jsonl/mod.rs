@@ -3,7 +3,6 @@
 //! It answers every section (it sees every event), at the price of reading the files.
 
 mod files;
-mod line;
 mod piece;
 mod progress;
 mod reader;
@@ -13,10 +12,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-pub use files::{Discovery, LogFile};
-pub use line::{agent_from_session_key, normalise_model, parse_line, parse_timestamp, Event, EventKind, Shape};
+pub use crate::event::{agent_from_session_key, normalise_model, parse_line, parse_timestamp, Event, EventKind, Shape};
 #[doc(hidden)]
-pub use line::{parse_line_flat, parse_line_with_serde};
+pub use crate::event::{parse_line_flat, parse_line_with_serde};
+pub use files::{Discovery, LogFile};
 pub use reader::{Collect, FileReport, MAX_LINE};
 
 use super::{Answer, Query};

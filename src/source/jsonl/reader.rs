@@ -23,9 +23,9 @@ use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
 
 use super::files::LogFile;
-use super::line::{parse_line, Event};
 use super::piece::{self, grow, MappedFile, Piece};
 use super::progress::Progress;
+use crate::event::{parse_line, Event};
 
 /// Bytes of a stream (`.gz`) handed to a worker at a time.
 const CHUNK: usize = 2 << 20;

@@ -15,8 +15,8 @@ use std::hash::BuildHasher;
 use chrono::NaiveDate;
 use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 
-use super::line::{Event, EventKind};
 use crate::digest::{AgentRow, DayRow, GroupCosts, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
+use crate::event::{Event, EventKind};
 use crate::source::filter::Filters;
 use crate::usd::SquareSum;
 use crate::usd::Usd;

@@ -1,4 +1,8 @@
-//! One JSONL line to one [`Event`], whatever its shape.
+//! What a telemetry line means: one JSONL line to one [`Event`], whatever its shape, and
+//! the rules that name its session, agent and model. The one home of those rules: the
+//! JSONL source reads files with them, the Loki source restates them in LogQL (and resolves
+//! its answers' labels with [`normalise_model`] and [`agent_from_session_key`]), doctor and
+//! the filters judge events with them.
 //!
 //! Three shapes exist in the wild (CONTRACT.md §1) and may be mixed in one file, so the
 //! shape is decided per line, by which of `type` (A), `eventType` (B) or `kind` (C) it
