@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Server-path benchmark: the digest's wall time against a real Prometheus holding the
 # integration tests' week, next to the server time of each request it sends, measured alone.
-# Usage: scripts/bench-prometheus.sh [OBSCTL]   (needs prometheus, promtool, hyperfine, python3;
-# loopback only). OBSCTL: a binary to measure instead of this tree's (e.g. an older build);
+# Usage: scripts/bench-prometheus.sh [OBSCTL]   (needs prometheus, promtool, python3; hyperfine
+# is installed with apt-get when missing and root, else a plain timing loop is used; loopback only). OBSCTL: a binary to measure instead of this tree's (e.g. an older build);
 # the tree is built into $CARGO_TARGET_DIR (default target/) for the week's data either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,4 +50,25 @@ for ms, kind, expr in rows:
 print(f"{sum(r[0] for r in rows):7.1f}  in all, {len(rows)} requests; slowest {rows[0][0]:.1f}")
 PY
 echo "== whole digest"
-hyperfine --warmup 2 --runs 20 -N "${digest[*]}" 2>/dev/null | grep -E 'Time|Range'
+if ! command -v hyperfine >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1; } || true
+fi
+if command -v hyperfine >/dev/null; then
+    hyperfine --warmup 2 --runs 20 -N "${digest[*]}" 2>/dev/null | grep -E 'Time|Range'
+else
+    echo "(hyperfine unavailable: a plain loop, 2 warm-up runs and 20 timed)"
+    python3 - "${digest[@]}" <<'PY'
+import statistics, subprocess, sys, time
+cmd = sys.argv[1:]
+for _ in range(2):
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+times = []
+for _ in range(20):
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    times.append((time.perf_counter() - t) * 1e3)
+print(f"  Time (mean ± σ): {statistics.mean(times):7.1f} ms ± {statistics.stdev(times):5.1f} ms")
+print(f"  Range (min … max): {min(times):7.1f} ms … {max(times):7.1f} ms    20 runs")
+PY
+fi

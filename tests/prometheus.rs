@@ -305,3 +305,59 @@ fn gate_on_a_real_prometheus() {
     let (code, _) = gate(&["--max-p95-duration-increase", "10%"], Some(&same_week));
     assert_eq!(code, 3, "no p95 in a JSONL baseline: undecided");
 }
+
+/// The duration quantiles come from PromQL's `increase()` of the buckets (cheap), not the
+/// exact per-step form the sums need: quantiles are ratios of bucket counts. On the test
+/// week (a gateway restart, series born mid-window, off the scrape grid) the two differ by
+/// less than 1 %; the figures are printed (`--nocapture`) for BENCHMARKS.md.
+#[test]
+fn duration_quantiles_from_increase_are_within_a_percent_of_the_exact_form() {
+    if prom::binaries_or_skip("duration_quantiles_from_increase_are_within_a_percent_of_the_exact_form").is_none() {
+        return;
+    }
+    let week = prom::week(7);
+    let server = TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let promql = obsctl::source::promql::PromQl::new(obsctl::config::PrometheusNames::default(), 60, None).unwrap();
+    for (label, window, end, len_ms) in [
+        ("week", &["--week", "2026-W47"][..], "2026-11-23T00:00:00Z", 7 * 86_400_000i64),
+        (
+            "restart day",
+            &["--since", "2026-11-19T00:00:00Z", "--until", "2026-11-20T00:00:00Z"][..],
+            "2026-11-20T00:00:00Z",
+            86_400_000,
+        ),
+    ] {
+        let digest = digest(logs.path(), &server.url, "prometheus", window, "UTC");
+        let exact = promql.increase_by(&promql.duration_bucket(), &["le"], len_ms);
+        let end_s = chrono::DateTime::parse_from_rfc3339(end).unwrap().timestamp();
+        let path = format!(
+            "/api/v1/query?query={}&time={end_s}",
+            exact
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect::<String>()
+        );
+        let response = prom::http_get(&addr, &path).expect("Prometheus answers");
+        let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let buckets: Vec<(f64, f64)> = body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let le = s["metric"]["le"].as_str().unwrap();
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+                (le, s["value"][1].as_str().unwrap().parse::<f64>().unwrap())
+            })
+            .collect();
+        for (q, field) in [(0.5, "p50_seconds"), (0.95, "p95_seconds")] {
+            let want = obsctl::source::prometheus::histogram_quantile(q, &buckets).unwrap();
+            let got = digest["durations"][field].as_f64().unwrap();
+            let error = (got - want).abs() / want;
+            eprintln!("{label} {field}: increase() {got:.4} s, exact form {want:.4} s, error {:.3} %", error * 100.0);
+            assert!(error < 0.01, "{label} {field}: {got} vs {want}");
+        }
+    }
+}
