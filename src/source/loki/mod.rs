@@ -276,7 +276,10 @@ impl LokiSource {
                     }
                 }
             }
-            asks.push(Ask::new(What::Sessions(which), q.session_count(checks), w));
+            // The previous window's sessions wait for the classes the current one needs.
+            if which == Which::Current {
+                asks.push(Ask::new(What::Sessions(which), q.session_count(checks), w));
+            }
         }
         let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
         let mut daily = vec![Usd::ZERO; days.len()];
@@ -292,6 +295,9 @@ impl LokiSource {
         let cur = &tallies[0];
         let shapes: Vec<Shape> = cur.shapes.keys().copied().collect();
         let mut asks = vec![Ask::new(What::Tuples, q.session_tuples(checks), current).in_classes(classes)];
+        if let Some(p) = &query.previous {
+            asks.push(Ask::new(What::Sessions(Which::Previous), q.session_count(checks), p).in_classes(classes));
+        }
         if !shapes.is_empty() && query.top > 0 {
             asks.push(Ask::new(What::Top, q.top_sessions(query.top + 1, &shapes, checks), current).in_classes(classes));
         }
