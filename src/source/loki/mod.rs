@@ -76,6 +76,10 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 /// The most time pieces one query may be split into before its answer is declared
 /// incomplete.
 pub const MAX_PIECES: usize = 64;
+/// Queries over sessions in flight at once, at most.
+const SESSION_CONCURRENCY: usize = 2;
+/// A piece and what Loki said to it (an error here is one a smaller piece may cure).
+type Asked = (Piece, Result<Vec<Sample>>);
 /// A time piece is never split below this.
 const MIN_PIECE: Nanos = 1_000_000;
 
@@ -573,20 +577,28 @@ impl LokiSource {
             }
         }
         while !pending.is_empty() {
-            let round: Vec<(Piece, Result<Vec<Sample>>)> = stream::iter(std::mem::take(&mut pending))
-                .map(|piece| async move {
-                    let text = piece.expr.render(piece.start, piece.end, piece.class).ok_or_else(|| {
-                        self.failure("a query", "a piece of the window is not whole milliseconds (a bug)")
-                    })?;
-                    match self.instant(&text, piece.end - 1).await {
-                        Ok(samples) => Ok((piece, Ok(samples))),
-                        Err(e) if curable(&e, &piece.expr) => Ok((piece, Err(e))),
-                        Err(e) => Err(e),
-                    }
-                })
-                .buffer_unordered(self.max_concurrency.max(1))
-                .try_collect()
-                .await?;
+            // Queries over sessions are left to Loki's splitting, which already spreads one
+            // over all its workers: a few at a time finish sooner each (a default Loki drops
+            // an answer not written within 30 s) and take no longer in all.
+            let (heavy, light): (Vec<Piece>, Vec<Piece>) =
+                std::mem::take(&mut pending).into_iter().partition(|p| p.expr.by_session());
+            let ask = |piece: Piece| async move {
+                let text = piece.expr.render(piece.start, piece.end, piece.class).ok_or_else(|| {
+                    self.failure("a query", "a piece of the window is not whole milliseconds (a bug)")
+                })?;
+                match self.instant(&text, piece.end - 1).await {
+                    Ok(samples) => Ok((piece, Ok(samples))),
+                    Err(e) if curable(&e, &piece.expr) => Ok((piece, Err(e))),
+                    Err(e) => Err(e),
+                }
+            };
+            let light = stream::iter(light).map(ask).buffer_unordered(self.max_concurrency.max(1)).try_collect();
+            let heavy = stream::iter(heavy)
+                .map(ask)
+                .buffer_unordered(SESSION_CONCURRENCY.min(self.max_concurrency).max(1))
+                .try_collect();
+            let (light, heavy): (Vec<Asked>, Vec<Asked>) = tokio::try_join!(light, heavy)?;
+            let round = light.into_iter().chain(heavy);
             for (piece, outcome) in round {
                 let i = piece.ask;
                 let refused = match outcome {
