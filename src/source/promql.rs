@@ -129,11 +129,11 @@ impl PromQl {
 
     /// The selector for the series API that tells which of [`Self::expected_series`] exist
     /// (an index lookup, unlike a query that reads their samples).
+    /// Without the filters' matchers: a filter that selects nothing is an empty report,
+    /// not a missing series.
     pub fn presence_selector(&self) -> String {
         let names: Vec<String> = self.expected_series().iter().map(|n| regex_escape(n)).collect();
-        let mut matchers = vec![format!("__name__=~\"{}\"", names.join("|"))];
-        matchers.extend(self.matchers.iter().cloned());
-        format!("{{{}}}", matchers.join(","))
+        format!("{{__name__=~\"{}\"}}", names.join("|"))
     }
 
     /// The exact increase of `metric` over a window of `range_ms` ending at the evaluation
@@ -316,8 +316,7 @@ mod tests {
         assert_eq!(
             q.presence_selector(),
             "{__name__=~\"openclaw_session_cost_usd_sum|openclaw_session_cost_usd_count|openclaw_session_tokens_total|\
-             openclaw_tool_calls_total|openclaw_model_errors_total|openclaw_session_duration_seconds_bucket\",\
-             agent=\"ops\"}"
+             openclaw_tool_calls_total|openclaw_model_errors_total|openclaw_session_duration_seconds_bucket\"}"
         );
     }
 }
