@@ -81,7 +81,8 @@ pub fn escape(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            '\n' | '\r' => out.push(' '),
+            // Spelled out, so a name shows whole and a row stays on its line.
+            c if c.is_control() => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }
@@ -120,7 +121,8 @@ mod tests {
     fn escapes_what_would_break_a_table() {
         assert_eq!(escape("a|b"), "a\\|b");
         assert_eq!(escape("`rm -rf`"), "\\`rm -rf\\`");
-        assert_eq!(escape("line\nbreak"), "line break");
+        assert_eq!(escape("line\nbreak"), "line\\u{a}break");
+        assert_eq!(escape("esc\x1b[0m"), "esc\\u{1b}\\[0m");
         assert_eq!(escape("claude-sonnet-4-5"), "claude-sonnet-4-5");
     }
 }

@@ -22,6 +22,23 @@ use clap::ValueEnum;
 
 use crate::digest::Digest;
 
+/// `s` with every control character spelled out (`\u{1b}`): a name from the data can then
+/// neither move a terminal's cursor, colour it, nor break a table row across lines.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Tables for a terminal (colour on a TTY unless NO_COLOR is set).

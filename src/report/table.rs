@@ -54,7 +54,7 @@ fn draw(t: &text::TextTable, color: bool) -> Table {
     }));
     for row in &t.rows {
         table.add_row(row.iter().zip(&align).map(|(c, &right)| {
-            let cell = comfy_table::Cell::new(&c.text).set_alignment(alignment(right));
+            let cell = comfy_table::Cell::new(super::visible(&c.text)).set_alignment(alignment(right));
             match (color, c.tone) {
                 (true, Tone::Worse) => cell.fg(Color::Red),
                 (true, Tone::Better) => cell.fg(Color::Green),

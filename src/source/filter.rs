@@ -71,10 +71,14 @@ impl Filters {
         let mut out = String::new();
         if !self.agents.is_empty() {
             let a = alternation(&self.agents);
-            let mut any = vec![
-                format!("(agentId=~`{a}` and agentId!=\"unknown\")"),
-                format!("((agentId=\"\" or agentId=\"unknown\") and sessionKey=~`agent:{a}(?::(?s:.*))?`)"),
-            ];
+            let mut any = vec![format!("(agentId=~`{a}` and agentId!=\"unknown\")")];
+            // A session key names its agent up to the first colon, so a value with a colon
+            // is never a key's agent: `agent:a:b:…` belongs to `a`, not to `a:b`.
+            let keyed: Vec<String> = self.agents.iter().filter(|v| !v.contains(':')).cloned().collect();
+            if !keyed.is_empty() {
+                let k = alternation(&keyed);
+                any.push(format!("((agentId=\"\" or agentId=\"unknown\") and sessionKey=~`agent:{k}(?::(?s:.*))?`)"));
+            }
             if self.agents.iter().any(|v| v == "unknown") {
                 any.push("((agentId=\"\" or agentId=\"unknown\") and sessionKey!~`agent:[^:]+(?s:.*)`)".into());
             }

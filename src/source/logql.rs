@@ -484,6 +484,16 @@ impl LogQl {
         &self.selector
     }
 
+    /// Whether `--agent`, `--model` or `--experiment` narrow the queries.
+    pub fn is_filtered(&self) -> bool {
+        !self.filters.is_empty()
+    }
+
+    /// Every line of the stream, parsed or not, filters or not. One request.
+    pub fn lines(&self) -> Expr {
+        count_by(&[], &self.selector, None).unsplit()
+    }
+
     /// The selector, a line filter, the parser and the filters that keep valid JSON lines
     /// (and, with checks, only lines whose numbers the JSONL source accepts).
     fn parsed(&self, line_filter: Option<&str>, checks: Checks) -> String {

@@ -86,5 +86,5 @@ pub fn interval(i: &crate::gate::IntervalNote, unit: Unit) -> String {
 
 /// Characters a terminal or a one-line field must not see (ANSI escapes, line breaks).
 pub fn inert(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    crate::report::visible(s).into_owned()
 }

@@ -246,7 +246,17 @@ impl LokiSource {
         }
         let lines: u64 = tallies.iter().map(|t| t.events + t.not_json + t.untyped).sum::<u64>() + quoted + bad;
         if lines == 0 {
-            return Err(self.nothing_shipped(&windows));
+            // Filters that select nothing make an empty report; a stream without a line,
+            // whatever the filters, is a pipeline that shipped nothing.
+            let unfiltered = if q.is_filtered() {
+                let done = self.run(vec![Ask::span(What::Single, q.lines(), span_start, current.end)]).await?;
+                done[0].samples.iter().map(answer::count).sum::<Result<u64>>()?
+            } else {
+                0
+            };
+            if unfiltered == 0 {
+                return Err(self.nothing_shipped(&windows));
+            }
         }
         let skipped = Skipped {
             not_json: tallies.iter().map(|t| t.not_json).sum(),

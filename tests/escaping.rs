@@ -1,9 +1,3 @@
-// PENDING (issue 17), not compiled: cargo builds only tests/*.rs. Move it to tests/ when the
-// defects it found are fixed (see the closing note of stop 20): Loki --agent with a colon
-// matches agent:<id>:… keys; raw ESC/TAB reach Markdown and the terminal table; a Prometheus
-// filter that matched nothing was exit 3 (fixed: hostile_filter_values_on_a_real_prometheus passes). Two expectations here are
-// wrong, not obsctl: a model name with "/" loses its provider prefix by the line rules (use
-// "<i>html&amp;"), and the JUnit case needs --max-increase-per model=10% to name models.
 //! Injection and escaping (issue 17): hostile names in the data and in the filters.
 //!
 //! 1. Filters: `--agent`, `--model`, `--experiment` values with quotes, backslashes,
@@ -53,7 +47,7 @@ const HOSTILE: [&str; 10] = [
 const UGLY: [&str; 8] = [
     "pi|pe",
     "`back`ticks`",
-    "<b>html</b>&amp;",
+    "<i>html&amp;",
     "new\nline",
     "esc\x1b[31mred\x1b[0m",
     "tab\there",
@@ -361,7 +355,8 @@ fn hostile_names_keep_csv_rows_whole_and_lossless() {
 #[test]
 fn hostile_names_keep_junit_well_formed() {
     let logs = ugly_logs();
-    let (_, xml) = run(&["gate", "--format", "junit", "--max-increase", "20%"], logs.path());
+    let (_, xml) =
+        run(&["gate", "--format", "junit", "--max-increase", "20%", "--max-increase-per", "model=10%"], logs.path());
     let bad: Vec<char> = xml.chars().filter(|c| c.is_control() && !"\n\r\t".contains(*c)).collect();
     assert!(bad.is_empty(), "characters XML 1.0 forbids: {bad:?}");
     let suites = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes()))
@@ -372,5 +367,5 @@ fn hostile_names_keep_junit_well_formed() {
     for case in suites.suites.iter().flat_map(|s| &s.cases) {
         writeln!(names, "{}", case.name).unwrap();
     }
-    assert!(names.contains("<b>html</b>"), "names survive the XML escaping:\n{names}");
+    assert!(names.contains("<i>html&amp;"), "names survive the XML escaping:\n{names}");
 }
