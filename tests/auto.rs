@@ -86,7 +86,7 @@ fn every_combination_of_servers_gives_the_same_report() {
     assert_sources(&loki_down, "prometheus", "jsonl", None, Some("Loki at http://127.0.0.1:1/"));
 
     let prometheus_down = auto(logs.path(), DOWN, loki.url());
-    assert_sources(&prometheus_down, "jsonl", "loki", Some("Prometheus unreachable at http://127.0.0.1:1/"), None);
+    assert_sources(&prometheus_down, "jsonl", "loki", Some("Prometheus at http://127.0.0.1:1/: unreachable"), None);
 
     for (label, digest) in [("both up", &both_up), ("Loki down", &loki_down), ("Prometheus down", &prometheus_down)] {
         assert!((cost(digest) - cost(&files)).abs() <= 1e-4 * cost(&files), "{label}: total cost");

@@ -294,7 +294,7 @@ fn auto_falls_back_to_the_files_and_says_why() {
         assert_eq!(s["source"], "jsonl", "{s}");
         if ["totals", "by_model", "by_agent", "daily", "previous"].contains(&s["section"].as_str().unwrap()) {
             let why = s["fallback_reason"].as_str().unwrap_or_default();
-            assert!(why.starts_with("Prometheus unreachable at http://127.0.0.1:1/"), "{s}");
+            assert!(why.starts_with("Prometheus at http://127.0.0.1:1/: unreachable"), "{s}");
         }
     }
 }
@@ -314,5 +314,5 @@ fn auto_with_no_server_and_no_files_is_exit_2_naming_both() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("/nonexistent/telemetry"))
-        .stderr(predicate::str::contains("Prometheus unreachable at http://127.0.0.1:1/"));
+        .stderr(predicate::str::contains("Prometheus at http://127.0.0.1:1/: unreachable"));
 }

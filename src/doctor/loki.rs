@@ -67,8 +67,10 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
     )];
     let (start, end) = (c.window.start.to_string(), c.window.end.to_string());
     let streams =
-        match source.get("/loki/api/v1/series", &[("match[]", selector), ("start", &start), ("end", &end)]).await {
-            Ok(body) => parse_series(&body),
+        match source.get_tried("/loki/api/v1/series", &[("match[]", selector), ("start", &start), ("end", &end)]).await
+        {
+            Ok((body, tries)) => parse_series(&body)
+                .map_err(|e| format!("Loki at {}: GET /loki/api/v1/series: {e} ({tries})", source.shown_url())),
             Err(e) => Err(describe(&e)),
         };
     let streams = match streams {
@@ -109,10 +111,13 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
         ("limit", limit.as_str()),
         ("direction", "backward"),
     ];
-    findings.push(match source.get("/loki/api/v1/query_range", &params).await {
-        Ok(body) => match parse_entries(&body) {
+    findings.push(match source.get_tried("/loki/api/v1/query_range", &params).await {
+        Ok((body, tries)) => match parse_entries(&body) {
             Ok(entries) => timestamp_finding(selector, &entries),
-            Err(why) => lookup_failed("loki.timestamps", why),
+            Err(why) => lookup_failed(
+                "loki.timestamps",
+                format!("Loki at {}: GET /loki/api/v1/query_range: {why} ({tries})", source.shown_url()),
+            ),
         },
         Err(e) => lookup_failed("loki.timestamps", describe(&e)),
     });

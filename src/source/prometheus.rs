@@ -63,17 +63,16 @@ impl PrometheusSource {
     /// so that `--source auto` never waits out full timeouts and retries on a dead server.
     pub async fn probe(&self, timeout: std::time::Duration) -> Result<()> {
         let url = http::endpoint(&self.server, "api/v1/query")?;
-        let response = self
-            .server
-            .client
-            .get(url)
-            .query(&[("query", "1")])
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| anyhow!("Prometheus unreachable at {}: {}", self.server.shown, http::short_reason(&e)))?;
-        if !response.status().is_success() {
-            bail!("Prometheus at {} answered HTTP {}", self.server.shown, response.status());
+        let timeout = timeout.min(self.server.timeout);
+        let reply = http::probe(timeout, || {
+            self.server.client.get(url.clone()).query(&[("query", "1")]).timeout(timeout).send()
+        })
+        .await
+        .map_err(|e| anyhow!("Prometheus at {}: {e}", self.server.shown))?;
+        if !reply.status.is_success() {
+            let first = reply.body.lines().map(str::trim).find(|l| !l.is_empty());
+            let said = first.map(|l| format!(": {}", l.chars().take(200).collect::<String>())).unwrap_or_default();
+            bail!("Prometheus at {} answered HTTP {}{said} ({})", self.server.shown, reply.status, reply.tries);
         }
         Ok(())
     }
@@ -386,12 +385,12 @@ impl PrometheusSource {
     async fn send<T, E, F, Fut>(&self, promql: &str, shown: &str, make: F) -> Result<T>
     where
         T: serde::de::DeserializeOwned,
-        E: http::RetryClass + std::error::Error,
+        E: http::RetryClass + std::error::Error + 'static,
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<reqwest::Response, E>>,
     {
         let started = std::time::Instant::now();
-        let response = http::send_with_retry(make).await.map_err(|e| self.failure(promql, &unreachable_reason(&e)))?;
+        let reply = http::fetch(&self.server, make).await.map_err(|e| self.failure(promql, &e.to_string()))?;
         if self.verbose {
             eprintln!(
                 "prometheus {} {:>6.1} ms  {shown}  {promql}",
@@ -399,21 +398,17 @@ impl PrometheusSource {
                 started.elapsed().as_secs_f64() * 1e3
             );
         }
-        let status = response.status();
-        let json =
-            response.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-        let body =
-            response.text().await.map_err(|e| self.failure(promql, &format!("reading the answer failed: {e}")))?;
+        let http::Reply { status, json, body, tries } = reply;
         if !json {
             let first = body.lines().next().unwrap_or("").trim();
-            return Err(self.failure(promql, &format!("HTTP {status}: {first}")));
+            return Err(self.failure(promql, &format!("HTTP {status}: {first} ({tries})")));
         }
         let envelope: Envelope<T> = serde_json::from_str(&body)
-            .map_err(|e| self.failure(promql, &format!("HTTP {status}: not a Prometheus answer ({e})")))?;
+            .map_err(|e| self.failure(promql, &format!("HTTP {status}: not a Prometheus answer ({e}; {tries})")))?;
         if envelope.status != "success" {
             let kind = envelope.error_type.unwrap_or_default();
             let message = envelope.error.unwrap_or_default();
-            return Err(self.failure(promql, &format!("HTTP {status}: {kind}: {message}")));
+            return Err(self.failure(promql, &format!("HTTP {status}: {kind}: {message} ({tries})")));
         }
         if !envelope.warnings.is_empty() {
             // Thanos, Mimir and friends warn when an answer is partial: never pass one off
@@ -465,17 +460,6 @@ struct Envelope<T> {
     error: Option<String>,
     #[serde(default)]
     warnings: Vec<String>,
-}
-
-/// Why a request got no answer at all, in one line (reqwest's chain ends in the OS error).
-fn unreachable_reason(e: &dyn std::error::Error) -> String {
-    let mut reason = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        reason = s.to_string();
-        source = s.source();
-    }
-    format!("unreachable: {reason}")
 }
 
 /// The API's `time`: Unix seconds with millisecond precision.

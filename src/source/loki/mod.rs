@@ -183,16 +183,14 @@ impl LokiSource {
     pub async fn probe(&self, timeout: Duration) -> Result<()> {
         let url = self.url("/ready", &[])?;
         let what = "readiness probe GET /ready";
-        let response = self.server.client.get(url).timeout(timeout).send().await.map_err(|e| {
-            let why = if e.is_timeout() { format!("no answer within {timeout:?}") } else { http::short_reason(&e) };
-            self.failure(what, &format!("unreachable: {why}"))
-        })?;
-        let status = response.status();
-        if status.is_success() {
+        let timeout = timeout.min(self.server.timeout);
+        let reply = http::probe(timeout, || self.server.client.get(url.clone()).timeout(timeout).send())
+            .await
+            .map_err(|e| self.failure(what, &e.to_string()))?;
+        if reply.status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        Err(self.refused(what, status, body))
+        Err(self.refused(&format!("{what} ({})", reply.tries), reply.status, reply.body))
     }
 
     /// Every section of the digest for the query's window, and the previous window's
@@ -523,8 +521,8 @@ impl LokiSource {
     pub async fn instant(&self, logql: &str, time: Nanos) -> Result<Vec<Sample>> {
         let time = time.to_string();
         let params = [("query", logql), ("time", time.as_str())];
-        let body = self.get("/loki/api/v1/query", &params).await?;
-        parse_vector(&body).map_err(|e| self.failure(&describe(&params), &e))
+        let (body, tries) = self.get_tried("/loki/api/v1/query", &params).await?;
+        parse_vector(&body).map_err(|e| self.failure(&describe(&params), &format!("{e} ({tries})")))
     }
 
     /// Runs `expr` over `[start, end)`, per class of sessions or split in time as often as
@@ -538,27 +536,30 @@ impl LokiSource {
     /// Sends one GET request; the answer's body when the status is a success, else an
     /// error naming the server, the request and the first line of the answer.
     pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<String> {
+        Ok(self.get_tried(path, params).await?.0)
+    }
+
+    /// [`LokiSource::get`], and how many attempts in how long it took.
+    pub async fn get_tried(&self, path: &str, params: &[(&str, &str)]) -> Result<(String, http::Tries)> {
         let url = self.url(path, params)?;
         let what = describe(params);
         let what = if what.is_empty() { format!("GET {path}") } else { what };
         let started = Instant::now();
-        let response = http::send_with_retry(|| self.server.client.get(url.clone()).send())
+        let reply = http::fetch(&self.server, || self.server.client.get(url.clone()).send())
             .await
-            .map_err(|e| self.failure(&what, &format!("unreachable: {}", http::short_reason(&e))))?;
-        let status = response.status();
-        let body =
-            response.text().await.map_err(|e| self.failure(&what, &format!("reading the answer failed: {e}")))?;
+            .map_err(|e| self.failure(&what, &e.to_string()))?;
+        let http::Reply { status, body, tries, .. } = reply;
         if self.verbose {
             let ms = started.elapsed().as_secs_f64() * 1e3;
             eprintln!("loki {} {:>7.1} ms  HTTP {}  {what}", self.server.shown, ms, status.as_u16());
         }
         if status.is_success() {
-            return Ok(body);
+            return Ok((body, tries));
         }
         if self.verbose {
             eprintln!("loki answered:\n{body}");
         }
-        Err(self.refused(&what, status, body))
+        Err(self.refused(&format!("{what} ({tries})"), status, body))
     }
 
     fn url(&self, path: &str, params: &[(&str, &str)]) -> Result<reqwest::Url> {
