@@ -22,7 +22,7 @@ mod common;
 #[path = "common/replay.rs"]
 mod replay;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -580,5 +580,151 @@ proptest! {
         prop_assert_eq!(&got["skipped_lines"], &json!(layout.malformed.len()), "warnings: {}", got["warnings"]);
         let ignore = ["warnings", "skipped_lines"];
         prop_assert_eq!(without(got, &ignore), without(base, &ignore));
+    }
+}
+
+// ---- 2. Additivity ----
+
+/// JSON dollars to pico-dollars: exact, since every figure is a whole number of pico-dollars
+/// well under 2⁵³ of them.
+fn pico(v: &Value) -> Option<i128> {
+    v.as_f64().map(|x| (x * 1e12).round() as i128)
+}
+
+/// A group's known cost: `None` when it had model calls and none carried a cost. The costs
+/// generated here are never zero, so a known cost of 0 means "no model call".
+fn add_costs(a: Option<i128>, b: Option<i128>) -> Option<i128> {
+    match (a, b) {
+        (None, None) => None,
+        (None, Some(0)) | (Some(0), None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    }
+}
+
+/// The rows of `list`, by the fields of `key`, as (cost, the fields of `counts`).
+fn rows_of(digest: &Value, list: &str, key: &[&str], counts: &[&str]) -> BTreeMap<String, (Option<i128>, Vec<Value>)> {
+    let rows = digest[list].as_array().unwrap_or_else(|| panic!("{list} is a list"));
+    rows.iter()
+        .map(|r| {
+            let k = key.iter().map(|f| r[*f].to_string()).collect::<Vec<_>>().join(" ");
+            (k, (pico(&r["cost_usd"]), counts.iter().map(|f| r[*f].clone()).collect()))
+        })
+        .collect()
+}
+
+fn add_values(a: &[Value], b: &[Value]) -> Vec<Value> {
+    a.iter().zip(b).map(|(x, y)| json!(x.as_u64().unwrap() + y.as_u64().unwrap())).collect()
+}
+
+/// `whole` is the sum of `parts`, for each list by `key`, over the fields of `counts`.
+fn assert_rows_add(whole: &Value, a: &Value, b: &Value, list: &str, key: &[&str], counts: &[&str]) {
+    let (w, a, b) = (rows_of(whole, list, key, counts), rows_of(a, list, key, counts), rows_of(b, list, key, counts));
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    assert_eq!(w.keys().collect::<BTreeSet<_>>(), keys, "{list}: the rows of the whole are those of the halves");
+    let zero = vec![json!(0); counts.len()];
+    for k in keys {
+        let (ca, na) = a.get(k).cloned().unwrap_or((Some(0), zero.clone()));
+        let (cb, nb) = b.get(k).cloned().unwrap_or((Some(0), zero.clone()));
+        let (cw, nw) = &w[k];
+        assert_eq!(*cw, add_costs(ca, cb), "{list} {k}: cost");
+        assert_eq!(*nw, add_values(&na, &nb), "{list} {k}: {counts:?}");
+    }
+}
+
+/// The digest of `[s, e)` against those of `[s, t)` and `[t, e)`. What adds exactly:
+///
+/// - every total but `sessions`, and the cost, tokens and calls of each model;
+/// - each agent's cost and errors; each variant's cost, errors, runs, tool calls and
+///   failures (their session counts do not add: a session may have events on both sides);
+/// - each session's cost, tokens and calls, every session listed (`--top` above their
+///   number): its figures are those of its events inside the window;
+/// - each day's cost (a day cut by `t` is the sum of its two parts).
+///
+/// What does not add, but follows from the halves exactly: the distinct sessions of the
+/// whole are the union of the halves' (by name), and a session's agent is the first by name
+/// of the agents it has in the two (`unknown` last). `cost_sum_squares_usd2` (Σ per-session
+/// cost², which does not add for a session on both sides) and `cost_per_session_usd` are
+/// not checked; nor are the agents' and variants' session counts.
+fn assert_additive(whole: &Value, a: &Value, b: &Value) {
+    let (tw, ta, tb) = (&whole["totals"], &a["totals"], &b["totals"]);
+    assert_eq!(pico(&tw["cost_usd"]), Some(pico(&ta["cost_usd"]).unwrap() + pico(&tb["cost_usd"]).unwrap()), "cost");
+    for f in [
+        "input_tokens",
+        "output_tokens",
+        "model_calls",
+        "runs",
+        "errors",
+        "tool_calls",
+        "tool_failures",
+        "uncosted_events",
+        "events",
+    ] {
+        assert_eq!(tw[f].as_u64(), Some(ta[f].as_u64().unwrap() + tb[f].as_u64().unwrap()), "totals.{f}");
+    }
+    assert_rows_add(whole, a, b, "by_model", &["model", "provider"], &["input_tokens", "output_tokens", "calls"]);
+    assert_rows_add(whole, a, b, "by_agent", &["agent"], &["errors"]);
+    assert_rows_add(
+        whole,
+        a,
+        b,
+        "by_variant",
+        &["experiment", "variant"],
+        &["errors", "runs", "tool_calls", "tool_failures"],
+    );
+    assert_rows_add(whole, a, b, "by_session", &["session"], &["input_tokens", "output_tokens", "model_calls"]);
+
+    let sessions = |d: &Value| -> BTreeMap<String, String> {
+        let rows = d["by_session"].as_array().unwrap();
+        assert_eq!(rows.len() as u64, d["totals"]["sessions"].as_u64().unwrap(), "every session listed");
+        rows.iter().map(|r| (r["session"].as_str().unwrap().into(), r["agent"].as_str().unwrap().into())).collect()
+    };
+    let (sw, sa, sb) = (sessions(whole), sessions(a), sessions(b));
+    let first =
+        |x: &str, y: &str| -> String { [x, y].into_iter().min_by_key(|n| (*n == "unknown", *n)).unwrap().into() };
+    let mut union = sa.clone();
+    for (s, agent) in &sb {
+        let merged = sa.get(s).map_or_else(|| agent.clone(), |other| first(other, agent));
+        union.insert(s.clone(), merged);
+    }
+    assert_eq!(sw, union, "the whole's sessions and their agents");
+
+    let days = |d: &Value| -> BTreeMap<String, i128> {
+        let rows = d["daily"].as_array().unwrap();
+        rows.iter().map(|r| (r["date"].as_str().unwrap().into(), pico(&r["cost_usd"]).unwrap())).collect()
+    };
+    let (dw, da, db) = (days(whole), days(a), days(b));
+    let mut sum = dw.keys().map(|d| (d.clone(), 0)).collect::<BTreeMap<_, _>>();
+    for (d, c) in da.iter().chain(&db) {
+        *sum.get_mut(d).unwrap_or_else(|| panic!("day {d} of a half is a day of the whole")) += c;
+    }
+    assert_eq!(dw, sum, "daily");
+}
+
+fn arb_split() -> impl Strategy<Value = (Corpus, i64, usize)> {
+    arb_corpus(false, 200).prop_flat_map(|c| {
+        let (s, e) = (at(START), at(END));
+        let inside: Vec<i64> = c.events.iter().map(|e| e.ms).filter(|&t| s < t && t < e).collect();
+        let on_event = if inside.is_empty() { Just(s + 1).boxed() } else { proptest::sample::select(inside).boxed() };
+        let edges: Vec<i64> = EDGES.iter().map(|x| at(x)).filter(|&t| s < t && t < e).collect();
+        let t = prop_oneof![2 => s + 1..e, 2 => on_event, 1 => proptest::sample::select(edges)];
+        (Just(c), t, 0..ZONES.len())
+    })
+}
+
+proptest! {
+    #![proptest_config(config(32))]
+
+    /// Property 2: the digest of a window is the sum of the digests of its two halves.
+    #[test]
+    fn a_window_cut_in_two_adds_up((corpus, t, tz) in arb_split()) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.jsonl");
+        write_plain(&file, &corpus.lines(), true);
+        let (s, t, e) = (rfc3339(at(START)), rfc3339(t), rfc3339(at(END)));
+        let run = |since: &str, until: &str| {
+            digest(std::slice::from_ref(&file), &[&window_args(since, until, ZONES[tz], "100000")[..], &["--no-compare"]].concat())
+        };
+        let (whole, a, b) = (run(&s, &e), run(&s, &t), run(&t, &e));
+        assert_additive(&whole, &a, &b);
     }
 }
