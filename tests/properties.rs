@@ -784,7 +784,7 @@ fn diff(path: &str, a: &Value, b: &Value, skip: &[&str], out: &mut Vec<String>) 
 #[derive(Clone, Debug)]
 struct LokiCase {
     corpus: Corpus,
-    /// (which of `MALFORMED_TIMED`, after which line): only after a line of the window or
+    /// (which malformed line, after which line): only after a line of the window or
     /// the one before, the span Loki counts skipped lines in.
     malformed: Vec<(usize, Index)>,
     tz: usize,
@@ -798,10 +798,11 @@ struct LokiCase {
     max_series: usize,
 }
 
-fn arb_loki_case() -> impl Strategy<Value = LokiCase> {
+/// Malformed lines are indices into a list of `bad` lines.
+fn arb_loki_case(bad: usize) -> impl Strategy<Value = LokiCase> {
     (
         arb_corpus(true, 120),
-        proptest::collection::vec((0..MALFORMED_TIMED.len(), any::<Index>()), 0..4),
+        proptest::collection::vec((0..bad, any::<Index>()), 0..4),
         0..ZONES.len(),
         proptest::sample::select(vec![1usize, 2, 3, 1000]),
         any::<bool>(),
@@ -818,7 +819,7 @@ fn arb_loki_case() -> impl Strategy<Value = LokiCase> {
 }
 
 /// The corpus's lines with the malformed ones after the lines they follow; how many.
-fn loki_lines(case: &LokiCase) -> (Vec<String>, usize) {
+fn loki_lines(case: &LokiCase, bad: &[&str]) -> (Vec<String>, usize) {
     let span = at(PREV_START)..at(END);
     let events = &case.corpus.events;
     let in_span: Vec<usize> = (0..events.len()).filter(|&i| span.contains(&events[i].ms)).collect();
@@ -832,11 +833,60 @@ fn loki_lines(case: &LokiCase) -> (Vec<String>, usize) {
     for (i, e) in events.iter().enumerate() {
         lines.push(render(&case.corpus.sessions, e));
         for &m in after.get(&i).into_iter().flatten() {
-            lines.push(MALFORMED_TIMED[m].replace("{T}", &rfc3339(e.ms)).replace("{MS}", &e.ms.to_string()));
+            lines.push(bad[m].replace("{T}", &rfc3339(e.ms)).replace("{MS}", &e.ms.to_string()));
         }
     }
     let skipped = after.values().map(Vec::len).sum();
     (lines, skipped)
+}
+
+/// Property 3 on one case, with its malformed lines from `bad`.
+fn loki_agrees(case: &LokiCase, bad: &[&str]) -> Result<(), TestCaseError> {
+    let (lines, skipped) = loki_lines(case, bad);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    write_plain(&file, &lines, true);
+    let mut fake = replay::SyntheticLoki::new(obsctl::source::loki::DEFAULT_SELECTOR, replay::entries_of(&lines));
+    if case.nosplit {
+        fake.split_ns = None;
+    }
+    fake.max_series = case.max_series;
+    let fake = Arc::new(fake);
+    let server = replay::Replay::handler(move |req| Some(fake.answer(req)));
+
+    let (start, end) = (rfc3339(at(START)), rfc3339(at(END)));
+    let top = case.top.to_string();
+    let args = window_args(&start, &end, ZONES[case.tz], &top);
+    let files = digest(&[file], &args);
+    prop_assert_eq!(&files["skipped_lines"], &json!(skipped));
+    let mut cmd = common::obsctl();
+    cmd.args(["digest", "--format", "json", "--quiet", "--source", "loki", "--loki-url", server.url()]).args(&args);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !case.corpus.events.iter().any(|e| (at(PREV_START)..at(END)).contains(&e.ms)) {
+        // Nothing under the selector in the span: unavailable, never "no events" (the
+        // files cannot tell a quiet week from a stream nobody ships).
+        prop_assert_eq!(out.status.code(), Some(3), "{}", stderr);
+        prop_assert!(stderr.contains("holds no lines"), "{}", stderr);
+        return Ok(());
+    }
+    if case.max_series < 500 && out.status.code() == Some(3) {
+        // A limit no split can get under (one session in more groups than the limit,
+        // more series in 1 ms): an error, never a partial answer.
+        prop_assert!(stderr.contains("the answer cannot be completed"), "{}", stderr);
+        return Ok(());
+    }
+    prop_assert!(out.status.success(), "Loki: {}", stderr);
+    let loki: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut out = Vec::new();
+    diff("$", &files, &loki, &["sources", "warnings", "cost_sum_squares_usd2"], &mut out);
+    prop_assert!(out.is_empty(), "{} differences, files against Loki:\n{}", out.len(), out.join("\n"));
+    Ok(())
+}
+
+/// Every line the files skip, in the window.
+fn every_malformed_line() -> Vec<&'static str> {
+    MALFORMED.iter().chain(&MALFORMED_TIMED).copied().collect()
 }
 
 proptest! {
@@ -845,47 +895,22 @@ proptest! {
     /// Property 3: the Loki source, on a synthetic Loki holding the lines, says what the
     /// JSONL source says, section by section (but the variants' Σ cost², which a digest from
     /// Loki leaves `null`, and the sources and warnings, which name the source); under a
-    /// series limit of a few, it may instead fail as unavailable (exit 3).
+    /// series limit of a few, it may instead fail as unavailable (exit 3). The malformed
+    /// lines are of the kinds the README says Loki skips.
     #[test]
-    fn loki_and_the_files_agree(case in arb_loki_case()) {
-        let (lines, skipped) = loki_lines(&case);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("events.jsonl");
-        write_plain(&file, &lines, true);
-        let mut fake = replay::SyntheticLoki::new(obsctl::source::loki::DEFAULT_SELECTOR, replay::entries_of(&lines));
-        if case.nosplit {
-            fake.split_ns = None;
-        }
-        fake.max_series = case.max_series;
-        let fake = Arc::new(fake);
-        let server = replay::Replay::handler(move |req| Some(fake.answer(req)));
+    fn loki_and_the_files_agree(case in arb_loki_case(MALFORMED_TIMED.len())) {
+        loki_agrees(&case, &MALFORMED_TIMED)?;
+    }
 
-        let (start, end) = (rfc3339(at(START)), rfc3339(at(END)));
-        let top = case.top.to_string();
-        let args = window_args(&start, &end, ZONES[case.tz], &top);
-        let files = digest(&[file], &args);
-        prop_assert_eq!(&files["skipped_lines"], &json!(skipped));
-        let mut cmd = common::obsctl();
-        cmd.args(["digest", "--format", "json", "--quiet", "--source", "loki", "--loki-url", server.url()]).args(&args);
-        let out = cmd.output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !case.corpus.events.iter().any(|e| (at(PREV_START)..at(END)).contains(&e.ms)) {
-            // Nothing under the selector in the span: unavailable, never "no events" (the
-            // files cannot tell a quiet week from a stream nobody ships).
-            prop_assert_eq!(out.status.code(), Some(3), "{}", stderr);
-            prop_assert!(stderr.contains("holds no lines"), "{}", stderr);
-            return Ok(());
-        }
-        if case.max_series < 500 && out.status.code() == Some(3) {
-            // A limit no split can get under (one session in more groups than the limit,
-            // more series in 1 ms): an error, never a partial answer.
-            prop_assert!(stderr.contains("the answer cannot be completed"), "{}", stderr);
-            return Ok(());
-        }
-        prop_assert!(out.status.success(), "Loki: {}", stderr);
-        let loki: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut out = Vec::new();
-        diff("$", &files, &loki, &["sources", "warnings", "cost_sum_squares_usd2"], &mut out);
-        prop_assert!(out.is_empty(), "{} differences, files against Loki:\n{}", out.len(), out.join("\n"));
+    /// Property 3 with every kind of malformed line the files skip. Fails: Loki counts a
+    /// line whose own time is unreadable (`"timestamp":"not a time"`, `"2026-10-21 25:00"`,
+    /// `"ts":"1792576800000"`: Loki holds it at the time it was shipped) or whose field has
+    /// the wrong JSON type (`"success":"yes"`, `"sessionId":123`: `| json` makes every value
+    /// a string), and adds its cost, calls and session to the figures, where the files skip
+    /// it. Shrunk cases are in tests/properties.proptest-regressions.
+    #[test]
+    #[ignore = "defect: the Loki source counts lines the files skip (bad timestamps, wrong-typed success/sessionId)"]
+    fn loki_skips_every_line_the_files_skip(case in arb_loki_case(every_malformed_line().len())) {
+        loki_agrees(&case, &every_malformed_line())?;
     }
 }
