@@ -136,7 +136,13 @@ struct Sess {
     shape: Shape,
     agent: usize,
     exp: Option<usize>,
+    /// An index into `SUFFIXES`, for the session's name.
+    name: usize,
 }
+
+/// Session names end in one of these (most in nothing): escapes and non-ASCII in JSON
+/// strings, Loki label values and the report.
+const SUFFIXES: [&str; 10] = ["", "", "", "", "-é", "-\"q\"", "-a\\b", " x", "-日本", "-{b}"];
 
 #[derive(Clone, Debug)]
 enum Kind {
@@ -172,11 +178,13 @@ struct Ev {
 struct Corpus {
     sessions: Vec<Sess>,
     events: Vec<Ev>,
+    /// Some zero costs written `-0.0` (see `loki_skips_every_line_the_files_skip`).
+    negative_zero: bool,
 }
 
 impl Corpus {
     fn lines(&self) -> Vec<String> {
-        self.events.iter().map(|e| render(&self.sessions, e)).collect()
+        self.events.iter().map(|e| render(self, e)).collect()
     }
 }
 
@@ -198,20 +206,27 @@ impl Rng {
     }
 }
 
+/// Stands for the cost in a line until it is spelt.
+const COST: &str = "@cost@";
+
 /// One event as a line of its session's shape.
-fn render(sessions: &[Sess], e: &Ev) -> String {
+fn render(corpus: &Corpus, e: &Ev) -> String {
+    let sessions = &corpus.sessions;
     let n = e.sess % sessions.len();
     let s = &sessions[n];
     let mut rng = Rng(e.spell);
     let agent = AGENTS[if s.shape == Shape::A { s.agent } else { s.agent % 4 }];
-    let key = format!("agent:{agent}:{}:{:06x}", ["main", "main", "cron"][s.shape as usize], n * 7919 + 0xabc);
+    let suffix = SUFFIXES[s.name % SUFFIXES.len()];
+    let kind = ["main", "main", "cron"][s.shape as usize];
+    let key = format!("agent:{agent}:{kind}:{:06x}{suffix}", n * 7919 + 0xabc);
     let session_id = match s.shape {
-        Shape::A => Some(format!("sess-{n:03}")),
-        Shape::C if n % 3 != 0 => Some(format!("c1a2b3c4-{n:04x}-4aa0-9d1e-5e77aa{n:06x}")),
+        Shape::A => Some(format!("sess-{n:03}{suffix}")),
+        Shape::C if n % 3 != 0 => Some(format!("c1a2b3c4-{n:04x}-4aa0-9d1e-5e77aa{n:06x}{suffix}")),
         _ => None,
     };
     let t = Utc.timestamp_millis_opt(e.ms).unwrap();
     let (mut o, mut data) = (Map::new(), Map::new());
+    let mut cost_text = None;
     let put = |m: &mut Map<String, Value>, k: &str, v: Value| {
         if !v.is_null() {
             m.insert(k.to_string(), v);
@@ -284,7 +299,15 @@ fn render(sessions: &[Sess], e: &Ev) -> String {
                 Shape::B => "estimatedCostUsd",
                 _ => "costUsd",
             };
-            put(target, cost_field, json!(cost.map(|c| c as f64 / 1e12)));
+            // The cost as a JSON number, spelt as a gateway might: shortest, twelve
+            // decimals, an upper-case exponent, a negative zero.
+            cost_text = cost.map(|c| match rng.below(8) {
+                0 => format!("{}.{:012}", c / 1_000_000_000_000, c % 1_000_000_000_000),
+                1 => format!("{:E}", c as f64 / 1e12),
+                2 if c == 0 && corpus.negative_zero => "-0.0".to_string(),
+                _ => json!(c as f64 / 1e12).to_string(),
+            });
+            put(target, cost_field, json!(cost.map(|_| COST)));
             if s.shape == Shape::C {
                 put(target, "delta", json!({"input": input, "output": output, "cacheRead": 7}));
                 put(target, "cumulative", json!({"input": input * 3 + 11, "output": output * 2 + 5}));
@@ -325,7 +348,11 @@ fn render(sessions: &[Sess], e: &Ev) -> String {
     if s.shape == Shape::C {
         put(&mut o, "data", Value::Object(data));
     }
-    Value::Object(o).to_string()
+    let line = Value::Object(o).to_string();
+    match cost_text {
+        Some(text) => line.replace(&format!("\"{COST}\""), &text),
+        None => line,
+    }
 }
 
 // ---- Strategies ----
@@ -361,13 +388,15 @@ fn arb_kind(zero: bool) -> impl Strategy<Value = Kind> {
     ]
 }
 
-fn arb_corpus(zero: bool, max_events: usize) -> impl Strategy<Value = Corpus> {
-    let session = (0..3u8, 0..AGENTS.len(), proptest::option::weighted(0.7, 0..EXPERIMENTS.len()))
-        .prop_map(|(shape, agent, exp)| Sess { shape: [Shape::A, Shape::B, Shape::C][shape as usize], agent, exp });
+fn arb_corpus(zero: bool, negative_zero: bool, max_events: usize) -> impl Strategy<Value = Corpus> {
+    let shapes = [Shape::A, Shape::B, Shape::C];
+    let session =
+        (0..3usize, 0..AGENTS.len(), proptest::option::weighted(0.7, 0..EXPERIMENTS.len()), 0..SUFFIXES.len())
+            .prop_map(move |(shape, agent, exp, name)| Sess { shape: shapes[shape], agent, exp, name });
     let event = (arb_ms(), 0..64usize, arb_kind(zero), proptest::option::weighted(0.1, 0..4usize), any::<u64>())
         .prop_map(|(ms, sess, kind, agent, spell)| Ev { ms, sess, kind, agent, spell });
     (proptest::collection::vec(session, 1..12), proptest::collection::vec(event, 1..max_events))
-        .prop_map(|(sessions, events)| Corpus { sessions, events })
+        .prop_map(move |(sessions, events)| Corpus { sessions, events, negative_zero })
 }
 
 // ---- Running obsctl ----
@@ -548,7 +577,7 @@ fn lay_out(root: &Path, lines: &[String], ms: &[i64], layout: &Layout) -> Vec<Pa
 }
 
 fn arb_corpus_and_layout() -> impl Strategy<Value = (Corpus, Layout)> {
-    arb_corpus(true, 200).prop_flat_map(|c| {
+    arb_corpus(true, true, 200).prop_flat_map(|c| {
         let n = c.events.len();
         (Just(c), arb_layout(n))
     })
@@ -716,7 +745,7 @@ fn assert_additive(whole: &Value, a: &Value, b: &Value) {
 }
 
 fn arb_split() -> impl Strategy<Value = (Corpus, i64, usize)> {
-    arb_corpus(false, 200).prop_flat_map(|c| {
+    arb_corpus(false, false, 200).prop_flat_map(|c| {
         let (s, e) = (at(START), at(END));
         let inside: Vec<i64> = c.events.iter().map(|e| e.ms).filter(|&t| s < t && t < e).collect();
         let on_event = if inside.is_empty() { Just(s + 1).boxed() } else { proptest::sample::select(inside).boxed() };
@@ -799,9 +828,9 @@ struct LokiCase {
 }
 
 /// Malformed lines are indices into a list of `bad` lines.
-fn arb_loki_case(bad: usize) -> impl Strategy<Value = LokiCase> {
+fn arb_loki_case(bad: usize, negative_zero: bool) -> impl Strategy<Value = LokiCase> {
     (
-        arb_corpus(true, 120),
+        arb_corpus(true, negative_zero, 120),
         proptest::collection::vec((0..bad, any::<Index>()), 0..4),
         0..ZONES.len(),
         proptest::sample::select(vec![1usize, 2, 3, 1000]),
@@ -831,7 +860,7 @@ fn loki_lines(case: &LokiCase, bad: &[&str]) -> (Vec<String>, usize) {
     }
     let mut lines = Vec::new();
     for (i, e) in events.iter().enumerate() {
-        lines.push(render(&case.corpus.sessions, e));
+        lines.push(render(&case.corpus, e));
         for &m in after.get(&i).into_iter().flatten() {
             lines.push(bad[m].replace("{T}", &rfc3339(e.ms)).replace("{MS}", &e.ms.to_string()));
         }
@@ -896,21 +925,26 @@ proptest! {
     /// JSONL source says, section by section (but the variants' Σ cost², which a digest from
     /// Loki leaves `null`, and the sources and warnings, which name the source); under a
     /// series limit of a few, it may instead fail as unavailable (exit 3). The malformed
-    /// lines are of the kinds the README says Loki skips.
+    /// lines are of the kinds the README says Loki skips; no zero cost is written `-0.0`.
     #[test]
-    fn loki_and_the_files_agree(case in arb_loki_case(MALFORMED_TIMED.len())) {
+    fn loki_and_the_files_agree(case in arb_loki_case(MALFORMED_TIMED.len(), false)) {
         loki_agrees(&case, &MALFORMED_TIMED)?;
     }
 
-    /// Property 3 with every kind of malformed line the files skip. Fails: Loki counts a
-    /// line whose own time is unreadable (`"timestamp":"not a time"`, `"2026-10-21 25:00"`,
-    /// `"ts":"1792576800000"`: Loki holds it at the time it was shipped) or whose field has
-    /// the wrong JSON type (`"success":"yes"`, `"sessionId":123`: `| json` makes every value
-    /// a string), and adds its cost, calls and session to the figures, where the files skip
-    /// it. Shrunk cases are in tests/properties.proptest-regressions.
+    /// Property 3 with every kind of malformed line the files skip, and zero costs written
+    /// `-0.0`. Fails, two defects:
+    /// - Loki counts a line whose own time is unreadable (`"timestamp":"not a time"`,
+    ///   `"2026-10-21 25:00"`, `"ts":"1792576800000"`: Loki holds it at the time it was
+    ///   shipped) or whose field has the wrong JSON type (`"success":"yes"`,
+    ///   `"sessionId":123`: `| json` makes every value a string), and adds its cost, calls
+    ///   and session to the figures, where the files skip it;
+    /// - a cost of `-0.0` is a free call for the files, a skipped line for Loki (its
+    ///   non-negative number pattern has no sign).
+    ///
+    /// Shrunk cases are in tests/properties.proptest-regressions.
     #[test]
-    #[ignore = "defect: the Loki source counts lines the files skip (bad timestamps, wrong-typed success/sessionId)"]
-    fn loki_skips_every_line_the_files_skip(case in arb_loki_case(every_malformed_line().len())) {
+    #[ignore = "defect: the Loki source counts lines the files skip (bad timestamps, wrong-typed success/sessionId) and skips a -0.0 cost the files count"]
+    fn loki_skips_every_line_the_files_skip(case in arb_loki_case(every_malformed_line().len(), true)) {
         loki_agrees(&case, &every_malformed_line())?;
     }
 }
