@@ -825,6 +825,17 @@ struct LokiCase {
     /// make Loki refuse the queries over sessions (asked again in classes) and others
     /// (split in time), up to answers that cannot be completed at all.
     max_series: usize,
+    /// The window, epoch ms: the eight days, or edges anywhere in their first and last two
+    /// days, to the millisecond (Loki ranges are then written in ms).
+    window: (i64, i64),
+}
+
+impl LokiCase {
+    /// The window and the one before: where Loki counts skipped lines.
+    fn span(&self) -> std::ops::Range<i64> {
+        let (start, end) = self.window;
+        start - (end - start)..end
+    }
 }
 
 /// Malformed lines are indices into a list of `bad` lines.
@@ -836,20 +847,25 @@ fn arb_loki_case(bad: usize, negative_zero: bool) -> impl Strategy<Value = LokiC
         proptest::sample::select(vec![1usize, 2, 3, 1000]),
         any::<bool>(),
         prop_oneof![2 => Just(500usize), 1 => 2..8usize],
+        (
+            prop_oneof![Just(at(START)), at(START)..at(START) + 2 * 86_400_000],
+            prop_oneof![Just(at(END)), at(END) - 2 * 86_400_000..at(END)],
+        ),
     )
-        .prop_map(|(corpus, malformed, tz, top, nosplit, max_series)| LokiCase {
+        .prop_map(|(corpus, malformed, tz, top, nosplit, max_series, window)| LokiCase {
             corpus,
             malformed,
             tz,
             top,
             nosplit,
             max_series,
+            window,
         })
 }
 
 /// The corpus's lines with the malformed ones after the lines they follow; how many.
 fn loki_lines(case: &LokiCase, bad: &[&str]) -> (Vec<String>, usize) {
-    let span = at(PREV_START)..at(END);
+    let span = case.span();
     let events = &case.corpus.events;
     let in_span: Vec<usize> = (0..events.len()).filter(|&i| span.contains(&events[i].ms)).collect();
     let mut after: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -883,7 +899,7 @@ fn loki_agrees(case: &LokiCase, bad: &[&str]) -> Result<(), TestCaseError> {
     let fake = Arc::new(fake);
     let server = replay::Replay::handler(move |req| Some(fake.answer(req)));
 
-    let (start, end) = (rfc3339(at(START)), rfc3339(at(END)));
+    let (start, end) = (rfc3339(case.window.0), rfc3339(case.window.1));
     let top = case.top.to_string();
     let args = window_args(&start, &end, ZONES[case.tz], &top);
     let files = digest(&[file], &args);
@@ -892,7 +908,7 @@ fn loki_agrees(case: &LokiCase, bad: &[&str]) -> Result<(), TestCaseError> {
     cmd.args(["digest", "--format", "json", "--quiet", "--source", "loki", "--loki-url", server.url()]).args(&args);
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !case.corpus.events.iter().any(|e| (at(PREV_START)..at(END)).contains(&e.ms)) {
+    if !case.corpus.events.iter().any(|e| case.span().contains(&e.ms)) {
         // Nothing under the selector in the span: unavailable, never "no events" (the
         // files cannot tell a quiet week from a stream nobody ships).
         prop_assert_eq!(out.status.code(), Some(3), "{}", stderr);
