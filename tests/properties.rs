@@ -16,7 +16,14 @@
 //!    is the sum of the digests of the halves, for every figure that adds (see
 //!    `assert_additive`).
 //! 3. **Loki = JSONL.** The Loki source, on the synthetic Loki of `tests/common/replay.rs`
-//!    holding the corpus's lines, reports what the JSONL source reports on the same lines.
+//!    holding the corpus's lines, reports what the JSONL source reports on the same lines
+//!    (splitting by 24 h or not, under the default series limit or one of a few, windows
+//!    with millisecond edges). `loki_skips_every_line_the_files_skip` (ignored) is the same
+//!    with every kind of malformed line: it fails, see its comment.
+//!
+//! Session names carry escapes and non-ASCII; costs are spelt in several number forms.
+//! Cases: 32, 32 and 24 (about 10 s on 2 cores); `PROPTEST_CASES=300` for a longer hunt. A
+//! failing case is shrunk and its seed kept in tests/properties.proptest-regressions.
 
 mod common;
 #[path = "common/replay.rs"]
