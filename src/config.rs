@@ -29,13 +29,49 @@ use serde::Deserialize;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// Every secret this process has read, so that whatever it prints can be scrubbed of them:
+/// a server may echo a header back in an error, a message may quote a URL.
+static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Secrets shorter than this are not scrubbed from output: they would match ordinary text.
+const SCRUBBED_FROM: usize = 4;
+
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        remember(&value);
+        Secret(value)
     }
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Adds `value` to the secrets [`scrub`] removes (a password from a URL, a header built of one).
+pub fn remember(value: &str) {
+    if value.len() >= SCRUBBED_FROM {
+        if let Ok(mut known) = KNOWN.lock() {
+            known.push(value.to_string());
+        }
+    }
+}
+
+/// `text` with every secret read so far replaced by `<redacted>`.
+pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let Ok(known) = KNOWN.lock() else { return text.into() };
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for secret in known.iter().filter(|s| text.contains(s.as_str())) {
+        out = out.replace(secret.as_str(), "<redacted>").into();
+    }
+    out
+}
+
+/// [`scrub`] for bytes that may not be UTF-8 (reports are; anything else passes as is).
+pub fn scrub_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match std::str::from_utf8(bytes).map(scrub) {
+        Ok(std::borrow::Cow::Owned(s)) => s.into_bytes().into(),
+        _ => bytes.into(),
     }
 }
 
@@ -109,6 +145,9 @@ pub struct FileConfig {
     /// `obsctl gate`'s policy, so a repository keeps its thresholds in one file.
     #[serde(default)]
     pub gate: GateFile,
+    /// What is wrong with the file but does not stop a run (a secret others can read).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The `[gate]` section: the same thresholds as the flags, which win over it.
@@ -209,8 +248,49 @@ impl FileConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(FileConfig::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         };
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let mut config: FileConfig =
+            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+        config.warnings.extend(exposed_secrets(&path, &config));
+        Ok(config)
     }
+}
+
+/// A warning when the file holds a secret (a header value, a password in a URL) and users
+/// other than its owner may read it, as ssh warns of a key file.
+fn exposed_secrets(path: &Path, config: &FileConfig) -> Option<String> {
+    let mut secrets = Vec::new();
+    for (section, server) in [("prometheus", &config.prometheus), ("loki", &config.loki)] {
+        if !server.headers.is_empty() {
+            secrets.push(format!("[{section}.headers]"));
+        }
+        let url = server.url.as_deref().and_then(|u| reqwest::Url::parse(u).ok());
+        if url.is_some_and(|u| u.password().is_some()) {
+            secrets.push(format!("a password in [{section}] url"));
+        }
+    }
+    if secrets.is_empty() {
+        return None;
+    }
+    let mode = file_mode(path)?;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "config file {} holds secrets ({}) and other users may read it (mode {:03o}): chmod 600 {0}",
+            path.display(),
+            secrets.join(", "),
+            mode & 0o777
+        )
+    })
+}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+}
+
+#[cfg(not(unix))]
+fn file_mode(_: &Path) -> Option<u32> {
+    None
 }
 
 fn default_path() -> Option<PathBuf> {

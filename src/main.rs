@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             for line in error::lines(&err) {
-                eprintln!("error: {line}");
+                eprintln!("error: {}", obsctl::config::scrub(&line));
             }
             ExitCode::from(error::exit_code(&err))
         }

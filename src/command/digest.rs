@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 
 use super::Outputs;
 use crate::cli::DigestArgs;
-use crate::config::FileConfig;
 use crate::error;
 use crate::report::{self, CsvSection, Format, Style};
 use crate::source::{self, Query, Sources};
@@ -23,7 +22,7 @@ impl DigestOptions {
         let window = super::window(&args.window, now)?;
         let previous = (!args.no_compare).then(|| window.previous());
         let outputs = Outputs::for_report(&args.output, args.format, Format::parse, &window, now, args.noise.verbose)?;
-        let file = FileConfig::load(args.source.config.as_deref())?;
+        let file = super::load_config(args.source.config.as_deref())?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         Ok(DigestOptions {
             query: Query { window, previous, top: args.top, variant_spread: false },
@@ -39,7 +38,7 @@ pub fn run(opts: DigestOptions) -> Result<u8> {
     let digest = source::digest(&opts.query, &opts.sources)?;
     if !opts.quiet {
         for w in &digest.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", crate::config::scrub(w));
         }
     }
     let style = Style { color: false, csv_section: opts.csv_section };

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 
 use super::Outputs;
 use crate::cli::{DoctorArgs, DoctorFormat, SourceArg};
-use crate::config::FileConfig;
 use crate::doctor::{self, Checkup, Need};
 use crate::report::doctor as render;
 use crate::window::to_nanos;
@@ -28,7 +27,7 @@ impl DoctorOptions {
         }
         let window = super::window(&args.window, now)?;
         let outputs = Outputs::parse(&args.output, args.format, DoctorFormat::parse)?;
-        let file = FileConfig::load(args.source.config.as_deref())?;
+        let file = super::load_config(args.source.config.as_deref())?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         let gateway_jobs: Vec<String> =
             args.gateway_job.split('|').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect();

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 
 use super::Outputs;
 use crate::cli::{GateArgs, GateFormat};
-use crate::config::FileConfig;
 use crate::gate::baseline::{self, BaselineFile, DigestFile};
 use crate::gate::policy::Policy;
 use crate::gate::{self, BaselineInfo, Outcome, Reference, Verdict};
@@ -37,7 +36,7 @@ impl GateOptions {
             Outputs::for_report(&args.output, args.format, GateFormat::parse, &window, now, args.noise.verbose)?;
         let save_baseline =
             args.save_baseline.as_deref().map(|path| super::expand_path(path, &window, now)).transpose()?;
-        let file = FileConfig::load(args.source.config.as_deref())?;
+        let file = super::load_config(args.source.config.as_deref())?;
         let policy = Policy::new(&args, &file.gate)?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         Ok(GateOptions {
@@ -89,7 +88,7 @@ pub fn run(opts: GateOptions) -> Result<u8> {
     let verdict = gate::evaluate(&current, reference, info, &opts.policy, opts.top);
     if !opts.quiet {
         for w in &verdict.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", crate::config::scrub(w));
         }
     }
     opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)))?;
@@ -124,7 +123,7 @@ fn github(verdict: &Verdict) -> Result<()> {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY file {}", path.display()))?;
-        file.write_all(&verdict::render(verdict, GateFormat::Markdown, false))
+        file.write_all(&crate::config::scrub_bytes(&verdict::render(verdict, GateFormat::Markdown, false)))
             .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY file {}", path.display()))?;
     }
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
@@ -136,7 +135,7 @@ fn github(verdict: &Verdict) -> Result<()> {
                 _ => continue,
             };
             let title = escape_property(&format!("obsctl gate: {}", check.name));
-            eprintln!("::{level} title={title}::{}", escape_message(&verdict::sentence(check)));
+            eprintln!("::{level} title={title}::{}", crate::config::scrub(&escape_message(&verdict::sentence(check))));
         }
     }
     Ok(())

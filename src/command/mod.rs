@@ -42,6 +42,15 @@ pub fn window(args: &WindowArgs, now: DateTime<Utc>) -> Result<Window> {
 }
 
 /// The sources the flags and the config file describe, for queries over `window`.
+/// The config file, its warnings printed (they are about secrets: even with `--quiet`).
+pub fn load_config(path: Option<&Path>) -> Result<FileConfig> {
+    let file = FileConfig::load(path)?;
+    for w in &file.warnings {
+        eprintln!("warning: {}", crate::config::scrub(w));
+    }
+    Ok(file)
+}
+
 pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: bool, verbose: bool) -> Result<Sources> {
     let logs = if args.logs.is_empty() { vec![default_logs()?] } else { args.logs.clone() };
     let flags = server_flags(&args.server, args.prometheus_url.clone());
@@ -179,7 +188,7 @@ pub fn expand_path(path: &Path, window: &Window, now: DateTime<Utc>) -> Result<P
 pub fn print(bytes: &[u8]) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    match out.write_all(&crate::config::scrub_bytes(bytes)).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to standard output"),
     }

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use super::Outputs;
 use crate::cli::{RulesArgs, RulesTarget};
-use crate::config::{FileConfig, PrometheusNames};
+use crate::config::PrometheusNames;
 use crate::error;
 use crate::report;
 use crate::rules::loki::LokiRules;
@@ -34,7 +34,7 @@ impl RulesOptions {
         let outputs = Outputs::parse(&args.output, args.target, RulesTarget::parse)?;
         let writes = |t: RulesTarget| outputs.stdout == Some(t) || outputs.files.iter().any(|(f, _)| *f == t);
         check_target_flags(&args, writes(RulesTarget::Prometheus), writes(RulesTarget::Loki))?;
-        let file = FileConfig::load(args.config.as_deref())?;
+        let file = super::load_config(args.config.as_deref())?;
         let names = PrometheusNames::from_file(&file.prometheus);
         let step = args.prometheus_step.or(file.prometheus.step_seconds).unwrap_or(60);
         if step == 0 {

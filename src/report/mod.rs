@@ -98,7 +98,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create directory {} for {}", dir.display(), path.display()))?;
     let mut tmp = tempfile::Builder::new().prefix(".obsctl-").tempfile_in(dir).with_context(fail)?;
-    tmp.write_all(bytes).with_context(fail)?;
+    tmp.write_all(&crate::config::scrub_bytes(bytes)).with_context(fail)?;
     tmp.as_file().sync_all().with_context(fail)?;
     tmp.persist(path).map_err(|e| e.error).with_context(fail)?;
     Ok(())

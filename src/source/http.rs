@@ -38,6 +38,8 @@ pub fn connect(cfg: &ServerConfig) -> Result<Server> {
     } else if let Some((user, password)) = basic {
         use base64::Engine as _;
         let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        crate::config::remember(&password);
+        crate::config::remember(&encoded);
         headers.insert(AUTHORIZATION, sensitive(&format!("Basic {encoded}"))?);
     }
     if let Some(org) = &cfg.org_id {

@@ -25,6 +25,9 @@ pub enum Fault {
     /// A body of `MiB` mebibytes of JSON-looking bytes: with its `Content-Length`, or chunked
     /// without one (the size is then learnt only by reading it).
     Huge { mib: usize, announced: bool },
+    /// `401` whose body repeats the request's headers on its first line, as some proxies
+    /// do: whatever obsctl prints of it must not carry the credentials.
+    Echo,
     /// `302 Found` to `location`.
     Redirect { location: String },
     /// `first` for the first `n` requests, then every request forwarded to `upstream`.
@@ -106,6 +109,13 @@ fn serve(stream: TcpStream, fault: &Fault, log: &Mutex<Vec<String>>, seen: &Atom
             }
             fault = first;
         }
+        if let Fault::Echo = fault {
+            let echoed = format!("you sent: {}\n{head}", head.lines().skip(1).collect::<Vec<_>>().join(", "));
+            if !answer(&Fault::status(401, "text/plain", &echoed), &mut out) {
+                return;
+            }
+            continue;
+        }
         if !answer(fault, &mut out) {
             return;
         }
@@ -185,6 +195,7 @@ fn answer(fault: &Fault, out: &mut TcpStream) -> bool {
             false
         }
         Fault::Then { first, .. } => answer(first, out),
+        Fault::Echo => unreachable!("answered in serve, which has the request"),
     }
 }
 

@@ -557,7 +557,7 @@ impl LokiSource {
             return Ok((body, tries));
         }
         if self.verbose {
-            eprintln!("loki answered:\n{body}");
+            eprintln!("loki answered:\n{}", crate::config::scrub(&body));
         }
         Err(self.refused(&format!("{what} ({tries})"), status, body))
     }
