@@ -46,6 +46,12 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
             files.push(LogFile::new(path.clone()));
             continue;
         }
+        if !meta.is_dir() {
+            bail!(
+                "--logs {} is neither a file nor a directory (a pipe or a device): obsctl reads files",
+                path.display()
+            );
+        }
         let mut found = 0;
         let entries = std::fs::read_dir(path).with_context(|| format!("cannot list --logs {}", path.display()))?;
         let mut names: Vec<_> = entries
@@ -59,6 +65,11 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
                 continue;
             };
             found += 1;
+            // Opening a FIFO would wait for a writer forever; a broken link fails when
+            // opened, with its own message.
+            if std::fs::metadata(&file).is_ok_and(|m| !m.is_file()) {
+                bail!("{} is not a regular file (a directory, pipe or device): obsctl reads files", file.display());
+            }
             if rotation.may_hold(span) {
                 files.push(LogFile::new(file));
             } else {
