@@ -248,10 +248,15 @@ impl FileConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(FileConfig::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         };
-        let mut config: FileConfig =
-            toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+        let mut config = FileConfig::parse(&text, &path)?;
         config.warnings.extend(exposed_secrets(&path, &config));
         Ok(config)
+    }
+
+    /// Reads a config file's text (`path` names it in errors): what [`FileConfig::load`]
+    /// does once the file is read.
+    pub fn parse(text: &str, path: &Path) -> Result<FileConfig> {
+        toml::from_str(text).with_context(|| format!("invalid config file {}", path.display()))
     }
 }
 

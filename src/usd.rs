@@ -18,11 +18,15 @@ const PICO_PER_USD: f64 = 1e12;
 impl Usd {
     pub const ZERO: Usd = Usd(0);
 
-    /// A cost from a float; `None` for NaN, infinities and negative amounts, which no
-    /// bill holds and which would corrupt every total they touch.
+    /// A cost from a float; `None` for NaN, infinities, negative amounts and amounts over
+    /// [`Usd::MAX_ONE`], which no bill holds and which would corrupt every total they touch.
     pub fn from_f64(usd: f64) -> Option<Usd> {
-        (usd.is_finite() && usd >= 0.0).then(|| Usd((usd * PICO_PER_USD).round() as i128))
+        (usd.is_finite() && (0.0..=Usd::MAX_ONE).contains(&usd)).then(|| Usd((usd * PICO_PER_USD).round() as i128))
     }
+
+    /// The largest single amount taken: $10^15. A sum of 10^11 of them still fits the
+    /// `i128` of pico-dollars (10^38), where one 10^27 would saturate it (found by fuzzing).
+    pub const MAX_ONE: f64 = 1e15;
 
     pub fn as_f64(self) -> f64 {
         self.0 as f64 / PICO_PER_USD

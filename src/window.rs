@@ -65,7 +65,10 @@ impl Window {
                     Some(until) => parse_instant(until, tz)?,
                     None => now_ns,
                 };
-                (end - len, end, WindowKind::Span)
+                let start = end.checked_sub(len).with_context(|| {
+                    format!("--last {last} until {}: the window would start before 1677", format_rfc3339(end))
+                })?;
+                (start, end, WindowKind::Span)
             }
             (None, None, Some(since)) => {
                 let start = parse_instant(since, tz)?;
@@ -87,6 +90,14 @@ impl Window {
         };
         if start >= end {
             bail!("empty window: start {} is not before end {}", format_rfc3339(start), format_rfc3339(end));
+        }
+        // The previous window (as long, just before) must fit in `Nanos` too.
+        if end.checked_sub(start).and_then(|len| start.checked_sub(len)).is_none() {
+            bail!(
+                "window {} to {} is too long: the window before it would start before 1677",
+                format_rfc3339(start),
+                format_rfc3339(end)
+            );
         }
         Ok(Window { start, end, tz, kind, partial: end > now_ns })
     }

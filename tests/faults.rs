@@ -120,7 +120,11 @@ fn connection_refused() {
             let m = message(command, &r);
             assert!(m.contains("unreachable") && m.contains("refused"), "{command} {server:?}: {m}");
             assert!(r.took < RETRIED, "{command} {server:?}: {:?}", r.took);
-            println!("FIGURE {command} --source {} against refused: exit 3 in {:.2} s", server.name(), r.took.as_secs_f64());
+            println!(
+                "FIGURE {command} --source {} against refused: exit 3 in {:.2} s",
+                server.name(),
+                r.took.as_secs_f64()
+            );
         }
     }
 }

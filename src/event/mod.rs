@@ -220,6 +220,9 @@ impl<S: AsRef<str>> RawLine<S> {
             _ => (None, 0, 0, None, None),
         };
         let cost = match cost {
+            Some(c) if c > Usd::MAX_ONE => {
+                return Err(format!("invalid cost {c}: over $1e15, the most one call is taken to cost"))
+            }
             Some(c) => Some(Usd::from_f64(c).ok_or_else(|| format!("invalid cost {c}: negative or not finite"))?),
             None => None,
         };
@@ -315,6 +318,14 @@ pub fn parse_timestamp(text: &str) -> Result<Nanos, LineError> {
     }
     debug_assert!(ns / NANOS_PER_SEC < i64::MAX);
     Ok(ns)
+}
+
+/// The fast timestamp reader alone (`None` for what it leaves to chrono, which
+/// [`parse_timestamp`] then asks). Public (but hidden) for the fuzz target, which checks
+/// that whenever it answers, chrono gives the same instant.
+#[doc(hidden)]
+pub fn parse_timestamp_fast(text: &str) -> Option<Nanos> {
+    timestamp::parse(text)
 }
 
 /// `anthropic/claude-x` is model `claude-x` of provider `anthropic` (an explicit provider
@@ -535,6 +546,19 @@ mod tests {
         assert_eq!(n(Some("claude-x"), None), ("claude-x".into(), "unknown".into()));
         assert_eq!(n(None, None), ("unknown".into(), "unknown".into()));
         assert_eq!(n(Some("/odd"), None), ("/odd".into(), "unknown".into()));
+    }
+
+    #[test]
+    fn an_absurd_cost_is_refused_before_it_can_overflow_a_total() {
+        // 1e27 saturated the i128 of pico-dollars: two such lines overflowed the sum.
+        let line = |cost: &str| {
+            format!(
+                r#"{{"type":"model_usage","timestamp":"2026-11-18T10:00:00Z","sessionId":"s","model":"m","costUsd":{cost}}}"#
+            )
+        };
+        assert!(reason(line("1e27").as_bytes()).contains("over $1e15"), "{}", reason(line("1e27").as_bytes()));
+        assert_eq!(parse(&line("1e15")).cost, Usd::from_f64(1e15));
+        assert_eq!(Usd::from_f64(1.0000001e15), None);
     }
 
     #[test]

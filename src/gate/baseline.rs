@@ -152,10 +152,17 @@ impl DigestFile {
 /// Reads a baseline file: a saved digest (schema checked) or the old script's format.
 /// Every failure is a usage error naming the file.
 pub fn read(path: &Path) -> Result<BaselineFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read baseline file {}", path.display()))?;
+    parse(&text, path)
+}
+
+/// Reads a baseline file's text (`path` names it in errors): what [`read`] does once the
+/// file is read.
+pub fn parse(text: &str, path: &Path) -> Result<BaselineFile> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read baseline file {shown}"))?;
     let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("baseline file {shown} is not valid JSON"))?;
+        serde_json::from_str(text).with_context(|| format!("baseline file {shown} is not valid JSON"))?;
     let object = value.as_object().ok_or_else(|| anyhow!("baseline file {shown} is not a JSON object"))?;
     if let Some(schema) = object.get("schema") {
         if schema.as_str() != Some(DIGEST_SCHEMA) {

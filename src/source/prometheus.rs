@@ -38,13 +38,13 @@ pub struct PrometheusSource {
 }
 
 /// One series of an instant answer: its labels and value.
-type Sample = (HashMap<String, String>, f64);
+pub type Sample = (HashMap<String, String>, f64);
 
 /// One series of cost: its labels and dollars.
 type CostRow = (HashMap<String, String>, Usd);
 
 /// One series of a range answer: its labels and its points (Unix seconds, value).
-type Series = (HashMap<String, String>, Vec<(i64, f64)>);
+pub type Series = (HashMap<String, String>, Vec<(i64, f64)>);
 
 impl PrometheusSource {
     pub fn new(cfg: &ServerConfig, promql: PromQl) -> Result<PrometheusSource> {
@@ -312,11 +312,7 @@ impl PrometheusSource {
         let request = self.client.query(promql).query("time", api_time(at)).timeout(self.timeout_ms);
         let shown = format!("instant time={}", api_time(at));
         let data: Data = self.send(promql, &shown, || request.clone().get_raw()).await?;
-        match data {
-            Data::Vector(v) => Ok(v.into_iter().map(|s| (s.metric().clone(), s.sample().value())).collect()),
-            Data::Scalar(s) => Ok(vec![(HashMap::new(), s.value())]),
-            Data::Matrix(_) => Err(self.failure(promql, "answered a range where an instant vector was expected")),
-        }
+        instant_samples(data).map_err(|what| self.failure(promql, what))
     }
 
     /// Runs a range query; each series with its points by their time in whole seconds.
@@ -325,16 +321,7 @@ impl PrometheusSource {
         let request = self.client.query_range(promql, start, end, step as f64).timeout(self.timeout_ms);
         let shown = format!("range start={start} end={end} step={step}");
         let data: Data = self.send(promql, &shown, || request.clone().get_raw()).await?;
-        let Data::Matrix(series) = data else {
-            return Err(self.failure(promql, "did not answer a range"));
-        };
-        Ok(series
-            .into_iter()
-            .map(|s| {
-                let points = s.samples().iter().map(|p| (p.timestamp().round() as i64, p.value())).collect();
-                (s.metric().clone(), points)
-            })
-            .collect())
+        range_series(data).map_err(|what| self.failure(promql, what))
     }
 
     /// The metric names of the series matching `selector` that hold samples in the window
@@ -399,24 +386,7 @@ impl PrometheusSource {
             );
         }
         let http::Reply { status, json, body, tries } = reply;
-        if !json {
-            let first = body.lines().next().unwrap_or("").trim();
-            return Err(self.failure(promql, &format!("HTTP {status}: {first} ({tries})")));
-        }
-        let envelope: Envelope<T> = serde_json::from_str(&body)
-            .map_err(|e| self.failure(promql, &format!("HTTP {status}: not a Prometheus answer ({e}; {tries})")))?;
-        if envelope.status != "success" {
-            let kind = envelope.error_type.unwrap_or_default();
-            let message = envelope.error.unwrap_or_default();
-            return Err(self.failure(promql, &format!("HTTP {status}: {kind}: {message} ({tries})")));
-        }
-        if !envelope.warnings.is_empty() {
-            // Thanos, Mimir and friends warn when an answer is partial: never pass one off
-            // as complete.
-            let warnings = envelope.warnings.join("; ");
-            return Err(self.failure(promql, &format!("the answer came with warnings (partial data?): {warnings}")));
-        }
-        envelope.data.ok_or_else(|| self.failure(promql, "the answer holds no data"))
+        decode(status, json, &body).map_err(|what| self.failure(promql, &format!("{what} ({tries})")))
     }
 
     fn failure(&self, promql: &str, what: &str) -> anyhow::Error {
@@ -443,11 +413,12 @@ pub struct Target {
     pub last_error: String,
 }
 
+#[doc(hidden)]
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Targets {
+pub struct Targets {
     #[serde(default)]
-    active_targets: Vec<Target>,
+    pub active_targets: Vec<Target>,
 }
 
 /// The envelope of every Prometheus API answer.
@@ -460,6 +431,60 @@ struct Envelope<T> {
     error: Option<String>,
     #[serde(default)]
     warnings: Vec<String>,
+}
+
+/// An answer's body with its envelope unwrapped: the data, or what was wrong with the
+/// answer, in words (`status` is the HTTP status, `json` whether the answer said it was
+/// JSON). Public (but hidden) for the fuzz target.
+#[doc(hidden)]
+pub fn decode<T: serde::de::DeserializeOwned>(
+    status: reqwest::StatusCode,
+    json: bool,
+    body: &str,
+) -> std::result::Result<T, String> {
+    if !json {
+        let first = body.lines().next().unwrap_or("").trim();
+        return Err(format!("HTTP {status}: {first}"));
+    }
+    let envelope: Envelope<T> =
+        serde_json::from_str(body).map_err(|e| format!("HTTP {status}: not a Prometheus answer ({e})"))?;
+    if envelope.status != "success" {
+        let kind = envelope.error_type.unwrap_or_default();
+        let message = envelope.error.unwrap_or_default();
+        return Err(format!("HTTP {status}: {kind}: {message}"));
+    }
+    if !envelope.warnings.is_empty() {
+        // Thanos, Mimir and friends warn when an answer is partial: never pass one off
+        // as complete.
+        let warnings = envelope.warnings.join("; ");
+        return Err(format!("the answer came with warnings (partial data?): {warnings}"));
+    }
+    envelope.data.ok_or_else(|| "the answer holds no data".to_string())
+}
+
+/// An instant query's answer as samples (a scalar is one sample without labels).
+#[doc(hidden)]
+pub fn instant_samples(data: Data) -> std::result::Result<Vec<Sample>, &'static str> {
+    match data {
+        Data::Vector(v) => Ok(v.into_iter().map(|s| (s.metric().clone(), s.sample().value())).collect()),
+        Data::Scalar(s) => Ok(vec![(HashMap::new(), s.value())]),
+        Data::Matrix(_) => Err("answered a range where an instant vector was expected"),
+    }
+}
+
+/// A range query's answer: each series with its points by their time in whole seconds.
+#[doc(hidden)]
+pub fn range_series(data: Data) -> std::result::Result<Vec<Series>, &'static str> {
+    let Data::Matrix(series) = data else {
+        return Err("did not answer a range");
+    };
+    Ok(series
+        .into_iter()
+        .map(|s| {
+            let points = s.samples().iter().map(|p| (p.timestamp().round() as i64, p.value())).collect();
+            (s.metric().clone(), points)
+        })
+        .collect())
 }
 
 /// The API's `time`: Unix seconds with millisecond precision.
@@ -489,7 +514,9 @@ fn sum_where(samples: &[Sample], label: &str, value: &str) -> u64 {
         .round() as u64
 }
 
-fn parse_le(le: &str) -> Option<f64> {
+/// A bucket's `le` label as its upper bound.
+#[doc(hidden)]
+pub fn parse_le(le: &str) -> Option<f64> {
     match le {
         "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
         _ => le.parse().ok(),

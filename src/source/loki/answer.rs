@@ -140,7 +140,8 @@ pub fn parse_vector(body: &str) -> std::result::Result<Vec<Sample>, String> {
         .collect()
 }
 
-pub(super) fn count(s: &Sample) -> Result<u64> {
+#[doc(hidden)]
+pub fn count(s: &Sample) -> Result<u64> {
     let v = s.value;
     if v < 0.0 || (v - v.round()).abs() > 1e-6 {
         return Err(anyhow!("{v} for {:?} is not a count", s.labels));
@@ -148,7 +149,8 @@ pub(super) fn count(s: &Sample) -> Result<u64> {
     Ok(v.round() as u64)
 }
 
-pub(super) fn usd(s: &Sample) -> Result<Usd> {
+#[doc(hidden)]
+pub fn usd(s: &Sample) -> Result<Usd> {
     Usd::from_f64(s.value).ok_or_else(|| anyhow!("{} for {:?} is not a cost (negative?)", s.value, s.labels))
 }
 

@@ -68,6 +68,8 @@ use crate::window::{format_rfc3339, Nanos, Window};
 mod answer;
 mod tally;
 
+#[doc(hidden)]
+pub use answer::{count, usd};
 pub use answer::{parse_vector, refusal_of, LokiError, Refusal, Sample};
 use tally::{check_daily, rank, SessionDetails, Tally};
 
