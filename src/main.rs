@@ -9,6 +9,10 @@ use obsctl::command::{digest, doctor, gate, rules};
 use obsctl::error;
 
 fn main() -> ExitCode {
+    // A panic is a bug, but its message must not carry a secret either.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("obsctl: internal error, please report it: {}", obsctl::config::scrub(&info.to_string()));
+    }));
     let cli = Cli::parse();
     let now = chrono::Utc::now();
     let result = match cli.command {
