@@ -1,5 +1,6 @@
-//! The one HTTP client every server source uses: authentication, tenant, TLS, timeouts
-//! and bounded retries, configured once from a [`ServerConfig`].
+//! The one HTTP client every server source uses: authentication, tenant, TLS, timeouts,
+//! bounded retries, a cap on what is read and redirects kept to the same server, configured
+//! once from a [`ServerConfig`].
 
 use std::time::Duration;
 
@@ -8,8 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
 use crate::config::ServerConfig;
 
-/// Attempts for one request: connection errors and 5xx are retried, 4xx never are (the
-/// same query would fail the same way).
+/// Attempts for one request (see [`fetch`] for what is retried).
 pub const ATTEMPTS: u32 = 3;
 
 /// A server ready to be queried: the client, the URL to send to (credentials moved into
