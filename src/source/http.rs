@@ -203,50 +203,58 @@ where
     loop {
         tries.attempts += 1;
         let last = tries.attempts >= attempts;
-        let (wait, outcome) = match make().await {
-            Err(e) if e.is_transient() && !last => (backoff, None),
-            Err(e) => (Duration::ZERO, Some(Err(format!("unreachable: {}", reason_of(&e))))),
-            Ok(resp) => {
-                let status = resp.status();
-                let retryable = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-                let asked = retry_after(&resp);
-                match asked {
-                    Some(wait) if retryable && !last && wait > MAX_RETRY_AFTER => {
-                        tries.gave_up = Some(format!(
-                            "the server asked to retry after {} s, more than the {} s obsctl waits",
-                            wait.as_secs(),
-                            MAX_RETRY_AFTER.as_secs()
-                        ));
-                    }
-                    _ => {}
-                }
-                if retryable && !last && tries.gave_up.is_none() {
-                    (asked.unwrap_or(backoff), None)
-                } else {
-                    match read_body(resp).await {
-                        Ok((json, body)) => (Duration::ZERO, Some(Ok((status, json, body)))),
-                        Err(BodyError::Cut(_)) if !last => (backoff, None),
-                        Err(BodyError::Cut(why)) => {
-                            (Duration::ZERO, Some(Err(format!("the answer was cut short: {why}"))))
-                        }
-                        Err(BodyError::TooLarge(size)) => (Duration::ZERO, Some(Err(size))),
-                    }
-                }
-            }
-        };
+        let outcome = attempt(make(), &mut tries, backoff, last).await;
+        tries.elapsed = started.elapsed();
         match outcome {
-            Some(result) => {
-                tries.elapsed = started.elapsed();
-                return match result {
-                    Ok((status, json, body)) => Ok(Reply { status, json, body, tries }),
-                    Err(reason) => Err(Failed { reason, tries }),
-                };
-            }
-            None => {
+            Attempt::Again(wait) => {
                 tokio::time::sleep(wait).await;
                 backoff *= 2;
             }
+            Attempt::Answered(status, json, body) => return Ok(Reply { status, json, body, tries }),
+            Attempt::Failed(reason) => return Err(Failed { reason, tries }),
         }
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    /// Worth another try, after this wait.
+    Again(Duration),
+    /// An answer read whole: its status, whether it says it is JSON, its body.
+    Answered(reqwest::StatusCode, bool, String),
+    /// No answer worth reading, and no other try: why.
+    Failed(String),
+}
+
+async fn attempt<Fut, E>(request: Fut, tries: &mut Tries, backoff: Duration, last: bool) -> Attempt
+where
+    Fut: std::future::Future<Output = std::result::Result<reqwest::Response, E>>,
+    E: RetryClass + std::error::Error + 'static,
+{
+    let resp = match request.await {
+        Err(e) if e.is_transient() && !last => return Attempt::Again(backoff),
+        Err(e) => return Attempt::Failed(format!("unreachable: {}", reason_of(&e))),
+        Ok(resp) => resp,
+    };
+    let status = resp.status();
+    if (status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS) && !last {
+        match retry_after(&resp) {
+            Some(wait) if wait > MAX_RETRY_AFTER => {
+                // Read as the final answer: the caller shows the server's own words.
+                tries.gave_up = Some(format!(
+                    "the server asked to retry after {} s, more than the {} s obsctl waits",
+                    wait.as_secs(),
+                    MAX_RETRY_AFTER.as_secs()
+                ));
+            }
+            asked => return Attempt::Again(asked.unwrap_or(backoff)),
+        }
+    }
+    match read_body(resp).await {
+        Ok((json, body)) => Attempt::Answered(status, json, body),
+        Err(BodyError::Cut(_)) if !last => Attempt::Again(backoff),
+        Err(BodyError::Cut(why)) => Attempt::Failed(format!("the answer was cut short: {why}")),
+        Err(BodyError::TooLarge(why)) => Attempt::Failed(why),
     }
 }
 
