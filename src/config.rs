@@ -33,8 +33,10 @@ pub struct Secret(String);
 /// a server may echo a header back in an error, a message may quote a URL.
 static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// Secrets shorter than this are not scrubbed from output: they would match ordinary text.
-const SCRUBBED_FROM: usize = 4;
+/// Secrets shorter than this are not scrubbed from output: a report names agents, models and
+/// sessions, and a short password such as `test` would match them and rewrite the report.
+/// obsctl never prints a secret itself; the scrub is for what a server echoes back.
+const SCRUBBED_FROM: usize = 8;
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
@@ -432,6 +434,15 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_read_are_scrubbed_from_text_but_short_ones_leave_names_alone() {
+        let _ = Secret::new("zq-long-secret-7731");
+        let _ = Secret::new("qa01");
+        assert_eq!(scrub("echo: Bearer zq-long-secret-7731!"), "echo: Bearer <redacted>!");
+        assert_eq!(scrub("agent qa01-runner"), "agent qa01-runner");
+        assert_eq!(&*scrub_bytes(b"x zq-long-secret-7731"), b"x <redacted>");
+    }
 
     #[test]
     fn urls_are_shown_without_secrets() {
