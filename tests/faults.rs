@@ -227,9 +227,19 @@ fn a_body_over_the_cap_is_refused_unread() {
 
 #[test]
 fn query_warnings_are_a_partial_answer() {
-    let body =
-        r#"{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["store gateway unavailable"]}"#;
-    let faulty = FaultServer::start(Fault::json(200, body));
+    // Every answer well formed for its request, so that whichever comes first, the
+    // warnings are what fails it.
+    let warned = |data: &str| {
+        Fault::json(200, &format!(r#"{{"status":"success","data":{data},"warnings":["store gateway unavailable"]}}"#))
+    };
+    let series = r#"[{"__name__":"openclaw_session_cost_usd_sum"},{"__name__":"openclaw_session_tokens_total"}]"#;
+    let faulty = FaultServer::start(Fault::ByPath {
+        paths: vec![
+            ("/api/v1/series", warned(series)),
+            ("/api/v1/label", warned(r#"["openclaw_session_cost_usd_sum"]"#)),
+        ],
+        other: Box::new(warned(r#"{"resultType":"vector","result":[]}"#)),
+    });
     for command in ["digest", "gate"] {
         for server in BOTH {
             let r = run(command, server, &faulty.url(), &[]);

@@ -70,7 +70,7 @@ fn output_is_whole_or_untouched_when_killed_mid_write() {
         args(&mut cmd);
         let mut child = cmd.spawn().expect("spawn obsctl");
         // Spread over the whole run, the write at its end included.
-        std::thread::sleep(full.mul_f64(0.5 + step as f64 / 24.0));
+        std::thread::sleep(full.mul_f64(0.05 + step as f64 / 20.0));
         let _ = child.kill(); // SIGKILL: no destructor, no cleanup runs
         let status = child.wait().expect("wait");
         killed += usize::from(!status.success());

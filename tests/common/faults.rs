@@ -30,6 +30,8 @@ pub enum Fault {
     Echo,
     /// `302 Found` to `location`.
     Redirect { location: String },
+    /// The fault of the first path prefix the request's path starts with, else `other`.
+    ByPath { paths: Vec<(&'static str, Fault)>, other: Box<Fault> },
     /// `first` for the first `n` requests, then every request forwarded to `upstream`.
     Then { first: Box<Fault>, n: usize, upstream: SocketAddr },
 }
@@ -102,6 +104,10 @@ fn serve(stream: TcpStream, fault: &Fault, log: &Mutex<Vec<String>>, seen: &Atom
         }
         let n = seen.fetch_add(1, Ordering::SeqCst);
         let mut fault = fault;
+        if let Fault::ByPath { paths, other } = fault {
+            let path = head.split_whitespace().nth(1).unwrap_or("");
+            fault = paths.iter().find(|(prefix, _)| path.starts_with(prefix)).map_or(&**other, |(_, f)| f);
+        }
         if let Fault::Then { first, n: until, upstream } = fault {
             if n >= *until {
                 forward(&head, *upstream, &mut out);
@@ -195,7 +201,7 @@ fn answer(fault: &Fault, out: &mut TcpStream) -> bool {
             false
         }
         Fault::Then { first, .. } => answer(first, out),
-        Fault::Echo => unreachable!("answered in serve, which has the request"),
+        Fault::Echo | Fault::ByPath { .. } => unreachable!("answered in serve, which has the request"),
     }
 }
 
