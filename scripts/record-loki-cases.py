@@ -3,9 +3,11 @@
 sends for the recorded week, into fixtures/loki/cases/15-*.json (a Loki that splits queries
 by 24 h, as the other cases) and 16-*.json (the same Loki with splitting off, where the
 queries over sessions are asked in classes), with expected values computed here from the
-pushed data, independently of obsctl.
+pushed data, independently of obsctl. With `--filtered`, instead: 17-*.json, the same 24 h
+Loki asked with `--agent no-such-agent` (a filter that selects nothing: an empty report, after
+one unfiltered count of the stream's lines).
 
-    LOKI_BIN=/path/to/loki python3 scripts/record-loki-cases.py [--obsctl target/release/obsctl]
+    LOKI_BIN=/path/to/loki python3 scripts/record-loki-cases.py [--obsctl target/release/obsctl] [--filtered]
 
 Loki is built by the user (no Debian package); nothing here builds or downloads it. Only
 the standard library. Rewrites fixtures/loki/cases/15-* and 16-*; check `git diff` after.
@@ -208,14 +210,19 @@ def events(entries):
     return out
 
 
-def expected_for(query, time_ns, evs):
-    """Expected values for the queries whose meaning is simple to restate: the number of
-    sessions, the sessions per agent and variant, and the top sessions by cost."""
+def expected_for(query, time_ns, evs, entries, agent=None):
+    """Expected values for the queries whose meaning is simple to restate: the lines of the
+    stream, the number of sessions, the sessions per agent and variant, and the top sessions
+    by cost."""
     m = re.search(r"\[(\d+)(s|ms)\]", query)
     if not m:
         return None
     rng = int(m.group(1)) * (10**9 if m.group(2) == "s" else 10**6)
-    inside = [e for t, e in evs if time_ns - rng < t <= time_ns and e["session"]]
+    if re.fullmatch(r'sum\(count_over_time\(\{job="openclaw-telemetry"\} ?\[\d+m?s\]\)\)', query):
+        n = sum(1 for e in entries if time_ns - rng < int(e["ts_ns"]) <= time_ns)
+        return {"kind": "vector", "series": [{"metric": {}, "value": n}] if n else []}
+    inside = [e for t, e in evs if time_ns - rng < t <= time_ns and e["session"]
+              and (agent is None or e["agent"] == agent)]
     cls = re.search(r"sessionId=~`([^`]*)`", query)
     if cls and "(?s)" in cls.group(1):
         pattern = re.sub(r"\\x\{([0-9a-f]+)\}", lambda m: "\\U%08x" % int(m.group(1), 16), cls.group(1))
@@ -249,7 +256,7 @@ def expected_for(query, time_ns, evs):
     return None
 
 
-def record(loki_bin, obsctl, split, prefix, entries, data):
+def record(loki_bin, obsctl, split, prefix, entries, data, extra=()):
     proc, base, port = start(loki_bin, split, data)
     try:
         push(base, entries)
@@ -263,7 +270,7 @@ def record(loki_bin, obsctl, split, prefix, entries, data):
         log = []
         rport = recorder(port, log)
         out = subprocess.run([obsctl, "digest", "--source", "loki", "--loki-url", f"http://127.0.0.1:{rport}",
-                              "--week", "2026-W47", "--tz", "UTC", "--format", "json", "-q"],
+                              "--week", "2026-W47", "--tz", "UTC", "--format", "json", "-q", *extra],
                              capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"obsctl failed on the {split} Loki: {out.stderr}")
@@ -276,22 +283,27 @@ def record(loki_bin, obsctl, split, prefix, entries, data):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--obsctl", default=os.path.join(ROOT, "target/release/obsctl"))
+    ap.add_argument("--filtered", action="store_true", help="record 17-* (a filter selecting nothing) only")
     args = ap.parse_args()
     loki_bin = os.environ.get("LOKI_BIN") or sys.exit("set LOKI_BIN to a Loki 3.4.6 binary")
     entries = pushed()
     evs = events(entries)
+    runs = [("24h", "15", "splitting by 24 h", ()), ("0", "16", "splitting off", ())]
+    if args.filtered:
+        runs = [("24h", "17", "splitting by 24 h and --agent no-such-agent", ("--agent", "no-such-agent"))]
+    prefixes = tuple(f"{prefix}-" for _, prefix, _, _ in runs)
     for f in os.listdir(CASES):
-        if f.startswith(("15-", "16-")):
+        if f.startswith(prefixes):
             os.remove(os.path.join(CASES, f))
     with tempfile.TemporaryDirectory() as data:
-        for split, prefix, what in [("24h", "15", "splitting by 24 h"), ("0", "16", "splitting off")]:
-            log, digest = record(loki_bin, args.obsctl, split, prefix, entries, data)
+        for split, prefix, what, extra in runs:
+            log, digest = record(loki_bin, args.obsctl, split, prefix, entries, data, extra)
             checked = 0
             for i, case in enumerate(log):
                 params = dict(case["request"]["params"])
                 query, t = params.get("query", ""), int(params.get("time", "0") or 0)
-                expected = expected_for(query, t, evs) if case["response"]["status"] == 200 else None
-                note = (f"Recorded from `obsctl digest --source loki --week 2026-W47 --tz UTC` against Loki "
+                expected = expected_for(query, t, evs, entries, dict(zip(extra[::2], extra[1::2])).get("--agent")) if case["response"]["status"] == 200 else None
+                note = (f"Recorded from `obsctl digest --source loki --week 2026-W47 --tz UTC{''.join(' ' + a for a in extra)}` against Loki "
                         f"3.4.6 with {what}, request {i + 1} of {len(log)}. ")
                 if expected is not None:
                     got = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1])

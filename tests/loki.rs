@@ -591,15 +591,8 @@ fn answer_equals_the_jsonl_source_on_the_recorded_data() {
 fn recorded_digests_replay_to_the_jsonl_source() {
     let lines = pushed_lines();
     for prefix in ["15-", "16-"] {
-        let mut names: Vec<String> = std::fs::read_dir(replay::fixtures().join("cases"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with(prefix))
-            .map(|n| n.trim_end_matches(".json").to_string())
-            .collect();
-        names.sort();
-        assert!(names.len() >= 25, "{prefix}: {} cases", names.len());
-        let cases: Vec<Case> = names.iter().map(|n| Case::load(n)).collect();
+        let cases = recorded(prefix);
+        assert!(cases.len() >= 25, "{prefix}: {} cases", cases.len());
         for case in cases.iter().filter(|c| c.expected.is_some()) {
             let got =
                 block_on(source(Replay::cases(vec![case.clone()]).url()).instant(case.param("query"), case_time(case)));
@@ -630,6 +623,41 @@ fn recorded_digests_replay_to_the_jsonl_source() {
         let refused = cases.iter().filter(|c| c.status == 400).count();
         assert_eq!(refused > 0, prefix == "16-", "{prefix}: {refused} refusals");
     }
+}
+
+/// The recorded cases named `prefix*`, in order.
+fn recorded(prefix: &str) -> Vec<Case> {
+    let mut names: Vec<String> = std::fs::read_dir(replay::fixtures().join("cases"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .map(|n| n.trim_end_matches(".json").to_string())
+        .collect();
+    names.sort();
+    names.iter().map(|n| Case::load(n)).collect()
+}
+
+/// A filter that selects nothing, recorded from a real Loki 3.4.6 (cases 17-*, `--agent
+/// no-such-agent`): an empty report, not "nothing shipped", and the filtered session
+/// queries' answers are the independently computed (empty) ones.
+#[test]
+fn a_recorded_filter_that_selects_nothing_is_an_empty_report() {
+    let cases = recorded("17-");
+    assert!(cases.len() >= 10, "{} cases", cases.len());
+    for case in cases.iter().filter(|c| c.expected.is_some()) {
+        let got =
+            block_on(source(Replay::cases(vec![case.clone()]).url()).instant(case.param("query"), case_time(case)));
+        assert_vector(case, &got.unwrap_or_else(|e| panic!("{}: {e:#}", case.name)));
+    }
+    let server = Replay::cases(cases.clone());
+    let filters = Filters::new(&["no-such-agent".to_string()], &[], &[]).unwrap();
+    let query = Query { variant_spread: false, ..week("2026-W47", "UTC") };
+    let got = block_on(source(server.url()).with_filters(&filters).answer(&query))
+        .unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    assert!(server.unmatched().is_empty(), "requests nobody recorded: {:?}", server.unmatched());
+    assert_eq!(server.cases_used().len(), cases.len(), "every recorded request sent");
+    assert_eq!((got.rows.totals.cost, got.rows.totals.sessions), (Usd::ZERO, 0));
+    assert_eq!(got.rows.totals.cost, jsonl_answer_of(&pushed_lines(), &query, &filters).rows.totals.cost);
 }
 
 /// `--agent`, `--model` and `--experiment` mean the same for Loki as for the files: on the
