@@ -3,9 +3,10 @@
 sends for the recorded week, into fixtures/loki/cases/15-*.json (a Loki that splits queries
 by 24 h, as the other cases) and 16-*.json (the same Loki with splitting off, where the
 queries over sessions are asked in classes), with expected values computed here from the
-pushed data, independently of obsctl. With `--filtered`, instead: 17-*.json, the same 24 h
-Loki asked with `--agent no-such-agent` (a filter that selects nothing: an empty report, after
-one unfiltered count of the stream's lines).
+pushed data, independently of obsctl. With `--filtered`, instead: 17-*.json and 18-*.json, the
+same 24 h Loki asked with `--agent no-such-agent` (a filter that selects nothing: an empty
+report) for the week and for two days without a line the files skip (where one unfiltered
+count of the stream's lines tells an empty selection from a stream that holds nothing).
 
     LOKI_BIN=/path/to/loki python3 scripts/record-loki-cases.py [--obsctl target/release/obsctl] [--filtered]
 
@@ -218,7 +219,8 @@ def expected_for(query, time_ns, evs, entries, agent=None):
     if not m:
         return None
     rng = int(m.group(1)) * (10**9 if m.group(2) == "s" else 10**6)
-    if re.fullmatch(r'sum\(count_over_time\(\{job="openclaw-telemetry"\} ?\[\d+m?s\]\)\)', query):
+    lines = r'sum\(count_over_time\(\{job="openclaw-telemetry"\} ?\[\d+m?s\]\)\)'
+    if re.fullmatch(lines, query) or re.fullmatch(r"bottomk\(1000000, " + lines + r"\)", query):
         n = sum(1 for e in entries if time_ns - rng < int(e["ts_ns"]) <= time_ns)
         return {"kind": "vector", "series": [{"metric": {}, "value": n}] if n else []}
     inside = [e for t, e in evs if time_ns - rng < t <= time_ns and e["session"]
@@ -256,7 +258,7 @@ def expected_for(query, time_ns, evs, entries, agent=None):
     return None
 
 
-def record(loki_bin, obsctl, split, prefix, entries, data, extra=()):
+def record(loki_bin, obsctl, split, prefix, entries, data, extra=(), window=("--week", "2026-W47")):
     proc, base, port = start(loki_bin, split, data)
     try:
         push(base, entries)
@@ -270,7 +272,7 @@ def record(loki_bin, obsctl, split, prefix, entries, data, extra=()):
         log = []
         rport = recorder(port, log)
         out = subprocess.run([obsctl, "digest", "--source", "loki", "--loki-url", f"http://127.0.0.1:{rport}",
-                              "--week", "2026-W47", "--tz", "UTC", "--format", "json", "-q", *extra],
+                              *window, "--tz", "UTC", "--format", "json", "-q", *extra],
                              capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"obsctl failed on the {split} Loki: {out.stderr}")
@@ -288,22 +290,32 @@ def main():
     loki_bin = os.environ.get("LOKI_BIN") or sys.exit("set LOKI_BIN to a Loki 3.4.6 binary")
     entries = pushed()
     evs = events(entries)
-    runs = [("24h", "15", "splitting by 24 h", ()), ("0", "16", "splitting off", ())]
+    week = ("--week", "2026-W47")
+    runs = [("24h", "15", "splitting by 24 h", (), week), ("0", "16", "splitting off", (), week)]
     if args.filtered:
-        runs = [("24h", "17", "splitting by 24 h and --agent no-such-agent", ("--agent", "no-such-agent"))]
-    prefixes = tuple(f"{prefix}-" for _, prefix, _, _ in runs)
+        # 18: two days whose span (with the two days before) holds no line the files would
+        # skip, so only an unfiltered count of the lines tells "nothing selected" from
+        # "nothing shipped".
+        nothing = ("--agent", "no-such-agent")
+        runs = [("24h", "17", "splitting by 24 h and --agent no-such-agent", nothing, week),
+                ("24h", "18", "splitting by 24 h and --agent no-such-agent over two days", nothing,
+                 ("--since", "2026-11-21T00:00:00Z", "--until", "2026-11-23T00:00:00Z"))]
+    prefixes = tuple(f"{run[1]}-" for run in runs)
     for f in os.listdir(CASES):
         if f.startswith(prefixes):
             os.remove(os.path.join(CASES, f))
     with tempfile.TemporaryDirectory() as data:
-        for split, prefix, what, extra in runs:
-            log, digest = record(loki_bin, args.obsctl, split, prefix, entries, data, extra)
+        for split, prefix, what, extra, window in runs:
+            # A Loki of its own per run: pushing the same lines again into one is refused.
+            own = os.path.join(data, prefix)
+            os.makedirs(own)
+            log, digest = record(loki_bin, args.obsctl, split, prefix, entries, own, extra, window)
             checked = 0
             for i, case in enumerate(log):
                 params = dict(case["request"]["params"])
                 query, t = params.get("query", ""), int(params.get("time", "0") or 0)
                 expected = expected_for(query, t, evs, entries, dict(zip(extra[::2], extra[1::2])).get("--agent")) if case["response"]["status"] == 200 else None
-                note = (f"Recorded from `obsctl digest --source loki --week 2026-W47 --tz UTC{''.join(' ' + a for a in extra)}` against Loki "
+                note = (f"Recorded from `obsctl digest --source loki {' '.join(window)} --tz UTC{''.join(' ' + a for a in extra)}` against Loki "
                         f"3.4.6 with {what}, request {i + 1} of {len(log)}. ")
                 if expected is not None:
                     got = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1])

@@ -637,27 +637,44 @@ fn recorded(prefix: &str) -> Vec<Case> {
     names.iter().map(|n| Case::load(n)).collect()
 }
 
-/// A filter that selects nothing, recorded from a real Loki 3.4.6 (cases 17-*, `--agent
-/// no-such-agent`): an empty report, not "nothing shipped", and the filtered session
-/// queries' answers are the independently computed (empty) ones.
+/// A filter that selects nothing, recorded from a real Loki 3.4.6 with `--agent
+/// no-such-agent`: over the week (cases 17-*), and over two days whose span holds no line
+/// the files skip (18-*), where one unfiltered count of the stream's lines (checked against
+/// its independently computed value) tells an empty selection from a stream that holds
+/// nothing. Both are empty reports, as from the files.
 #[test]
 fn a_recorded_filter_that_selects_nothing_is_an_empty_report() {
-    let cases = recorded("17-");
-    assert!(cases.len() >= 10, "{} cases", cases.len());
-    for case in cases.iter().filter(|c| c.expected.is_some()) {
-        let got =
-            block_on(source(Replay::cases(vec![case.clone()]).url()).instant(case.param("query"), case_time(case)));
-        assert_vector(case, &got.unwrap_or_else(|e| panic!("{}: {e:#}", case.name)));
-    }
-    let server = Replay::cases(cases.clone());
+    let days = {
+        let spec = WindowSpec {
+            since: Some("2026-11-21T00:00:00Z".into()),
+            until: Some("2026-11-23T00:00:00Z".into()),
+            ..WindowSpec::default()
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let window = Window::resolve(&spec, chrono_tz::Tz::UTC, now).expect("window");
+        Query { previous: Some(window.previous()), window, top: 10, variant_spread: false }
+    };
     let filters = Filters::new(&["no-such-agent".to_string()], &[], &[]).unwrap();
-    let query = Query { variant_spread: false, ..week("2026-W47", "UTC") };
-    let got = block_on(source(server.url()).with_filters(&filters).answer(&query))
-        .unwrap_or_else(|e| panic!("{}", error::describe(&e)));
-    assert!(server.unmatched().is_empty(), "requests nobody recorded: {:?}", server.unmatched());
-    assert_eq!(server.cases_used().len(), cases.len(), "every recorded request sent");
-    assert_eq!((got.rows.totals.cost, got.rows.totals.sessions), (Usd::ZERO, 0));
-    assert_eq!(got.rows.totals.cost, jsonl_answer_of(&pushed_lines(), &query, &filters).rows.totals.cost);
+    for (prefix, query) in [("17-", Query { variant_spread: false, ..week("2026-W47", "UTC") }), ("18-", days)] {
+        let cases = recorded(prefix);
+        assert!(cases.len() >= 10, "{prefix}: {} cases", cases.len());
+        for case in cases.iter().filter(|c| c.expected.is_some()) {
+            let one = Replay::cases(vec![case.clone()]);
+            let got = block_on(source(one.url()).instant(case.param("query"), case_time(case)));
+            assert_vector(case, &got.unwrap_or_else(|e| panic!("{}: {e:#}", case.name)));
+        }
+        let lines_asked =
+            cases.iter().any(|c| c.param("query").contains("sum(count_over_time({job=\"openclaw-telemetry\"} ["));
+        assert_eq!(lines_asked, prefix == "18-", "{prefix}: the unfiltered line count only where nothing else tells");
+        let server = Replay::cases(cases.clone());
+        let got = block_on(source(server.url()).with_filters(&filters).answer(&query))
+            .unwrap_or_else(|e| panic!("{prefix}: {}", error::describe(&e)));
+        assert!(server.unmatched().is_empty(), "{prefix}: requests nobody recorded: {:?}", server.unmatched());
+        assert_eq!(server.cases_used().len(), cases.len(), "{prefix}: every recorded request sent");
+        assert_eq!((got.rows.totals.cost, got.rows.totals.sessions), (Usd::ZERO, 0), "{prefix}");
+        let files = jsonl_answer_of(&pushed_lines(), &query, &filters);
+        assert_eq!((files.rows.totals.cost, files.rows.totals.sessions), (Usd::ZERO, 0), "{prefix}");
+    }
 }
 
 /// `--agent`, `--model` and `--experiment` mean the same for Loki as for the files: on the
