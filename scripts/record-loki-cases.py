@@ -6,7 +6,8 @@ queries over sessions are asked in classes), with expected values computed here 
 pushed data, independently of obsctl. With `--filtered`, instead: 17-*.json and 18-*.json, the
 same 24 h Loki asked with `--agent no-such-agent` (a filter that selects nothing: an empty
 report) for the week and for two days without a line the files skip (where one unfiltered
-count of the stream's lines tells an empty selection from a stream that holds nothing).
+count of the stream's lines tells an empty selection from a stream that holds nothing), and
+19-*.json, `--agent ops:main` (an agent with a colon, never a session key's).
 
     LOKI_BIN=/path/to/loki python3 scripts/record-loki-cases.py [--obsctl target/release/obsctl] [--filtered]
 
@@ -299,7 +300,10 @@ def main():
         nothing = ("--agent", "no-such-agent")
         runs = [("24h", "17", "splitting by 24 h and --agent no-such-agent", nothing, week),
                 ("24h", "18", "splitting by 24 h and --agent no-such-agent over two days", nothing,
-                 ("--since", "2026-11-21T00:00:00Z", "--until", "2026-11-23T00:00:00Z"))]
+                 ("--since", "2026-11-21T00:00:00Z", "--until", "2026-11-23T00:00:00Z")),
+                # 19: an agent with a colon, which no session key can name (its filter has no
+                # session-key alternative); agent `ops` has sessions named by key only.
+                ("24h", "19", "splitting by 24 h and --agent ops:main", ("--agent", "ops:main"), week)]
     prefixes = tuple(f"{run[1]}-" for run in runs)
     for f in os.listdir(CASES):
         if f.startswith(prefixes):
