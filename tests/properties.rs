@@ -30,6 +30,8 @@
 mod common;
 #[path = "common/replay.rs"]
 mod replay;
+#[path = "common/rng.rs"]
+mod rng;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -40,6 +42,7 @@ use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
+use rng::Rng;
 use serde_json::{json, Map, Value};
 
 // ---- The window and the instants the events are drawn from ----
@@ -194,24 +197,6 @@ struct Corpus {
 impl Corpus {
     fn lines(&self) -> Vec<String> {
         self.events.iter().map(|e| render(self, e)).collect()
-    }
-}
-
-/// splitmix64, for the spelling of one line.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let z = (self.0 ^ (self.0 >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pct(&mut self, p: u64) -> bool {
-        self.below(100) < p
     }
 }
 
