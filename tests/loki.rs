@@ -583,6 +583,72 @@ fn answer_equals_the_jsonl_source_on_the_recorded_data() {
     );
 }
 
+/// Distinct counts of sessions are one whole query each, which Loki 3.4 neither splits nor
+/// shards, so only their final answer meets the series limit (a shardable form is refused, as
+/// measured on a real Loki 3.4.6 with 100,000 sessions). A Loki that cannot answer one whole
+/// (refused, or failing) gets the form its frontend splits, asked per class of sessions, and
+/// the answer is the same.
+#[test]
+fn distinct_counts_are_asked_whole_or_in_the_split_form() {
+    let mut fake = SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries());
+    fake.split_ns = None;
+    fake.max_series = 100;
+    let t = 1_795_392_000_000_000_000 - 1;
+    let pipeline = r#"{job="openclaw-telemetry"} | json | __error__="" | sessionId!="""#;
+    let shardable = format!("count(bottomk(1000000, sum by (sessionId) (count_over_time({pipeline} [7d]))))");
+    assert!(fake.eval(&shardable, t).is_err(), "one series per session in a sub-query: refused");
+    let whole = format!(
+        "count(stdvar_over_time({pipeline} | label_format obsctl_one=\"1\" | unwrap obsctl_one | __error__=\"\" [7d]) \
+         by (sessionId))"
+    );
+    let v = fake.eval(&whole, t).unwrap_or_else(|r| panic!("{}", r.body));
+    assert!(v.values().next().is_some_and(|&n| n > 100.0), "more sessions than the limit, counted whole: {v:?}");
+
+    let lines = pushed_lines();
+    let query = week("2026-W47", "UTC");
+    let expected = jsonl_answer(&lines, &query);
+    let (server, _) = synthetic_server(SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries()));
+    let got = block_on(source(server.url()).answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    assert_same(&expected, &got, "whole");
+    let whole: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|l| l.request.param("query").unwrap_or("").contains("stdvar_over_time"))
+        .collect();
+    assert_eq!(whole.len(), 3, "sessions of both windows, and per agent and variant");
+    assert!(whole.iter().all(|l| l.status == 200));
+
+    let refusals = [
+        Reply::text(400, "maximum of series (500) reached for a single query"),
+        Reply::text(500, "too many outstanding requests"),
+    ];
+    for refusal in refusals {
+        let mut nosplit = SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries());
+        nosplit.split_ns = None;
+        let fake = Arc::new(nosplit);
+        let status = refusal.status;
+        let server = Replay::handler(move |req| {
+            let whole = req.param("query").is_some_and(|q| q.contains("stdvar_over_time"));
+            Some(if whole { refusal.clone() } else { fake.answer(req) })
+        });
+        let got = block_on(source(server.url()).answer(&query))
+            .unwrap_or_else(|e| panic!("HTTP {status}: {}", error::describe(&e)));
+        assert_same(&expected, &got, &format!("split form after HTTP {status}"));
+        let split_counts = server
+            .requests()
+            .into_iter()
+            .filter(|l| {
+                l.status == 200
+                    && l.request.param("query").is_some_and(|q| {
+                        q.starts_with("count(sum by (obsctl_session) (label_replace(label_replace(sum by (sessionId")
+                            && q.contains("sessionId=~`(?s)")
+                    })
+            })
+            .count();
+        assert!(split_counts >= 4, "HTTP {status}: both windows' session counts in classes, got {split_counts}");
+    }
+}
+
 /// Every request of a whole `answer()`, recorded from a real Loki 3.4.6 (cases 15-*: splitting
 /// by 24 h, no refusal; 16-*: splitting off, so the queries over sessions were refused and
 /// asked again in classes), replayed: the client sends exactly those requests, and what it

@@ -23,10 +23,11 @@
 //!   hundred series at most; such queries are wrapped so that Loki's frontend does not cut
 //!   them into one sub-query per split interval ([`Expr::unsplit`]): on a Loki that splits
 //!   by 1 h, a week is otherwise 168 sub-queries whose overhead costs 3–5× the scan itself.
-//! - Queries over sessions (count, per agent and variant, top N) are left to Loki's time
-//!   splitting, which keeps each sub-query under `max_query_series` while one split
-//!   interval holds fewer than 500 sessions. Beyond, they are asked per class of sessions
-//!   ([`Class`]).
+//! - Distinct counts of sessions (in all, per agent and variant) are asked whole, in a form
+//!   Loki neither splits nor shards ([`distinct`]): one scan whatever the number of
+//!   sessions. Sums per session (the top N, Σ cost²) are left to Loki's time splitting,
+//!   which keeps each sub-query under `max_query_series` while one split interval holds
+//!   fewer than 500 sessions. Beyond, they are asked per class of sessions ([`Class`]).
 //!
 //! # Normalised in the query
 //! A session is `sessionId`, else `sessionKey`; an agent `agentId` unless missing or
@@ -87,6 +88,9 @@ pub const CHECKED_FIELDS: [(&str, &str); 7] = [
     ("data_delta_output", COUNT_OR_NONE),
 ];
 
+/// The token counts of every shape's model calls.
+pub const TOKEN_FIELDS: [&str; 4] = ["inputTokens", "outputTokens", "data_delta_input", "data_delta_output"];
+
 /// The raw labels that name an experiment and a variant, in the JSONL source's order of
 /// preference: `experimentId`, `experiment.id` (flat or nested, both `experiment_id`
 /// after `| json`), a plain `experiment`; `variant`, `experiment.variant`.
@@ -117,6 +121,8 @@ pub const UNSPLIT_K: usize = 1_000_000;
 /// Stand-ins for the range and the session class, filled in by [`Expr::render`].
 const RANGE: &str = "\u{1}R\u{1}";
 const CLASS: &str = "\u{1}C\u{1}";
+/// A value of 1 on every line, for [`distinct`]'s `stdvar_over_time`.
+const ONE: &str = " | label_format obsctl_one=\"1\" | unwrap obsctl_one | __error__=\"\"";
 
 /// The three event shapes of CONTRACT.md §1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -394,47 +400,63 @@ fn nibble_set(r: u32, m: u32) -> String {
 
 /// A metric query with holes for its range (and, for queries over sessions, its class).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expr(String);
+pub struct Expr {
+    text: String,
+    /// The same answer in a form Loki's frontend splits by time (and obsctl by classes of
+    /// sessions), for a server that cannot answer this one whole.
+    split: Option<Box<Expr>>,
+    /// A count of distinct sessions: the answers of two time pieces do not add up.
+    distinct: bool,
+}
 
 impl Expr {
+    fn new(text: String) -> Expr {
+        Expr { text, split: None, distinct: false }
+    }
+
     /// A query `head[R]tail` over one range (for tests and one-off queries).
     pub fn with_range(head: &str, tail: &str) -> Expr {
-        Expr(format!("{head}{RANGE}{tail}"))
+        Expr::new(format!("{head}{RANGE}{tail}"))
     }
 
     /// The query over `[start, end)`, to be evaluated at [`eval_time`]`(end)`, for one
     /// class of sessions. `None` when the span is not a whole number of milliseconds.
     pub fn render(&self, start: Nanos, end: Nanos, class: Class) -> Option<String> {
         let range = range(end - start)?;
-        Some(self.0.replace(RANGE, &format!("[{range}]")).replace(CLASS, &class.filter()))
+        Some(self.text.replace(RANGE, &format!("[{range}]")).replace(CLASS, &class.filter()))
     }
 
-    /// Whether the query is over sessions: asked per class when Loki refuses it whole.
+    /// Whether the query is over sessions and asked per class when Loki refuses it whole.
     pub fn by_session(&self) -> bool {
-        self.0.contains(CLASS)
+        self.text.contains(CLASS)
+    }
+
+    /// Whether the answer counts distinct sessions, so that it may be asked in this form
+    /// or its [`Expr::split`] one, but never cut in time.
+    pub fn is_distinct(&self) -> bool {
+        self.distinct
     }
 
     /// The same answer, asked so that Loki's frontend does not split it by time: for
     /// queries whose answer, and every intermediate vector, is a few hundred series.
     pub fn unsplit(self) -> Expr {
-        Expr(format!("bottomk({UNSPLIT_K}, {})", self.0))
+        Expr { text: format!("bottomk({UNSPLIT_K}, {})", self.text), split: Some(Box::new(self)), distinct: false }
     }
 
-    /// The query without [`Expr::unsplit`]'s wrapper, for a server that cannot answer it
-    /// in one piece (a timeout).
+    /// The form Loki's frontend splits, for a server that cannot answer this one whole (a
+    /// timeout, or the series limit for a distinct count).
     pub fn split(&self) -> Option<Expr> {
-        let inner = self.0.strip_prefix(&format!("bottomk({UNSPLIT_K}, "))?.strip_suffix(')')?;
-        Some(Expr(inner.to_string()))
+        self.split.as_deref().cloned()
     }
 
     fn tagged(self, part: &str) -> Expr {
-        Expr(format!("label_replace({}, \"{PART}\", \"{part}\", \"\", \"\")", self.0))
+        Expr::new(format!("label_replace({}, \"{PART}\", \"{part}\", \"\", \"\")", self.text))
     }
 
     /// Several queries in one answer, each series tagged with its part's name.
     fn union(parts: Vec<(String, Expr)>) -> Expr {
-        let tagged: Vec<String> = parts.into_iter().map(|(name, e)| e.tagged(&name).0).collect();
-        Expr(tagged.join(" or "))
+        let tagged: Vec<String> = parts.into_iter().map(|(name, e)| e.tagged(&name).text).collect();
+        Expr::new(tagged.join(" or "))
     }
 }
 
@@ -638,43 +660,56 @@ impl LogQl {
         count_by(by, &p, Some(""))
     }
 
-    // ---- Queries over sessions: left to Loki's splitting, asked per class if refused ----
+    // ---- Queries over sessions ----
+    //
+    // Distinct counts are asked whole ([`distinct`]): one request, one scan, whatever the
+    // number of sessions. Sums per session (the top, the spread) are left to Loki's time
+    // splitting and asked per class of sessions when refused.
 
-    /// Valid events of a session (of the rendered class).
-    fn session_events(&self, checks: Checks) -> String {
+    /// Valid events of a session (of the rendered class, with `classed`).
+    fn session_events(&self, checks: Checks, classed: bool) -> String {
+        let class = if classed { CLASS } else { "" };
         format!(
-            "{} | (type!=\"\" or eventType!=\"\" or kind!=\"\") | (sessionId!=\"\" or sessionKey!=\"\"){CLASS}",
+            "{} | (type!=\"\" or eventType!=\"\" or kind!=\"\") | (sessionId!=\"\" or sessionKey!=\"\"){class}",
             self.parsed(None, checks)
         )
     }
 
+    /// A distinct count over the sessions' events grouped by `raw`: `outer` wraps the
+    /// normalised vector, asked whole, with the form Loki splits (per class) to fall back on.
+    fn distinct_sessions(&self, checks: Checks, raw: &[&str], outer: impl Fn(String) -> String) -> Expr {
+        let normalise = |inner: String| {
+            let e = normalise_session(inner);
+            if raw.len() > 2 {
+                normalise_dims(e)
+            } else {
+                e
+            }
+        };
+        let whole = outer(normalise(distinct(raw, &self.session_events(checks, false))));
+        let split = outer(normalise(count_by(raw, &self.session_events(checks, true), None).text));
+        Expr { text: whole, split: Some(Box::new(Expr::new(split))), distinct: true }
+    }
+
     /// The number of distinct sessions.
     pub fn session_count(&self, checks: Checks) -> Expr {
-        let inner = count_by(&["sessionId", "sessionKey"], &self.session_events(checks), None);
-        Expr(format!("count(sum by ({SESSION}) ({}))", normalise_session(inner.0)))
+        self.distinct_sessions(checks, &["sessionId", "sessionKey"], |e| format!("count(sum by ({SESSION}) ({e}))"))
     }
 
     /// Distinct sessions per agent, experiment and variant (a session seen under several
     /// counts under each).
     pub fn session_tuples(&self, checks: Checks) -> Expr {
-        let mut raw = vec!["sessionId", "sessionKey", "agentId"];
-        raw.extend(EXPERIMENT_LABELS);
-        let inner = count_by(&raw, &self.session_events(checks), None);
         let dims = [SESSION, AGENT, EXPERIMENT, VARIANT].join(", ");
-        Expr(format!(
-            "count by ({AGENT}, {EXPERIMENT}, {VARIANT}) (sum by ({dims}) ({}))",
-            normalise_dims(normalise_session(inner.0))
-        ))
+        self.distinct_sessions(checks, &session_dims(), |e| {
+            format!("count by ({AGENT}, {EXPERIMENT}, {VARIANT}) (sum by ({dims}) ({e}))")
+        })
     }
 
     /// Distinct sessions per agent (`by_agent`) or per experiment and variant, exactly: for
     /// a window where some session has several.
     pub fn sessions_by(&self, checks: Checks, by_agent: bool) -> Expr {
-        let mut raw = vec!["sessionId", "sessionKey", "agentId"];
-        raw.extend(EXPERIMENT_LABELS);
-        let inner = count_by(&raw, &self.session_events(checks), None);
         let by = if by_agent { AGENT.to_string() } else { format!("{EXPERIMENT}, {VARIANT}") };
-        Expr(format!("count by ({by}) (sum by ({SESSION}, {by}) ({}))", normalise_dims(normalise_session(inner.0))))
+        self.distinct_sessions(checks, &session_dims(), |e| format!("count by ({by}) (sum by ({SESSION}, {by}) ({e}))"))
     }
 
     /// Each session's cost (in its experiment variant with `by_variant`), every leg of the
@@ -690,37 +725,37 @@ impl LogQl {
                     raw.extend(EXPERIMENT_LABELS);
                 }
                 let pipeline = format!("{}{CLASS}", self.leg_pipeline(leg, checks, None));
-                let mut e = normalise_session(sum_by(&raw, &pipeline, leg.field).0);
+                let mut e = normalise_session(sum_by(&raw, &pipeline, leg.field).text);
                 if by_variant {
                     e = normalise_experiment(e);
                 }
-                (format!("c{i}"), Expr(e))
+                (format!("c{i}"), Expr::new(e))
             })
             .collect();
         let by = if by_variant { format!("{SESSION}, {EXPERIMENT}, {VARIANT}") } else { SESSION.to_string() };
-        format!("sum by ({by}) ({})", Expr::union(parts).0)
+        format!("sum by ({by}) ({})", Expr::union(parts).text)
     }
 
     /// The `n` costliest sessions (Loki answers them in no particular order).
     pub fn top_sessions(&self, n: usize, shapes: &[Shape], checks: Checks) -> Expr {
-        Expr(format!("topk({n}, {})", self.session_costs(shapes, checks, false)))
+        Expr::new(format!("topk({n}, {})", self.session_costs(shapes, checks, false)))
     }
 
     /// Every session that cost at least `usd`.
     pub fn sessions_costing_at_least(&self, usd: f64, shapes: &[Shape], checks: Checks) -> Expr {
-        Expr(format!("{} >= {usd}", self.session_costs(shapes, checks, false)))
+        Expr::new(format!("{} >= {usd}", self.session_costs(shapes, checks, false)))
     }
 
     /// Per experiment and variant, Σ over its sessions of (the session's cost in it)².
     pub fn cost_squares(&self, shapes: &[Shape], checks: Checks) -> Expr {
-        Expr(format!("sum by ({EXPERIMENT}, {VARIANT}) ({} ^ 2)", self.session_costs(shapes, checks, true)))
+        Expr::new(format!("sum by ({EXPERIMENT}, {VARIANT}) ({} ^ 2)", self.session_costs(shapes, checks, true)))
     }
 
     /// Every session by name, with its events (for a top list that runs out of costed
     /// sessions).
     pub fn every_session(&self, checks: Checks) -> Expr {
-        let inner = count_by(&["sessionId", "sessionKey"], &self.session_events(checks), None);
-        Expr(format!("sum by ({SESSION}) ({})", normalise_session(inner.0)))
+        let inner = count_by(&["sessionId", "sessionKey"], &self.session_events(checks, true), None);
+        Expr::new(format!("sum by ({SESSION}) ({})", normalise_session(inner.text)))
     }
 
     // ---- Details of named sessions: a line filter on their names, unsplit ----
@@ -747,6 +782,19 @@ impl LogQl {
     pub fn session_events_of(&self, sessions: &[String], checks: Checks) -> Expr {
         let p = format!("{} | (type!=\"\" or eventType!=\"\" or kind!=\"\")", self.named(sessions, ".", checks));
         count_by(&["sessionId", "sessionKey", "agentId", "type", "eventType", "kind"], &p, Some("")).unsplit()
+    }
+
+    /// The named sessions' events by session, agent, type and token counts: their rows'
+    /// agents, calls and tokens from one scan, while they hold fewer distinct lines than
+    /// Loki's series limit (else [`LogQl::session_events_of`] and
+    /// [`LogQl::session_legs_of`]).
+    pub fn session_lines_of(&self, sessions: &[String], checks: Checks) -> Expr {
+        let p = format!("{} | (type!=\"\" or eventType!=\"\" or kind!=\"\")", self.named(sessions, ".", checks));
+        let mut by = vec!["sessionId", "sessionKey", "agentId", "type", "eventType", "kind"];
+        by.extend(TOKEN_FIELDS);
+        let costs: Vec<&str> = CHECKED_FIELDS.iter().map(|(f, _)| *f).filter(|f| !TOKEN_FIELDS.contains(f)).collect();
+        let drop = format!(" | drop {}", costs.join(", "));
+        Expr::new(format!("{}count_over_time({p}{drop} {RANGE}))", aggregate(&by))).unsplit()
     }
 
     /// The named sessions' model calls without a cost.
@@ -806,11 +854,29 @@ fn aggregate(by: &[&str]) -> String {
 /// none, which queries over sessions need not: they group by a handful of labels).
 fn count_by(by: &[&str], pipeline: &str, drop_except: Option<&str>) -> Expr {
     let drop = drop_except.map(drop_checked).unwrap_or_default();
-    Expr(format!("{}count_over_time({pipeline}{drop} {RANGE}))", aggregate(by)))
+    Expr::new(format!("{}count_over_time({pipeline}{drop} {RANGE}))", aggregate(by)))
+}
+
+/// The distinct values of `by` among the lines of `pipeline`, as a vector of one series
+/// each. `stdvar_over_time` of a constant, grouped in the range aggregation: Loki 3.4's
+/// frontend neither splits it by time nor shards it (`stdvar` is in neither
+/// `splittableRangeVectorOp` nor `shardableOps`), so one querier evaluates the whole query
+/// and only its final answer, a handful of counts, is held to `max_query_series`. Any
+/// shardable form (`sum by (session) (count_over_time(…))`) is sent down as its own
+/// sub-query, whose answer of one series per session the limit refuses.
+fn distinct(by: &[&str], pipeline: &str) -> String {
+    format!("stdvar_over_time({pipeline}{ONE} {RANGE}) by ({})", by.join(", "))
+}
+
+/// The raw labels of a session's agent, experiment and variant.
+fn session_dims() -> Vec<&'static str> {
+    let mut raw = vec!["sessionId", "sessionKey", "agentId"];
+    raw.extend(EXPERIMENT_LABELS);
+    raw
 }
 
 fn sum_by(by: &[&str], pipeline: &str, field: &str) -> Expr {
-    Expr(format!(
+    Expr::new(format!(
         "{}sum_over_time({pipeline}{} | unwrap {field} | __error__=\"\" {RANGE}))",
         aggregate(by),
         drop_checked(field)
@@ -943,7 +1009,11 @@ mod tests {
         assert!(text.ends_with(" [86400s])))"), "{text}");
         let split = e.split().unwrap().render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
         assert!(split.starts_with("sum by (__error__"), "{split}");
-        assert!(!e.by_session() && q.session_count(Checks::Off).by_session());
+        assert!(!e.by_session() && !e.is_distinct());
+        let sessions = q.session_count(Checks::Off);
+        assert!(sessions.is_distinct() && !sessions.by_session(), "asked whole, never per class or piece");
+        let split = sessions.split().unwrap();
+        assert!(split.by_session() && !split.is_distinct(), "its fallback is asked per class");
     }
 
     #[test]
@@ -986,13 +1056,23 @@ mod tests {
         let checked = q.leg(leg, Checks::On, false, None).render(0, NANOS_PER_SEC, Class::ALL).unwrap();
         assert!(checked.contains(&format!("!~ `{QUOTED_NUMBER}` | json | __error__=\"\" | costUsd=~`")), "{checked}");
         let count = q.session_count(Checks::Off).render(0, NANOS_PER_SEC, Class { index: 1, of: 2 }).unwrap();
+        assert_eq!(
+            count,
+            "count(sum by (obsctl_session) (label_replace(label_replace(stdvar_over_time({job=\"openclaw-telemetry\"} \
+             | json | __error__=\"\" | (type!=\"\" or eventType!=\"\" or kind!=\"\") | (sessionId!=\"\" or sessionKey!=\"\") \
+             | label_format obsctl_one=\"1\" | unwrap obsctl_one | __error__=\"\" [1s]) by (sessionId, sessionKey), \
+             \"obsctl_session\", \"$1\", \"sessionKey\", \"(.+)\"), \"obsctl_session\", \"$1\", \"sessionId\", \"(.+)\")))",
+            "one whole query, whatever the class"
+        );
+        let classed =
+            q.session_count(Checks::Off).split().unwrap().render(0, NANOS_PER_SEC, Class { index: 1, of: 2 }).unwrap();
         assert!(
-            count.starts_with(
+            classed.starts_with(
                 "count(sum by (obsctl_session) (label_replace(label_replace(sum by (sessionId, sessionKey)"
             ),
-            "{count}"
+            "{classed}"
         );
-        assert!(count.contains("| (sessionId=~`(?s).*["), "{count}");
+        assert!(classed.contains("| (sessionId=~`(?s).*["), "{classed}");
         let failed = q.failed(Checks::Off, Some(AgentBy::Template)).render(0, NANOS_PER_SEC, Class::ALL).unwrap();
         assert!(failed.contains("| ((type=\"agent_end\" or type=\"tool_call\") and success=\"false\") or"), "{failed}");
         assert!(failed.contains("| label_format obsctl_agent=`{{ if and .agentId"), "{failed}");

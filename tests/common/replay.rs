@@ -519,7 +519,10 @@ impl SyntheticLoki {
                 }
             }
         }
-        let v = self.vector(&expr, t, split.is_none())?;
+        // Unsplit, Loki's frontend sends the shardable part of a query down as its own
+        // sub-query (`sum by (…)` of a range aggregation), whose answer is held to the
+        // limit; a query with no shardable part runs whole, and only its answer is.
+        let v = self.vector(&expr, t, split.is_none() && shardable(&expr))?;
         self.limit(&v)?;
         Ok(v)
     }
@@ -598,21 +601,35 @@ impl SyntheticLoki {
     /// A range aggregation at `t` over `(t − range, t]`, grouped by `by` (all labels when
     /// `None`).
     fn range_vector(&self, r: &RangeAgg, t: i64, by: Option<&[String]>) -> Result<Vector, Reply> {
-        let mut out = Vector::new();
         if r.selector != self.selector {
-            return Ok(out);
+            return Ok(Vector::new());
         }
+        // The range aggregation's own grouping, else the `sum by` pushed down onto it.
+        let by = r.by.as_deref().or(by);
         let first = self.entries.partition_point(|e| e.ts_ns <= t - r.range_ns);
         let last = self.entries.partition_point(|e| e.ts_ns <= t);
+        // Per series: the number of values, their sum and the sum of their squares.
+        let mut moments: BTreeMap<Labels, (f64, f64, f64)> = BTreeMap::new();
         for entry in &self.entries[first..last] {
             let Some((labels, value)) = self.run(&r.stages, entry)? else { continue };
             let key = match by {
                 Some(by) => by.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone()))).collect(),
                 None => labels,
             };
-            *out.entry(key).or_insert(0.0) += if r.sum { value } else { 1.0 };
+            let m = moments.entry(key).or_insert((0.0, 0.0, 0.0));
+            *m = (m.0 + 1.0, m.1 + value, m.2 + value * value);
         }
-        Ok(out)
+        Ok(moments
+            .into_iter()
+            .map(|(labels, (n, sum, squares))| {
+                let v = match r.op {
+                    RangeOp::Count => n,
+                    RangeOp::Sum => sum,
+                    RangeOp::Stdvar => (squares / n - (sum / n).powi(2)).max(0.0),
+                };
+                (labels, v)
+            })
+            .collect())
     }
 
     /// Runs the pipeline on one entry: its labels (empty values removed) and its unwrapped
@@ -716,6 +733,9 @@ fn aggregate(op: &str, by: Option<&[String]>, param: Option<f64>, v: Vector) -> 
 
 /// The templates obsctl sends, as hand-written functions; any other is a test failure.
 fn render_template(template: &str, labels: &Labels) -> Option<String> {
+    if !template.contains("{{") {
+        return Some(template.to_string());
+    }
     if template == obsctl::source::logql::AGENT_TEMPLATE {
         let get = |n: &str| labels.get(n).map_or("", String::as_str);
         let id = get("agentId");
@@ -738,10 +758,15 @@ fn render_template(template: &str, labels: &Labels) -> Option<String> {
 fn splittable(e: &Ast) -> bool {
     match e {
         Ast::Agg { op, inner, .. } => matches!(op.as_str(), "sum" | "count" | "topk") && splittable(inner),
-        Ast::Range(_) => true,
+        Ast::Range(r) => r.op.shardable(),
         Ast::LabelReplace { inner, .. } => splittable(inner),
         Ast::Or(a, _) | Ast::Pow(a, _) | Ast::AtLeast(a, _) => splittable(a),
     }
+}
+
+/// Whether any range aggregation of the expression is one Loki 3.4 shards.
+fn shardable(e: &Ast) -> bool {
+    innermost(e).iter().any(|(_, r)| r.op.shardable())
 }
 
 fn max_range(e: &Ast) -> i64 {
@@ -798,10 +823,28 @@ enum Ast {
 
 #[derive(Clone, Debug)]
 struct RangeAgg {
-    sum: bool,
+    op: RangeOp,
     selector: String,
     stages: Vec<Stage>,
     range_ns: i64,
+    /// `… by (labels)` after the range aggregation's parentheses.
+    by: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RangeOp {
+    Count,
+    Sum,
+    /// The population variance of the unwrapped values (only `stdvar_over_time` of a
+    /// constant is sent, whose answer is 0 per series).
+    Stdvar,
+}
+
+impl RangeOp {
+    /// Loki 3.4's `shardableOps` (and `splittableRangeVectorOp`): `stdvar` is in neither.
+    fn shardable(self) -> bool {
+        self != RangeOp::Stdvar
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -982,10 +1025,14 @@ impl<'a> Cursor<'a> {
             self.expect(")")?;
             return Ok(e);
         }
-        for (name, sum) in [("count_over_time", false), ("sum_over_time", true)] {
+        for (name, op) in [
+            ("count_over_time", RangeOp::Count),
+            ("sum_over_time", RangeOp::Sum),
+            ("stdvar_over_time", RangeOp::Stdvar),
+        ] {
             if self.eat_word(name) {
                 self.expect("(")?;
-                return self.range(sum);
+                return self.range(op);
             }
         }
         if self.eat_word("label_replace") {
@@ -1024,7 +1071,7 @@ impl<'a> Cursor<'a> {
         Err(format!("unexpected {:?}", self.rest()))
     }
 
-    fn range(&mut self, sum: bool) -> Result<Ast, String> {
+    fn range(&mut self, op: RangeOp) -> Result<Ast, String> {
         let selector = self.selector()?;
         let mut stages = Vec::new();
         loop {
@@ -1057,10 +1104,19 @@ impl<'a> Cursor<'a> {
         let range_ns = parse_duration(&self.rest()[..end])?;
         self.at += end + 1;
         self.expect(")")?;
-        if sum != stages.iter().any(|s| matches!(s, Stage::Unwrap(_))) {
-            return Err("sum_over_time needs an unwrap, count_over_time none".into());
+        let mut by = None;
+        if self.eat_word("by") {
+            if op == RangeOp::Count {
+                return Err("grouping not allowed for count_over_time aggregation".into());
+            }
+            self.expect("(")?;
+            by = Some(self.names()?);
+            self.expect(")")?;
         }
-        Ok(Ast::Range(RangeAgg { sum, selector, stages, range_ns }))
+        if (op != RangeOp::Count) != stages.iter().any(|s| matches!(s, Stage::Unwrap(_))) {
+            return Err("sum_over_time and stdvar_over_time need an unwrap, count_over_time none".into());
+        }
+        Ok(Ast::Range(RangeAgg { op, selector, stages, range_ns, by }))
     }
 
     fn filter_or(&mut self) -> Result<Filter, String> {

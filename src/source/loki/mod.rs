@@ -14,11 +14,12 @@
 //! 2. Per window: one query per measure grouped by every dimension at once (cost, input
 //!    and output tokens per shape leg, failed runs and tool calls, uncosted calls), each
 //!    local day's cost, and the number of distinct sessions (`count(sum by (session) …)`).
-//! 3. Distinct sessions per agent and variant, the top N + 1 sessions by cost (`topk`), and
-//!    for the gate Σ cost² per session by variant.
+//!    Distinct sessions per agent and variant.
+//! 3. The top N + 1 sessions by cost (`topk`), and for the gate Σ cost² per session by
+//!    variant.
 //! 4. The named top sessions' agents, calls and tokens (a line filter on their names).
 //!
-//! About 28 requests for a week and the week before, whatever it holds.
+//! About 26 requests for a week and the week before, whatever it holds.
 //!
 //! # `[start, end)` exactly
 //! A LogQL range `[R]` evaluated at `t` holds `(t − R, t]` (case 01a counts an event at
@@ -33,11 +34,13 @@
 //!
 //! # Limits: split the sessions, never truncate
 //! Loki refuses a query any of whose sub-queries has more than `max_query_series` series
-//! (default 500) with a plain-text HTTP 400 (case 02). Queries over sessions escape it
-//! while one of Loki's split intervals holds fewer sessions (04a, 04b); beyond, a refused
-//! one is asked again for two disjoint classes of sessions (`logql::Class`), each class
-//! halved again while refused, and the classes' counts and sums added, their top N merged.
-//! Later queries over sessions start at the classes the session count needed. Any other
+//! (default 500) with a plain-text HTTP 400 (case 02). Distinct counts of sessions escape
+//! it by being asked whole (`logql::distinct`); sums per session while one of Loki's split
+//! intervals holds fewer sessions (04a, 04b); beyond, a refused one is asked again for two
+//! disjoint classes of sessions (`logql::Class`), each class halved again while refused,
+//! and the classes' sums added, their top N merged. The first try starts at the classes
+//! [`classes_for`] the session count. A distinct count refused whole is asked in that
+//! split form. Any other
 //! query that is refused is split in time at its midpoint (whole milliseconds), its sums
 //! added. Requests run concurrently, at most [`LokiSource::max_concurrency`] at a time.
 //!
@@ -290,27 +293,27 @@ impl LokiSource {
                     }
                 }
             }
-            // The previous window's sessions wait for the classes the current one needs.
-            if which == Which::Current {
-                asks.push(Ask::new(What::Sessions(which), q.session_count(checks), w));
-            }
+            asks.push(Ask::new(What::Sessions(which), q.session_count(checks), w));
         }
+        asks.push(Ask::new(What::Tuples, q.session_tuples(checks), current));
         let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
         let mut daily = vec![Usd::ZERO; days.len()];
         let mut classes = 1;
         for (ask, done) in asks.iter().zip(&done) {
-            if ask.what == What::Sessions(Which::Current) {
-                classes = done.classes;
-            }
+            classes = classes.max(done.classes);
             self.take(&mut tallies, &mut daily, ask, &done.samples)?;
         }
 
-        // 3. Sessions per agent and variant, the top sessions, the spread.
+        // 3. The top sessions, the spread; sessions per agent and per variant when a
+        // session has several (it counts once under each).
         let cur = &tallies[0];
         let shapes: Vec<Shape> = cur.shapes.keys().copied().collect();
-        let mut asks = vec![Ask::new(What::Tuples, q.session_tuples(checks), current).in_classes(classes)];
-        if let Some(p) = &query.previous {
-            asks.push(Ask::new(What::Sessions(Which::Previous), q.session_count(checks), p).in_classes(classes));
+        let classes = classes.max(classes_for(cur.sessions.unwrap_or(0), current));
+        let mut asks = Vec::new();
+        if !cur.tuples_are_exact() {
+            for by_agent in [true, false] {
+                asks.push(Ask::new(What::SessionsBy(by_agent), q.sessions_by(checks, by_agent), current));
+            }
         }
         if !shapes.is_empty() && query.top > 0 {
             asks.push(Ask::new(What::Top, q.top_sessions(query.top + 1, &shapes, checks), current).in_classes(classes));
@@ -324,19 +327,6 @@ impl LokiSource {
             match ask.what {
                 What::Top => top = done.samples,
                 _ => self.take(&mut tallies, &mut daily, ask, &done.samples)?,
-            }
-        }
-        if !tallies[0].tuples_are_exact() {
-            // A session with several agents or variants counts once under each.
-            let asks = [true, false]
-                .into_iter()
-                .map(|by_agent| {
-                    Ask::new(What::SessionsBy(by_agent), q.sessions_by(checks, by_agent), current).in_classes(classes)
-                })
-                .collect::<Vec<_>>();
-            let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
-            for (ask, done) in asks.iter().zip(done) {
-                self.take(&mut tallies, &mut daily, ask, &done.samples)?;
             }
         }
 
@@ -486,6 +476,20 @@ impl LokiSource {
             return Ok(Vec::new());
         }
         let names: Vec<String> = chosen.iter().map(|c| c.0.clone()).collect();
+        let mut details = SessionDetails::default();
+        // One scan while the sessions' lines fit in one answer; three otherwise.
+        let lines = self.logql.session_lines_of(&names, checks);
+        let text = lines
+            .render(w.start, w.end, Class::ALL)
+            .ok_or_else(|| self.failure("a query", "not whole milliseconds"))?;
+        match self.instant(&text, w.end - 1).await {
+            Ok(samples) => {
+                details.lines(&samples).map_err(|e| self.bad_answer(&Ask::new(What::Details, lines, w), e))?;
+                return details.rows(chosen).map_err(|e| self.disagree(w, &e));
+            }
+            Err(e) if refusal_of(&e) == Some(Refusal::SeriesLimit) => {}
+            Err(e) => return Err(e),
+        }
         let mut asks = vec![Ask::new(What::Details, self.logql.session_events_of(&names, checks), w)];
         if !shapes.is_empty() {
             for tokens in [Tokens::Input, Tokens::Output] {
@@ -494,7 +498,6 @@ impl LokiSource {
             }
         }
         let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
-        let mut details = SessionDetails::default();
         for (ask, done) in asks.iter().zip(done) {
             let added = match ask.what {
                 What::DetailTokens(t) => details.tokens(&done.samples, t == Tokens::Input),
@@ -594,7 +597,7 @@ impl LokiSource {
             // over all its workers: a few at a time finish sooner each (a default Loki drops
             // an answer not written within 30 s) and take no longer in all.
             let (heavy, light): (Vec<Piece>, Vec<Piece>) =
-                std::mem::take(&mut pending).into_iter().partition(|p| p.expr.by_session());
+                std::mem::take(&mut pending).into_iter().partition(|p| p.expr.by_session() || p.expr.is_distinct());
             let ask = |piece: Piece| async move {
                 let text = piece.expr.render(piece.start, piece.end, piece.class).ok_or_else(|| {
                     self.failure("a query", "a piece of the window is not whole milliseconds (a bug)")
@@ -624,6 +627,15 @@ impl LokiSource {
                 if refusal_of(&refused) != Some(Refusal::SeriesLimit) {
                     // An unsplit query the server could not finish: let its frontend split it.
                     let expr = piece.expr.split().unwrap_or_else(|| piece.expr.clone());
+                    pending.push(Piece { expr, ..piece });
+                    continue;
+                }
+                if piece.expr.is_distinct() {
+                    // Distinct counts do not add up over time pieces: ask the form split by
+                    // classes of sessions instead.
+                    let Some(expr) = piece.expr.split() else {
+                        return Err(refused.context("the answer cannot be completed: a distinct count was refused"));
+                    };
                     pending.push(Piece { expr, ..piece });
                     continue;
                 }
@@ -752,6 +764,16 @@ fn describe(params: &[(&str, &str)]) -> String {
         out.push_str(&format!(" from {} to {}", when(s), when(e)));
     }
     out.trim().to_string()
+}
+
+/// The classes of sessions the queries summing per session start at: as many as a Loki
+/// splitting by the default hour needs if the window's sessions were spread evenly over it
+/// (a quarter more for those that straddle two hours) with at most 450 in an hour. Real
+/// traffic has busier hours; a refusal still halves the classes that need it.
+fn classes_for(sessions: u64, w: &Window) -> u32 {
+    let hours = ((w.end - w.start) / 3_600_000_000_000).max(1) as u64;
+    let per_hour = (sessions + sessions / 4) / hours;
+    (per_hour.div_ceil(450).max(1).next_power_of_two()).min(u64::from(Class::MAX)) as u32
 }
 
 /// `[start, end)` of each local day of the window.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{anyhow, Result};
 
 use super::answer::{count, usd, Sample};
-use super::logql::{self, Kind, Shape};
+use super::logql::{self, Kind, Shape, Tokens, Value};
 use crate::digest::{by_cost, AgentRow, GroupCosts, ModelRow, Rows, SessionRow, Totals, VariantRow, VariantSpread};
 use crate::usd::Usd;
 
@@ -451,6 +451,29 @@ impl SessionDetails {
             self.agents.entry(session.to_string()).or_default().insert(logql::agent_of(&s.labels).to_string());
             if Shape::kind_of(&s.labels).is_some_and(|(_, k)| k == Kind::ModelCall) {
                 *self.calls.entry(session.to_string()).or_default() += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`SessionDetails::events`] and the tokens of model calls, from series that carry
+    /// their token counts as labels (`LogQl::session_lines_of`).
+    pub fn lines(&mut self, samples: &[Sample]) -> Result<()> {
+        self.events(samples)?;
+        for s in samples {
+            let Some((shape, Kind::ModelCall)) = Shape::kind_of(&s.labels) else { continue };
+            let session = logql::session_of(&s.labels).ok_or_else(|| anyhow!("{:?} has no session", s.labels))?;
+            let n = count(s)?;
+            for (tokens, map) in [(Tokens::Input, &mut self.input), (Tokens::Output, &mut self.output)] {
+                for leg in shape.legs(Value::Tokens(tokens)) {
+                    let Some(text) = s.labels.get(leg.field) else { continue };
+                    let each: u64 = text
+                        .parse()
+                        .map_err(|_| anyhow!("{} {text:?} is not a token count ({:?})", leg.field, s.labels))?;
+                    let sum = each.checked_mul(n).ok_or_else(|| anyhow!("{:?}: tokens overflow", s.labels))?;
+                    let total = map.entry(session.to_string()).or_default();
+                    *total = total.checked_add(sum).ok_or_else(|| anyhow!("{session}: tokens overflow"))?;
+                }
             }
         }
         Ok(())
