@@ -2,7 +2,7 @@
 """Measures `obsctl digest --source loki` against a real Loki on 127.0.0.1.
 
     LOKI_BIN=/path/to/loki python3 scripts/bench-loki.py --sessions 20000 --split 1h \
-        [--obsctl target/release/obsctl] [--before OLD_OBSCTL] [--runs 3] [--before-runs 1]
+        [--obsctl target/release/obsctl] [--before OLD_OBSCTL] [--runs 3] [--before-runs 1] [--profile]
 
 Generates (or reuses) a corpus with scripts/loki-corpus.py (N sessions in each of the weeks
 2026-W46 and 2026-W47), starts Loki with its documented defaults but for what a benchmark
@@ -18,9 +18,11 @@ queryable. Then, each --runs times:
     week), through a counting proxy on 127.0.0.1 (requests and refusals by status), under
     /usr/bin/time -v (peak RSS).
 
-It prints medians and checks obsctl's figures against the generator's expected.json (and
+It prints medians (with the CPU time Loki spent on each digest and on the bare scan, from
+/proc) and checks obsctl's figures against the generator's expected.json (and
 against `obsctl digest --source jsonl` on the same lines): totals, sessions, by model,
-agent and variant, the top 10. Exit status 1 on a mismatch. Loki is built by the user (it
+agent and variant, the top 10. Exit status 1 on a mismatch. With --profile it then replays each request of the last digest alone and prints Loki's CPU
+time for each, costliest first. Loki is built by the user (it
 has no Debian package); nothing here builds or downloads it.
 """
 import argparse
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -132,15 +135,55 @@ class Counter:
     def __init__(self):
         self.lock = threading.Lock()
         self.statuses = {}
+        self.paths = []
 
-    def add(self, status):
+    def add(self, status, path):
         with self.lock:
             self.statuses[status] = self.statuses.get(status, 0) + 1
+            self.paths.append(path)
 
     def take(self):
         with self.lock:
             s, self.statuses = self.statuses, {}
         return s
+
+    def take_paths(self):
+        with self.lock:
+            p, self.paths = self.paths, []
+        return p
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile(base, pid, paths):
+    """Replays each request alone and prints Loki's CPU time and wall time for it: where
+    the digest's work is."""
+    rows = []
+    for path in paths:
+        before, t0 = cpu_seconds(pid), time.monotonic()
+        status, _ = fetch_status(base + path)
+        wall = time.monotonic() - t0
+        time.sleep(0.3)  # let Loki's workers finish their accounting
+        rows.append((cpu_seconds(pid) - before, wall, status, urllib.parse.parse_qs(
+            urllib.parse.urlparse(path).query).get("query", [""])[0]))
+    print(f"\n  profile: each of the {len(rows)} requests alone (Loki CPU s, wall s, status, query):")
+    for cpu, wall, status, query in sorted(rows, key=lambda r: -r[0]):
+        print(f"    {cpu:6.2f} {wall:6.2f}  {status}  {query[:110]}")
+    print(f"    {sum(r[0] for r in rows):6.2f} {sum(r[1] for r in rows):6.2f}  in all")
+
+
+def fetch_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=600) as r:
+            r.read()
+            return r.status, None
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code, None
 
 
 def start_proxy(upstream_port, counter):
@@ -152,7 +195,7 @@ def start_proxy(upstream_port, counter):
             conn.request("GET", self.path, headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
             resp = conn.getresponse()
             body = resp.read()
-            counter.add(resp.status)
+            counter.add(resp.status, self.path)
             self.send_response(resp.status)
             for k, v in resp.getheaders():
                 if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -242,6 +285,8 @@ def main():
     ap.add_argument("--before-runs", type=int, default=1, help="runs of --before (it may take minutes)")
     ap.add_argument("--before-timeout", type=float, default=900, help="seconds before a --before run is given up")
     ap.add_argument("--keep", action="store_true", help="leave Loki running (prints its URL) and wait")
+    ap.add_argument("--profile", action="store_true",
+                    help="then replay each request of the last digest alone and print Loki's CPU time for each")
     args = ap.parse_args()
     loki_bin = os.environ.get("LOKI_BIN")
     if not loki_bin:
@@ -299,31 +344,38 @@ def main():
             rows = []
             binaries = [("after", args.obsctl)] + ([("before", args.before)] if args.before else [])
             results = {name: [] for name, _ in binaries}
-            bare = []
+            bare, bare_cpu = [], []
             for _ in range(args.runs):
-                t0 = time.monotonic()
+                cpu0, t0 = cpu_seconds(loki.pid), time.monotonic()
                 instant(base, bare_q, W47_END_NS - 1)
                 bare.append(time.monotonic() - t0)
+                time.sleep(0.3)
+                bare_cpu.append(cpu_seconds(loki.pid) - cpu0)
                 for name, binary in binaries:
                     if name == "before" and len(results["before"]) >= args.before_runs:
                         continue
                     limit = args.before_timeout if name == "before" else None
+                    counter.take_paths()
+                    cpu0 = cpu_seconds(loki.pid)
                     code, wall, rss, out, err = run_obsctl(binary, url, [], limit)
+                    time.sleep(0.3)
+                    loki_cpu = cpu_seconds(loki.pid) - cpu0
                     statuses = counter.take()
-                    results[name].append((code, wall, rss, statuses, out, err))
+                    results[name].append((code, wall, rss, statuses, out, err, loki_cpu, counter.take_paths()))
             bare_s = statistics.median(bare)
             print(f"\n{args.sessions} sessions/week, {lines} lines (2 weeks), split {args.split}: "
                   f"bare week scan median {bare_s:.2f} s ({', '.join(f'{b:.2f}' for b in bare)})")
             failed = False
             for name, rs in results.items():
                 walls = [r[1] for r in rs]
-                code, _, rss, statuses, out, err = rs[-1]
+                code, _, rss, statuses, out, err, _, paths = rs[-1]
                 total = sum(statuses.values())
                 refused = sum(v for k, v in statuses.items() if k != 200)
                 wall = statistics.median(walls)
                 print(f"  {name:6}: exit {code}, {total} requests ({refused} refused: {statuses}), "
                       f"wall median {wall:.2f} s ({', '.join(f'{w:.2f}' for w in walls)}) = {wall / bare_s:.1f}x bare, "
-                      f"peak RSS {max(r[2] for r in rs):.0f} MB")
+                      f"peak RSS {max(r[2] for r in rs):.0f} MB, Loki CPU median "
+                      f"{statistics.median(r[6] for r in rs):.1f} s (bare scan {statistics.median(bare_cpu):.1f} s)")
                 if code != 0:
                     print("    " + err.strip().splitlines()[-1][:600] if err.strip() else "    (no stderr)")
                     failed |= name == "after"
@@ -331,6 +383,8 @@ def main():
                 problems = check(json.loads(out), expected)
                 print("    figures equal to the generator's" if not problems else "    MISMATCH: " + "; ".join(problems))
                 failed |= bool(problems) and name == "after"
+                if args.profile and name == "after":
+                    profile(base, loki.pid, paths)
             sys.exit(1 if failed else 0)
         finally:
             loki.terminate()
