@@ -618,6 +618,17 @@ fn distinct_counts_are_asked_whole_or_in_the_split_form() {
     assert_eq!(whole.len(), 3, "sessions of both windows, and per agent and variant");
     assert!(whole.iter().all(|l| l.status == 200));
 
+    // A window of more lines than one querier should count alone: the split form at once.
+    let (server, _) = synthetic_server(SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries()));
+    let mut loki = source(server.url());
+    loki.max_whole_lines = 100;
+    let got = block_on(loki.answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    assert_same(&expected, &got, "split form for a big window");
+    assert!(
+        server.requests().iter().all(|l| !l.request.param("query").unwrap_or("").contains("stdvar_over_time")),
+        "no whole distinct count over more lines than max_whole_lines"
+    );
+
     let refusals = [
         Reply::text(400, "maximum of series (500) reached for a single query"),
         Reply::text(500, "too many outstanding requests"),
