@@ -333,7 +333,7 @@ def main():
                     note += ("No expected values: checked end to end (tests/loki.rs replays every request of the "
                              "run and the digest must equal the JSONL source).")
                 case.update(description=query[:120], expected=expected, notes=note)
-                slug = re.sub(r"[^a-z0-9]+", "-", query[:40].lower()).strip("-") or "request"
+                slug = re.sub(r"[^a-z0-9]+", "-", (query or case["request"]["path"])[:40].lower()).strip("-") or "request"
                 name = f"{prefix}-{i + 1:02d}-{slug}.json"
                 json.dump({"description": case["description"], "request": case["request"],
                            "response": case["response"], "expected": expected, "notes": note},

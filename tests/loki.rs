@@ -548,39 +548,58 @@ fn answer_equals_the_jsonl_source_on_the_recorded_data() {
     assert!(requests.iter().all(|l| l.status == 200), "no refusal with 24 h splits");
     assert!(requests.len() <= 40, "{} requests for a week and the week before", requests.len());
 
-    let mut nosplit = SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries());
-    nosplit.split_ns = None;
-    let (server, _) = synthetic_server(nosplit);
-    let loki = source(server.url());
-    for (name, tz) in [("2026-W47", "UTC"), ("2026-W47", "Europe/Berlin")] {
-        let query = week(name, tz);
-        let got = block_on(loki.answer(&query)).unwrap_or_else(|e| panic!("{tz}: {}", error::describe(&e)));
-        assert_same(&jsonl_answer(&lines, &query), &got, tz);
-        assert_eq!(got.skipped_lines, 3);
+    // A Loki without splitting, whose `/config` says so (the top sessions start at the
+    // classes it needs) and one whose `/config` is out of reach (they learn it from a refusal).
+    for config in [true, false] {
+        let mut nosplit = SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries());
+        nosplit.split_ns = None;
+        let fake = Arc::new(nosplit);
+        let server = Replay::handler(move |req| {
+            Some(if req.path == "/config" && !config {
+                Reply::text(404, "404 page not found\n")
+            } else {
+                fake.answer(req)
+            })
+        });
+        let loki = source(server.url());
+        for (name, tz) in [("2026-W47", "UTC"), ("2026-W47", "Europe/Berlin")] {
+            let query = week(name, tz);
+            let got = block_on(loki.answer(&query)).unwrap_or_else(|e| panic!("{tz}: {}", error::describe(&e)));
+            assert_same(&jsonl_answer(&lines, &query), &got, tz);
+            assert_eq!(got.skipped_lines, 3);
+            assert!(
+                got.warnings.iter().any(|w| w.contains("A (`type`)")
+                    && w.contains("B (`eventType`) 15")
+                    && w.contains("C (`kind`) 28")),
+                "{:?}",
+                got.warnings
+            );
+            assert!(
+                got.warnings.iter().any(|w| w.contains("2 not JSON; 1 with a cost or token count written as a string")),
+                "{:?}",
+                got.warnings
+            );
+        }
+        let requests = server.requests();
+        let refused = requests.iter().filter(|l| l.status == 400).count();
+        if config {
+            assert_eq!(refused, 0, "the classes the server's /config calls for, at once");
+        } else {
+            assert!(refused > 0, "without /config, the top sessions learn their classes from a refusal");
+        }
         assert!(
-            got.warnings
-                .iter()
-                .any(|w| w.contains("A (`type`)") && w.contains("B (`eventType`) 15") && w.contains("C (`kind`) 28")),
-            "{:?}",
-            got.warnings
+            requests.iter().any(|l| l.request.param("query").is_some_and(|q| q.contains("sessionId=~`(?s)"))),
+            "classes of sessions"
         );
+        assert!(requests.iter().all(|l| l.status == 200 || l.status == 400 || l.request.path == "/config"));
         assert!(
-            got.warnings.iter().any(|w| w.contains("2 not JSON; 1 with a cost or token count written as a string")),
-            "{:?}",
-            got.warnings
+            requests
+                .iter()
+                .filter(|l| l.request.path != "/config")
+                .all(|l| l.request.param("time").is_some_and(|t| t.ends_with("99999999"))),
+            "every query at end − 1 ns"
         );
     }
-    let requests = server.requests();
-    assert!(requests.iter().any(|l| l.status == 400), "the session-level queries had to be asked in classes");
-    assert!(
-        requests.iter().any(|l| l.request.param("query").is_some_and(|q| q.contains("sessionId=~`(?s)"))),
-        "classes of sessions"
-    );
-    assert!(requests.iter().all(|l| l.status == 200 || l.status == 400));
-    assert!(
-        requests.iter().all(|l| l.request.param("time").is_some_and(|t| t.ends_with("99999999"))),
-        "every query at end − 1 ns"
-    );
 }
 
 /// Distinct counts of sessions are one whole query each, which Loki 3.4 neither splits nor
@@ -661,8 +680,8 @@ fn distinct_counts_are_asked_whole_or_in_the_split_form() {
 }
 
 /// Every request of a whole `answer()`, recorded from a real Loki 3.4.6 (cases 15-*: splitting
-/// by 24 h, no refusal; 16-*: splitting off, so the queries over sessions were refused and
-/// asked again in classes), replayed: the client sends exactly those requests, and what it
+/// by 24 h; 16-*: splitting off, so the top sessions are asked in the two classes its
+/// `/config` calls for), replayed: the client sends exactly those requests, and what it
 /// makes of the real answers equals the JSONL source on the same lines.
 #[test]
 fn recorded_digests_replay_to_the_jsonl_source() {
@@ -698,7 +717,10 @@ fn recorded_digests_replay_to_the_jsonl_source() {
         }
         assert_same(&jsonl, &got, prefix);
         let refused = cases.iter().filter(|c| c.status == 400).count();
-        assert_eq!(refused > 0, prefix == "16-", "{prefix}: {refused} refusals");
+        assert_eq!(refused, 0, "{prefix}: the classes its /config calls for, at once");
+        assert!(cases.iter().any(|c| c.path == "/config"), "{prefix}: the server's limits asked");
+        let classed = cases.iter().any(|c| c.path != "/config" && c.param("query").contains("sessionId=~`(?s)"));
+        assert_eq!(classed, prefix == "16-", "{prefix}: the top sessions per class only without splitting");
     }
 }
 

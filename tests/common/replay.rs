@@ -480,10 +480,23 @@ impl SyntheticLoki {
         }
     }
 
-    /// Answers `/ready` and instant queries as Loki 3.4.6 would; anything else is a 404.
+    /// Answers `/ready`, `/config` (its limits only) and instant queries as Loki 3.4.6
+    /// would; anything else is a 404.
     pub fn answer(&self, req: &Request) -> Reply {
         match req.path.as_str() {
             "/ready" => Reply::text(200, "ready\n"),
+            // The two keys of the running configuration obsctl reads, as Loki writes them.
+            "/config" => {
+                let split = self.split_ns.map_or("0s".to_string(), |ns| format!("{}s", ns / 1_000_000_000));
+                Reply::text(
+                    200,
+                    &format!(
+                        "server:\n  http_listen_port: 3100\nlimits_config:\n  max_query_series: {}\n  \
+                         split_queries_by_interval: {split}\n  split_instant_metric_queries_by_interval: {split}\n",
+                        self.max_series
+                    ),
+                )
+            }
             "/loki/api/v1/query" => {
                 let (Some(query), Some(time)) = (req.param("query"), req.param("time")) else {
                     return Reply::text(400, "missing query or time");

@@ -19,7 +19,8 @@
 //!    variant.
 //! 4. The named top sessions' agents, calls and tokens (a line filter on their names).
 //!
-//! About 26 requests for a week and the week before, whatever it holds.
+//! About 27 requests for a week and the week before, whatever it holds (one is the
+//! server's `GET /config`, to size the classes of sessions the top needs).
 //!
 //! # `[start, end)` exactly
 //! A LogQL range `[R]` evaluated at `t` holds `(t − R, t]` (case 01a counts an event at
@@ -39,8 +40,9 @@
 //! intervals holds fewer sessions (04a, 04b); beyond, a refused one is asked again for two
 //! disjoint classes of sessions (`logql::Class`), each class halved again while refused,
 //! and the classes' sums added, their top N merged. The first try starts at the classes
-//! [`classes_for`] the session count. A distinct count refused whole is asked in that
-//! split form. Any other
+//! the session count needs under the server's splitting and limit (`GET /config`,
+//! [`Limits::classes_for`]). A distinct count refused whole is asked in that split form.
+//! Any other
 //! query that is refused is split in time at its midpoint (whole milliseconds), its sums
 //! added. Requests run concurrently, at most [`LokiSource::max_concurrency`] at a time.
 //!
@@ -69,11 +71,13 @@ use crate::usd::Usd;
 use crate::window::{format_rfc3339, Nanos, Window};
 
 mod answer;
+mod limits;
 mod tally;
 
 #[doc(hidden)]
 pub use answer::{count, usd};
 pub use answer::{parse_vector, refusal_of, LokiError, Refusal, Sample};
+pub use limits::Limits;
 use tally::{check_daily, rank, SessionDetails, Tally};
 
 pub const DEFAULT_SELECTOR: &str = r#"{job="openclaw-telemetry"}"#;
@@ -319,7 +323,11 @@ impl LokiSource {
         // session has several (it counts once under each).
         let cur = &tallies[0];
         let shapes: Vec<Shape> = cur.shapes.keys().copied().collect();
-        let classes = classes.max(classes_for(cur.sessions.unwrap_or(0), current));
+        let sessions = cur.sessions.unwrap_or(0);
+        if sessions > 450 && !shapes.is_empty() && (query.top > 0 || query.variant_spread) {
+            let limits = self.limits().await;
+            classes = classes.max(limits.classes_for(sessions, current.start, current.end, Class::MAX));
+        }
         let mut asks = Vec::new();
         if !cur.tuples_are_exact() {
             for by_agent in [true, false] {
@@ -367,6 +375,25 @@ impl LokiSource {
             skipped_lines: skipped.total(),
             files_read: 0,
         })
+    }
+
+    /// The server's splitting and series limit, from one `GET /config` (one attempt, at most
+    /// 5 s); Loki's defaults when it does not answer.
+    async fn limits(&self) -> Limits {
+        let Ok(url) = self.url("/config", &[]) else { return Limits::default() };
+        let timeout = Duration::from_secs(5).min(self.server.timeout);
+        let started = Instant::now();
+        let reply = http::probe(timeout, || self.server.client.get(url.clone()).timeout(timeout).send()).await;
+        let limits = match &reply {
+            Ok(r) if r.status.is_success() => Limits::from_config(&r.body),
+            _ => Limits::default(),
+        };
+        if self.verbose {
+            let status = reply.as_ref().map_or_else(|e| e.to_string(), |r| format!("HTTP {}", r.status.as_u16()));
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            eprintln!("loki {} {ms:>7.1} ms  {status}  GET /config: {limits:?}", self.server.shown);
+        }
+        limits
     }
 
     /// Reads one answer into the tallies.
@@ -775,16 +802,6 @@ fn describe(params: &[(&str, &str)]) -> String {
         out.push_str(&format!(" from {} to {}", when(s), when(e)));
     }
     out.trim().to_string()
-}
-
-/// The classes of sessions the queries summing per session start at: as many as a Loki
-/// splitting by the default hour needs if the window's sessions were spread evenly over it
-/// (a quarter more for those that straddle two hours) with at most 450 in an hour. Real
-/// traffic has busier hours; a refusal still halves the classes that need it.
-fn classes_for(sessions: u64, w: &Window) -> u32 {
-    let hours = ((w.end - w.start) / 3_600_000_000_000).max(1) as u64;
-    let per_hour = (sessions + sessions / 4) / hours;
-    (per_hour.div_ceil(450).max(1).next_power_of_two()).min(u64::from(Class::MAX)) as u32
 }
 
 /// `[start, end)` of each local day of the window.
