@@ -277,15 +277,26 @@ fn a_series_limit_that_splitting_cannot_cure_is_unavailable() {
 
     // Synthetic: a server that refuses every piece.
     let server = Replay::handler(|_| Some(Reply::text(400, "maximum of series (500) reached for a single query")));
-    let mut loki = source(server.url());
-    loki.max_pieces = 8;
+    let loki = source(server.url());
     let expr = Expr::with_range("sum by (sessionId) (count_over_time({job=\"openclaw-telemetry\"} ", "))");
     let err = block_on(loki.instant_split(&expr, W_START, W_END)).unwrap_err();
     let message = error::describe(&err);
     assert_eq!(error::exit_code(&err), error::UNAVAILABLE);
     assert!(message.contains("the answer cannot be completed"), "{message}");
     assert!(message.contains("sum by (sessionId) (count_over_time("), "{message}");
-    assert_eq!(server.requests().len(), 15, "1 + 2 per split, 7 splits to reach 8 pieces");
+    assert!(message.contains("raise it, or narrow the digest with --agent, --model or --experiment"), "{message}");
+    assert_eq!(server.requests().len(), 15, "1 + 2 per split, 7 splits to reach the default 8 pieces");
+
+    // More combinations of type, model, agent and experiment than the limit: splitting in
+    // time cannot cure it, and the digest gives up after a bounded number of requests.
+    let mut fake = SyntheticLoki::new(DEFAULT_SELECTOR, pushed_entries());
+    fake.max_series = 12;
+    let (server, _) = synthetic_server(fake);
+    let err = block_on(source(server.url()).answer(&week("2026-W47", "UTC"))).unwrap_err();
+    assert_eq!(error::exit_code(&err), error::UNAVAILABLE);
+    assert!(error::describe(&err).contains("more combinations of event type"), "{}", error::describe(&err));
+    let sent = server.requests().len();
+    assert!(sent <= 40, "{sent} requests before giving up (255 with 64 pieces)");
 }
 
 /// README point 5: errors are plain text. The message names the server and the query, shows

@@ -24,7 +24,7 @@
 //!   them into one sub-query per split interval ([`Expr::unsplit`]): on a Loki that splits
 //!   by 1 h, a week is otherwise 168 sub-queries whose overhead costs 3–5× the scan itself.
 //! - Distinct counts of sessions (in all, per agent and variant) are asked whole, in a form
-//!   Loki neither splits nor shards ([`distinct`]): one scan whatever the number of
+//!   Loki neither splits nor shards (`distinct`): one scan whatever the number of
 //!   sessions. Sums per session (the top N, Σ cost²) are left to Loki's time splitting,
 //!   which keeps each sub-query under `max_query_series` while one split interval holds
 //!   fewer than 500 sessions. Beyond, they are asked per class of sessions ([`Class`]).
@@ -662,7 +662,7 @@ impl LogQl {
 
     // ---- Queries over sessions ----
     //
-    // Distinct counts are asked whole ([`distinct`]): one request, one scan, whatever the
+    // Distinct counts are asked whole (`distinct`): one request, one scan, whatever the
     // number of sessions. Sums per session (the top, the spread) are left to Loki's time
     // splitting and asked per class of sessions when refused.
 
