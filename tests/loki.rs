@@ -613,6 +613,21 @@ fn answer_equals_the_jsonl_source_on_the_recorded_data() {
     }
 }
 
+/// The limits obsctl reads from `GET /config`, on the answers of a real Loki 3.4.6 (recorded
+/// with 15-* and 16-*): splitting by a day, and off.
+#[test]
+fn limits_are_read_from_a_real_loki_config() {
+    use obsctl::source::loki::Limits;
+    let day = 86_400_000_000_000;
+    let daily = Limits::from_config(&Case::load("15-27-config").body);
+    assert_eq!(daily, Limits { split: Some(day), max_series: 500 });
+    let off = Limits::from_config(&Case::load("16-27-config").body);
+    assert_eq!(off, Limits { split: None, max_series: 500 });
+    let week = 7 * day;
+    assert_eq!(daily.classes_for(20_000, 0, week, 256), 8, "as 20,000 sessions needed on that server (BENCHMARKS.md)");
+    assert_eq!(off.classes_for(713, 0, week, 256), 2, "the recorded week's 713 sessions, whole");
+}
+
 /// Distinct counts of sessions are one whole query each, which Loki 3.4 neither splits nor
 /// shards, so only their final answer meets the series limit (a shardable form is refused, as
 /// measured on a real Loki 3.4.6 with 100,000 sessions). A Loki that cannot answer one whole
