@@ -675,32 +675,38 @@ impl LogQl {
         )
     }
 
-    /// A distinct count over the sessions' events grouped by `raw`: `outer` wraps the
-    /// normalised vector, asked whole, with the form Loki splits (per class) to fall back on.
-    fn distinct_sessions(&self, checks: Checks, raw: &[&str], outer: impl Fn(String) -> String) -> Expr {
+    /// A distinct count over the sessions' events, by session alone or (`dims`) with their
+    /// agents, experiments and variants: `outer` wraps the normalised vector, asked whole,
+    /// with the form Loki splits (per class) to fall back on.
+    fn distinct_sessions(&self, checks: Checks, dims: bool, outer: impl Fn(String) -> String) -> Expr {
+        let mut raw = vec!["sessionId", "sessionKey"];
+        if dims {
+            raw.push("agentId");
+            raw.extend(EXPERIMENT_LABELS);
+        }
         let normalise = |inner: String| {
             let e = normalise_session(inner);
-            if raw.len() > 2 {
+            if dims {
                 normalise_dims(e)
             } else {
                 e
             }
         };
-        let whole = outer(normalise(distinct(raw, &self.session_events(checks, false))));
-        let split = outer(normalise(count_by(raw, &self.session_events(checks, true), None).text));
+        let whole = outer(normalise(distinct(&raw, &self.session_events(checks, false))));
+        let split = outer(normalise(count_by(&raw, &self.session_events(checks, true), None).text));
         Expr { text: whole, split: Some(Box::new(Expr::new(split))), distinct: true }
     }
 
     /// The number of distinct sessions.
     pub fn session_count(&self, checks: Checks) -> Expr {
-        self.distinct_sessions(checks, &["sessionId", "sessionKey"], |e| format!("count(sum by ({SESSION}) ({e}))"))
+        self.distinct_sessions(checks, false, |e| format!("count(sum by ({SESSION}) ({e}))"))
     }
 
     /// Distinct sessions per agent, experiment and variant (a session seen under several
     /// counts under each).
     pub fn session_tuples(&self, checks: Checks) -> Expr {
         let dims = [SESSION, AGENT, EXPERIMENT, VARIANT].join(", ");
-        self.distinct_sessions(checks, &session_dims(), |e| {
+        self.distinct_sessions(checks, true, |e| {
             format!("count by ({AGENT}, {EXPERIMENT}, {VARIANT}) (sum by ({dims}) ({e}))")
         })
     }
@@ -709,7 +715,7 @@ impl LogQl {
     /// a window where some session has several.
     pub fn sessions_by(&self, checks: Checks, by_agent: bool) -> Expr {
         let by = if by_agent { AGENT.to_string() } else { format!("{EXPERIMENT}, {VARIANT}") };
-        self.distinct_sessions(checks, &session_dims(), |e| format!("count by ({by}) (sum by ({SESSION}, {by}) ({e}))"))
+        self.distinct_sessions(checks, true, |e| format!("count by ({by}) (sum by ({SESSION}, {by}) ({e}))"))
     }
 
     /// Each session's cost (in its experiment variant with `by_variant`), every leg of the
@@ -866,13 +872,6 @@ fn count_by(by: &[&str], pipeline: &str, drop_except: Option<&str>) -> Expr {
 /// sub-query, whose answer of one series per session the limit refuses.
 fn distinct(by: &[&str], pipeline: &str) -> String {
     format!("stdvar_over_time({pipeline}{ONE} {RANGE}) by ({})", by.join(", "))
-}
-
-/// The raw labels of a session's agent, experiment and variant.
-fn session_dims() -> Vec<&'static str> {
-    let mut raw = vec!["sessionId", "sessionKey", "agentId"];
-    raw.extend(EXPERIMENT_LABELS);
-    raw
 }
 
 fn sum_by(by: &[&str], pipeline: &str, field: &str) -> Expr {
