@@ -552,9 +552,10 @@ impl LogQl {
         Expr::union(parts).unsplit()
     }
 
-    /// Every line by parse error (`JSONParserErr`: not JSON) and type fields (none: not a
-    /// telemetry event, which the JSONL source skips too), and with `dims`, by agent, model
-    /// and experiment labels: events, model calls per model, runs and tool calls per variant.
+    /// Every line by parse error (`JSONParserErr`: not JSON), type fields (none: not a
+    /// telemetry event, which the JSONL source skips too) and `agentId`, and with `dims` by
+    /// model and experiment labels: events, model calls per model, runs and tool calls per
+    /// variant.
     pub fn counts(&self, checks: Checks, dims: bool) -> Expr {
         let mut p = self.selector.clone();
         if checks == Checks::On {
@@ -567,9 +568,11 @@ impl LogQl {
             }
         }
         p.push_str(&self.filters);
-        let mut by = vec!["__error__", "type", "eventType", "kind"];
+        // `agentId` either way: a window's cost is grouped by agent (the previous one's for
+        // the top movers), which needs to know whether every line names its agent.
+        let mut by = vec!["__error__", "type", "eventType", "kind", "agentId"];
         if dims {
-            by.extend(["agentId", "model", "provider", "data_model", "data_provider"]);
+            by.extend(["model", "provider", "data_model", "data_provider"]);
             by.extend(EXPERIMENT_LABELS);
         }
         count_by(&by, &p, Some("")).unsplit()
@@ -1002,7 +1005,7 @@ mod tests {
         let e = q.counts(Checks::Off, false);
         let text = e.render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
         assert!(
-            text.starts_with("bottomk(1000000, sum by (__error__, type, eventType, kind) (count_over_time("),
+            text.starts_with("bottomk(1000000, sum by (__error__, type, eventType, kind, agentId) (count_over_time("),
             "{text}"
         );
         assert!(text.ends_with(" [86400s])))"), "{text}");

@@ -238,7 +238,8 @@ impl LokiSource {
         let span_start = windows.iter().map(|w| w.1.start).min().unwrap_or(current.start);
         let mut asks = vec![Ask::span(What::Survey, q.survey(false), span_start, current.end)];
         for &(which, w) in &windows {
-            asks.push(Ask::new(What::Counts(which), q.counts(Checks::Off, true), w));
+            // By model and experiment only where the report shows them.
+            asks.push(Ask::new(What::Counts(which), q.counts(Checks::Off, which == Which::Current), w));
         }
         let done = self.run(asks).await?;
         let (quoted, mut bad) = survey(&done[0].samples)?;
@@ -254,8 +255,10 @@ impl LokiSource {
         if checks == Checks::On {
             // The counts again, without the lines the survey found.
             tallies = [Tally::default(), Tally::default()];
-            let asks =
-                windows.iter().map(|&(which, w)| Ask::new(What::Counts(which), q.counts(checks, true), w)).collect();
+            let asks = windows
+                .iter()
+                .map(|&(which, w)| Ask::new(What::Counts(which), q.counts(checks, which == Which::Current), w))
+                .collect();
             let done = self.run(asks).await?;
             for (i, &(which, _)) in windows.iter().enumerate() {
                 tallies[which as usize].counts(&done[i].samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
