@@ -84,6 +84,16 @@ impl Limits {
     }
 }
 
+impl std::fmt::Display for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.split {
+            Some(ns) => write!(f, "instant queries split by {}s", ns / 1_000_000_000)?,
+            None => write!(f, "no splitting")?,
+        }
+        write!(f, ", max_query_series {}", self.max_series)
+    }
+}
+
 /// A Prometheus-style duration as Loki writes it (`1h`, `1d`, `1h30m`, `0s`).
 fn duration(text: &str) -> Option<Nanos> {
     const UNITS: [(&str, Nanos); 7] = [
@@ -130,6 +140,8 @@ mod tests {
         assert_eq!(Limits::from_config(off), Limits { split: None, max_series: 500 });
         assert_eq!(Limits::from_config("404 page not found\n"), Limits::default());
         assert_eq!(Limits::from_config("limits_config:\n  split_queries_by_interval: 2h\n").split, Some(2 * HOUR));
+        assert_eq!(Limits::default().to_string(), "instant queries split by 3600s, max_query_series 500");
+        assert_eq!(Limits { split: None, max_series: 9 }.to_string(), "no splitting, max_query_series 9");
     }
 
     #[test]

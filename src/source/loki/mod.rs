@@ -397,7 +397,7 @@ impl LokiSource {
         if self.verbose {
             let status = reply.as_ref().map_or_else(|e| e.to_string(), |r| format!("HTTP {}", r.status.as_u16()));
             let ms = started.elapsed().as_secs_f64() * 1e3;
-            eprintln!("loki {} {ms:>7.1} ms  {status}  GET /config: {limits:?}", self.server.shown);
+            eprintln!("loki {} {ms:>7.1} ms  {status}  GET /config: {limits}", self.server.shown);
         }
         limits
     }
