@@ -165,7 +165,10 @@ def profile(base, pid, paths):
     rows = []
     for path in paths:
         before, t0 = cpu_seconds(pid), time.monotonic()
-        status, _ = fetch_status(base + path)
+        try:
+            status = get(base + path, timeout=600)[0]
+        except urllib.error.HTTPError as e:
+            status = e.code
         wall = time.monotonic() - t0
         time.sleep(0.3)  # let Loki's workers finish their accounting
         rows.append((cpu_seconds(pid) - before, wall, status, urllib.parse.parse_qs(
@@ -174,16 +177,6 @@ def profile(base, pid, paths):
     for cpu, wall, status, query in sorted(rows, key=lambda r: -r[0]):
         print(f"    {cpu:6.2f} {wall:6.2f}  {status}  {query[:110]}")
     print(f"    {sum(r[0] for r in rows):6.2f} {sum(r[1] for r in rows):6.2f}  in all")
-
-
-def fetch_status(url):
-    try:
-        with urllib.request.urlopen(url, timeout=600) as r:
-            r.read()
-            return r.status, None
-    except urllib.error.HTTPError as e:
-        e.read()
-        return e.code, None
 
 
 def start_proxy(upstream_port, counter):

@@ -624,8 +624,8 @@ fn limits_are_read_from_a_real_loki_config() {
     let off = Limits::from_config(&Case::load("16-27-config").body);
     assert_eq!(off, Limits { split: None, max_series: 500 });
     let week = 7 * day;
-    assert_eq!(daily.classes_for(20_000, 0, week, 256), 8, "as 20,000 sessions needed on that server (BENCHMARKS.md)");
-    assert_eq!(off.classes_for(713, 0, week, 256), 2, "the recorded week's 713 sessions, whole");
+    assert_eq!(daily.classes_for(20_000, 0, week), 8, "as 20,000 sessions needed on that server (BENCHMARKS.md)");
+    assert_eq!(off.classes_for(713, 0, week), 2, "the recorded week's 713 sessions, whole");
 }
 
 /// Distinct counts of sessions are one whole query each, which Loki 3.4 neither splits nor

@@ -405,13 +405,11 @@ pub struct Expr {
     /// The same answer in a form Loki's frontend splits by time (and obsctl by classes of
     /// sessions), for a server that cannot answer this one whole.
     split: Option<Box<Expr>>,
-    /// A count of distinct sessions: the answers of two time pieces do not add up.
-    distinct: bool,
 }
 
 impl Expr {
     fn new(text: String) -> Expr {
-        Expr { text, split: None, distinct: false }
+        Expr { text, split: None }
     }
 
     /// A query `head[R]tail` over one range (for tests and one-off queries).
@@ -432,15 +430,16 @@ impl Expr {
     }
 
     /// Whether the answer counts distinct sessions, so that it may be asked in this form
-    /// or its [`Expr::split`] one, but never cut in time.
+    /// or its [`Expr::split`] one, but never cut in time: the queries asked whole whose
+    /// fallback is asked per class of sessions.
     pub fn is_distinct(&self) -> bool {
-        self.distinct
+        !self.by_session() && self.split.as_deref().is_some_and(Expr::by_session)
     }
 
     /// The same answer, asked so that Loki's frontend does not split it by time: for
     /// queries whose answer, and every intermediate vector, is a few hundred series.
     pub fn unsplit(self) -> Expr {
-        Expr { text: format!("bottomk({UNSPLIT_K}, {})", self.text), split: Some(Box::new(self)), distinct: false }
+        Expr { text: format!("bottomk({UNSPLIT_K}, {})", self.text), split: Some(Box::new(self)) }
     }
 
     /// The form Loki's frontend splits, for a server that cannot answer this one whole (a
@@ -697,7 +696,7 @@ impl LogQl {
         };
         let whole = outer(normalise(distinct(&raw, &self.session_events(checks, false))));
         let split = outer(normalise(count_by(&raw, &self.session_events(checks, true), None).text));
-        Expr { text: whole, split: Some(Box::new(Expr::new(split))), distinct: true }
+        Expr { text: whole, split: Some(Box::new(Expr::new(split))) }
     }
 
     /// The number of distinct sessions.

@@ -7,6 +7,7 @@
 //! taken to have Loki's defaults; per-tenant overrides are not visible here, and a refusal
 //! still halves a class that needs it.
 
+use crate::source::logql::Class;
 use crate::window::Nanos;
 
 const HOUR: Nanos = 3_600_000_000_000;
@@ -69,7 +70,7 @@ impl Limits {
     /// `sessions` sessions if they were spread evenly over the window, those that straddle
     /// two sub-queries counted twice (sessions taken to last up to a quarter of an hour).
     /// Real traffic has busier hours; a refusal still halves the classes that need it.
-    pub fn classes_for(&self, sessions: u64, start: Nanos, end: Nanos, max: u32) -> u32 {
+    pub fn classes_for(&self, sessions: u64, start: Nanos, end: Nanos) -> u32 {
         const STRADDLE: Nanos = HOUR / 4;
         let span = (end - start).max(1);
         let (pieces, straddling) = match self.split {
@@ -80,7 +81,8 @@ impl Limits {
             _ => (1, 0),
         };
         let per_piece = (sessions + straddling) / pieces;
-        per_piece.div_ceil(self.max_series.max(1)).max(1).next_power_of_two().min(u64::from(max)) as u32
+        let classes = per_piece.div_ceil(self.max_series.max(1)).max(1).next_power_of_two();
+        classes.min(u64::from(Class::MAX)) as u32
     }
 }
 
@@ -159,15 +161,15 @@ mod tests {
     #[test]
     fn classes_grow_with_the_sessions_one_sub_query_holds() {
         let hourly = Limits::default();
-        assert_eq!(hourly.classes_for(20_000, 0, WEEK, 256), 1);
-        assert_eq!(hourly.classes_for(100_000, 0, WEEK, 256), 2);
+        assert_eq!(hourly.classes_for(20_000, 0, WEEK), 1);
+        assert_eq!(hourly.classes_for(100_000, 0, WEEK), 2);
         let daily = Limits { split: Some(24 * HOUR), max_series: 500 };
-        assert_eq!(daily.classes_for(20_000, 0, WEEK, 256), 8);
-        assert_eq!(daily.classes_for(100_000, 0, WEEK, 256), 32, "as measured on a real Loki (BENCHMARKS.md)");
+        assert_eq!(daily.classes_for(20_000, 0, WEEK), 8);
+        assert_eq!(daily.classes_for(100_000, 0, WEEK), 32, "as measured on a real Loki (BENCHMARKS.md)");
         let whole = Limits { split: None, max_series: 500 };
-        assert_eq!(whole.classes_for(713, 0, WEEK, 256), 2);
-        assert_eq!(whole.classes_for(400, 0, WEEK, 256), 1);
-        assert_eq!(whole.classes_for(10_000_000, 0, WEEK, 256), 256, "never beyond the most classes");
-        assert_eq!(hourly.classes_for(0, 0, WEEK, 256), 1);
+        assert_eq!(whole.classes_for(713, 0, WEEK), 2);
+        assert_eq!(whole.classes_for(400, 0, WEEK), 1);
+        assert_eq!(whole.classes_for(10_000_000, 0, WEEK), 256, "never beyond the most classes");
+        assert_eq!(hourly.classes_for(0, 0, WEEK), 1);
     }
 }

@@ -200,16 +200,19 @@ impl LokiSource {
 
     /// A short readiness probe (`GET /ready`), for `--source auto`.
     pub async fn probe(&self, timeout: Duration) -> Result<()> {
-        let url = self.url("/ready", &[])?;
         let what = "readiness probe GET /ready";
-        let timeout = timeout.min(self.server.timeout);
-        let reply = http::probe(timeout, || self.server.client.get(url.clone()).timeout(timeout).send())
-            .await
-            .map_err(|e| self.failure(what, &e.to_string()))?;
+        let reply = self.get_once("/ready", timeout).await?.map_err(|e| self.failure(what, &e.to_string()))?;
         if reply.status.is_success() {
             return Ok(());
         }
         Err(self.refused(&format!("{what} ({})", reply.tries), reply.status, reply.body))
+    }
+
+    /// One attempt at `GET path`, allowed at most `timeout` (and the server's own).
+    async fn get_once(&self, path: &str, timeout: Duration) -> Result<std::result::Result<http::Reply, http::Failed>> {
+        let url = self.url(path, &[])?;
+        let timeout = timeout.min(self.server.timeout);
+        Ok(http::probe(timeout, || self.server.client.get(url.clone()).timeout(timeout).send()).await)
     }
 
     /// Every section of the digest for the query's window, and the previous window's
@@ -332,7 +335,7 @@ impl LokiSource {
         let sessions = cur.sessions.unwrap_or(0);
         if sessions > 450 && !shapes.is_empty() && (query.top > 0 || query.variant_spread) {
             let limits = self.limits().await;
-            classes = classes.max(limits.classes_for(sessions, current.start, current.end, Class::MAX));
+            classes = classes.max(limits.classes_for(sessions, current.start, current.end));
         }
         let mut asks = Vec::new();
         if !cur.tuples_are_exact() {
@@ -386,10 +389,8 @@ impl LokiSource {
     /// The server's splitting and series limit, from one `GET /config` (one attempt, at most
     /// 5 s); Loki's defaults when it does not answer.
     async fn limits(&self) -> Limits {
-        let Ok(url) = self.url("/config", &[]) else { return Limits::default() };
-        let timeout = Duration::from_secs(5).min(self.server.timeout);
         let started = Instant::now();
-        let reply = http::probe(timeout, || self.server.client.get(url.clone()).timeout(timeout).send()).await;
+        let Ok(reply) = self.get_once("/config", Duration::from_secs(5)).await else { return Limits::default() };
         let limits = match &reply {
             Ok(r) if r.status.is_success() => Limits::from_config(&r.body),
             _ => Limits::default(),
