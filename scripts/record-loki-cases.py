@@ -7,9 +7,13 @@ pushed data, independently of obsctl. With `--filtered`, instead: 17-*.json and 
 same 24 h Loki asked with `--agent no-such-agent` (a filter that selects nothing: an empty
 report) for the week and for two days without a line the files skip (where one unfiltered
 count of the stream's lines tells an empty selection from a stream that holds nothing), and
-19-*.json, `--agent ops:main` (an agent with a colon, never a session key's).
+19-*.json, `--agent ops:main` (an agent with a colon, never a session key's). With `--agents`,
+instead: 22-*.json, the same 24 h Loki holding the lines with their agentId spread over 60
+agents by session (as tests/loki.rs `spread_agents`), more combinations of type, model, agent
+and variant than `max_query_series`: the queries grouped by all of them are refused and asked
+one dimension at a time.
 
-    LOKI_BIN=/path/to/loki python3 scripts/record-loki-cases.py [--obsctl target/release/obsctl] [--filtered]
+    LOKI_BIN=/path/to/loki python3 scripts/record-loki-cases.py [--obsctl target/release/obsctl] [--filtered | --agents]
 
 Loki is built by the user (no Debian package); nothing here builds or downloads it. Only
 the standard library. Rewrites fixtures/loki/cases/15-* and 16-*; check `git diff` after.
@@ -160,6 +164,28 @@ def recorder(upstream_port, log):
     return server.server_address[1]
 
 
+def spread_agents(entries, agents=60):
+    """tests/loki.rs `spread_agents`: every agentId replaced by `agent-NN`, NN a hash of the
+    line's session (`sessionId`, else `sessionKey`) modulo `agents`; the line written as
+    serde_json writes it (keys sorted, no spaces)."""
+    out = []
+    for e in entries:
+        try:
+            d = json.loads(e["line"])
+        except ValueError:
+            d = None
+        if not isinstance(d, dict) or "agentId" not in d:
+            out.append(e)
+            continue
+        session = next((d[k] for k in ("sessionId", "sessionKey") if isinstance(d.get(k), str)), "")
+        h = 0
+        for b in session.encode():
+            h = (h * 31 + b) % 2**32
+        d["agentId"] = "agent-%02d" % (h % agents)
+        out.append(dict(e, line=json.dumps(d, ensure_ascii=False, separators=(",", ":"), sort_keys=True)))
+    return out
+
+
 # ---- The JSONL source's rules, restated here for the expected values ----
 
 def events(entries):
@@ -287,6 +313,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--obsctl", default=os.path.join(ROOT, "target/release/obsctl"))
     ap.add_argument("--filtered", action="store_true", help="record 17-* (a filter selecting nothing) only")
+    ap.add_argument("--agents", action="store_true", help="record 22-* (the lines over 60 agents) only")
     args = ap.parse_args()
     loki_bin = os.environ.get("LOKI_BIN") or sys.exit("set LOKI_BIN to a Loki 3.4.6 binary")
     entries = pushed()
@@ -304,6 +331,10 @@ def main():
                 # 19: an agent with a colon, which no session key can name (its filter has no
                 # session-key alternative); agent `ops` has sessions named by key only.
                 ("24h", "19", "splitting by 24 h and --agent ops:main", ("--agent", "ops:main"), week)]
+    if args.agents:
+        entries = spread_agents(entries)
+        evs = events(entries)
+        runs = [("24h", "22", "splitting by 24 h, the lines' agents spread over 60", (), week)]
     prefixes = tuple(f"{run[1]}-" for run in runs)
     for f in os.listdir(CASES):
         if f.startswith(prefixes):

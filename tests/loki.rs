@@ -419,6 +419,23 @@ fn synthetic_loki_agrees_with_the_recorded_answers() {
         assert_eq!(refused.status, case.status, "{name}");
         assert_eq!(refused.body.split(' ').next(), case.body.split(' ').next(), "{name}");
     }
+    // Over the lines of 60 agents, every query of the recorded digest (22-*): the same
+    // answer, and the same refusals for the series limit.
+    let many = SyntheticLoki::new(DEFAULT_SELECTOR, spread_agents(pushed_entries(), 60));
+    for case in recorded("22-").iter().filter(|c| c.path == "/loki/api/v1/query") {
+        let got = many.eval(case.param("query"), case_time(case));
+        if case.status == 400 {
+            let refused = got.expect_err(&case.name);
+            assert_eq!(refused.body.split(" (").next(), case.body.split(" (").next(), "{}", case.name);
+            continue;
+        }
+        let got = got.unwrap_or_else(|r| panic!("{}: {}", case.name, r.body));
+        let want = obsctl::source::loki::parse_vector(&case.body).unwrap();
+        assert_eq!(got.len(), want.len(), "{}", case.name);
+        for s in &want {
+            assert!(got.get(&s.labels).is_some_and(|v| close(*v, s.value)), "{}: {:?}", case.name, s.labels);
+        }
+    }
     // Loki 3.4 knows no `ns` in a range (nor `us`): the defect that only a real Loki showed.
     for range in ["604800000000000ns", "1500ns", "1500us"] {
         let query = format!("sum(count_over_time({DEFAULT_SELECTOR} [{range}]))");
@@ -613,6 +630,60 @@ fn answer_equals_the_jsonl_source_on_the_recorded_data() {
     }
 }
 
+/// The recorded lines with their `agentId`s spread over `agents` agents by session: a
+/// gateway with many agents, each with a few models and variants.
+fn spread_agents(entries: Vec<replay::Entry>, agents: u32) -> Vec<replay::Entry> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&e.line) else {
+                return e;
+            };
+            let session = ["sessionId", "sessionKey"].iter().find_map(|k| v.get(*k)?.as_str()).unwrap_or("");
+            let n = session.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into())) % agents;
+            if !v.contains_key("agentId") {
+                return e;
+            }
+            v.insert("agentId".into(), format!("agent-{n:02}").into());
+            replay::Entry::new(e.stream, e.ts_ns, serde_json::Value::Object(v).to_string())
+        })
+        .collect()
+}
+
+/// Synthetic: a window with more combinations of type, model, agent and variant than
+/// `max_query_series` (the recorded lines over 60 agents, Loki's default limit of 500): the
+/// queries grouped by all of them at once are refused, asked again one dimension at a time
+/// (the digest shows each on its own), and the answer still equals the JSONL source's. With
+/// a limit that even one dimension exceeds, the digest fails with the hint.
+#[test]
+fn more_combinations_than_the_series_limit_are_asked_one_dimension_at_a_time() {
+    let entries = spread_agents(pushed_entries(), 60);
+    let lines: Vec<String> = entries.iter().map(|e| e.line.clone()).collect();
+    let (server, _) = synthetic_server(SyntheticLoki::new(DEFAULT_SELECTOR, entries.clone()));
+    let query = week("2026-W47", "UTC");
+    let got = block_on(source(server.url()).answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    assert_same(&jsonl_answer(&lines, &query), &got, "60 agents");
+    assert!(got.rows.by_agent.len() > 50, "{} agents", got.rows.by_agent.len());
+    let requests = server.requests();
+    let refused: Vec<&str> =
+        requests.iter().filter(|l| l.status == 400).filter_map(|l| l.request.param("query")).collect();
+    assert!(!refused.is_empty(), "the window must exceed the limit grouped by every dimension");
+    assert!(refused.iter().all(|q| !q.contains(logql::BY)), "no query asked apart is refused: {refused:?}");
+    let apart = requests.iter().filter(|l| l.request.param("query").is_some_and(|q| q.contains(logql::BY))).count();
+    // The line counts (then again with the checks, apart at once) and the cost of both
+    // windows, each by type and agent, model, variant.
+    assert_eq!((refused.len(), apart), (3, 12), "{refused:?}");
+    assert!(requests.len() <= 40 + 3 * refused.len(), "{} requests", requests.len());
+
+    let mut fake = SyntheticLoki::new(DEFAULT_SELECTOR, entries);
+    fake.max_series = 40;
+    let (server, _) = synthetic_server(fake);
+    let err = block_on(source(server.url()).answer(&query)).unwrap_err();
+    assert_eq!(error::exit_code(&err), error::UNAVAILABLE);
+    let message = error::describe(&err);
+    assert!(message.contains("more combinations of event type"), "{message}");
+}
+
 /// The limits obsctl reads from `GET /config`, on the answers of a real Loki 3.4.6 (recorded
 /// with 15-* and 16-*): splitting by a day, and off.
 #[test]
@@ -707,12 +778,14 @@ fn distinct_counts_are_asked_whole_or_in_the_split_form() {
 
 /// Every request of a whole `answer()`, recorded from a real Loki 3.4.6 (cases 15-*: splitting
 /// by 24 h; 16-*: splitting off, so the top sessions are asked in the two classes its
-/// `/config` calls for), replayed: the client sends exactly those requests, and what it
-/// makes of the real answers equals the JSONL source on the same lines.
+/// `/config` calls for; 22-*: splitting by 24 h, the lines over 60 agents, so the queries
+/// grouped by every dimension are refused and asked one dimension at a time), replayed: the
+/// client sends exactly those requests, and what it makes of the real answers equals the
+/// JSONL source on the same lines.
 #[test]
 fn recorded_digests_replay_to_the_jsonl_source() {
-    let lines = pushed_lines();
-    for prefix in ["15-", "16-"] {
+    let many_agents: Vec<String> = spread_agents(pushed_entries(), 60).into_iter().map(|e| e.line).collect();
+    for (prefix, lines) in [("15-", pushed_lines()), ("16-", pushed_lines()), ("22-", many_agents)] {
         let cases = recorded(prefix);
         assert!(cases.len() >= 25, "{prefix}: {} cases", cases.len());
         for case in cases.iter().filter(|c| c.expected.is_some()) {
@@ -742,8 +815,17 @@ fn recorded_digests_replay_to_the_jsonl_source() {
             v.spread.cost_sum_squares = None;
         }
         assert_same(&jsonl, &got, prefix);
-        let refused = cases.iter().filter(|c| c.status == 400).count();
-        assert_eq!(refused, 0, "{prefix}: the classes its /config calls for, at once");
+        let refused: Vec<&str> = cases.iter().filter(|c| c.status == 400).map(|c| c.param("query")).collect();
+        let apart = cases.iter().filter(|c| c.path != "/config" && c.param("query").contains(logql::BY)).count();
+        if prefix == "22-" {
+            // Line counts (asked apart at once again with the checks) and cost (both windows).
+            assert_eq!(refused.len(), 3, "{prefix}: {refused:?}");
+            assert_eq!(apart, 4 * 3, "{prefix}: by type and agent, model, variant");
+            assert!(got.rows.by_agent.len() > 50);
+        } else {
+            assert!(refused.is_empty(), "{prefix}: the classes its /config calls for, at once");
+            assert_eq!(apart, 0);
+        }
         assert!(cases.iter().any(|c| c.path == "/config"), "{prefix}: the server's limits asked");
         let classed = cases.iter().any(|c| c.path != "/config" && c.param("query").contains("sessionId=~`(?s)"));
         assert_eq!(classed, prefix == "16-", "{prefix}: the top sessions per class only without splitting");
@@ -1014,6 +1096,32 @@ fn real_loki_equals_the_jsonl_source() {
     let mut want = jsonl_answer_of(&lines, &query, &f);
     want.skipped_lines = got.skipped_lines;
     assert_same(&want, &got, "real Loki, filtered");
+}
+
+/// Runs only with `LOKI_BIN`: the recorded lines over 60 agents on a real Loki with its
+/// default `max_query_series` of 500, where the queries grouped by every dimension are
+/// refused and asked again one dimension at a time: `answer()` still equals the JSONL source.
+#[test]
+fn real_loki_asks_many_agents_one_dimension_at_a_time() {
+    let Some(bin) = std::env::var_os("LOKI_BIN") else {
+        eprintln!(
+            "\n*** SKIPPED real_loki_asks_many_agents_one_dimension_at_a_time: set LOKI_BIN to a Loki 3.x binary \
+             to run it (more_combinations_than_the_series_limit_are_asked_one_dimension_at_a_time ran on the \
+             synthetic Loki instead). ***\n"
+        );
+        return;
+    };
+    let loki = real::TestLoki::start(Path::new(&bin));
+    let entries = spread_agents(pushed_entries(), 60);
+    let lines: Vec<String> = entries.iter().map(|e| e.line.clone()).collect();
+    block_on(real::push(&loki.url, &entries));
+    real::wait_for_lines(&loki.url, lines.len());
+    let mut source = source(&loki.url);
+    source.verbose = true;
+    let query = week("2026-W47", "UTC");
+    let got = block_on(source.answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    assert_same(&jsonl_answer(&lines, &query), &got, "real Loki, 60 agents");
+    assert!(got.rows.by_agent.len() > 50, "{} agents", got.rows.by_agent.len());
 }
 
 mod real {

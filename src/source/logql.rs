@@ -20,7 +20,7 @@
 //!   (`|~ "model_usage|llm\.call|\\u"`; the `\u` keeps lines whose text hides the type
 //!   behind a JSON escape, which the parser then judges exactly).
 //! - One query per measure, grouped by every dimension at once, answered with a few
-//!   hundred series at most; such queries are wrapped so that Loki's frontend does not cut
+//!   hundred series at most (else one per dimension, [`Expr::apart`]); such queries are wrapped so that Loki's frontend does not cut
 //!   them into one sub-query per split interval ([`Expr::unsplit`]): on a Loki that splits
 //!   by 1 h, a week is otherwise 168 sub-queries whose overhead costs 3–5× the scan itself.
 //! - Distinct counts of sessions (in all, per agent and variant) are asked whole, in a form
@@ -91,6 +91,11 @@ pub const CHECKED_FIELDS: [(&str, &str); 7] = [
 /// The token counts of every shape's model calls.
 pub const TOKEN_FIELDS: [&str; 4] = ["inputTokens", "outputTokens", "data_delta_input", "data_delta_output"];
 
+/// The fields naming an event's type, one per shape.
+const TYPE_LABELS: [&str; 3] = ["type", "eventType", "kind"];
+/// The labels naming a model call's model and provider, every shape's.
+const MODEL_LABELS: [&str; 4] = ["model", "provider", "data_model", "data_provider"];
+
 /// The raw labels that name an experiment and a variant, in the JSONL source's order of
 /// preference: `experimentId`, `experiment.id` (flat or nested, both `experiment_id`
 /// after `| json`), a plain `experiment`; `variant`, `experiment.variant`.
@@ -105,6 +110,9 @@ pub const VARIANT: &str = "obsctl_variant";
 /// Tags the parts of a query joined by `or`, which would otherwise drop a series of the
 /// right side whose labels equal one of the left.
 pub const PART: &str = "obsctl_part";
+/// Tags each query of a measure asked apart, one per dimension ([`Expr::apart`]): `base`,
+/// `model`, `agent` or `variant`.
+pub const BY: &str = "obsctl_by";
 
 /// `agentId` unless missing or `"unknown"`, else the `<id>` of an `agent:<id>:…` session
 /// key, else `"unknown"`: `resolve_agent` of the JSONL source, as a Go template.
@@ -405,11 +413,15 @@ pub struct Expr {
     /// The same answer in a form Loki's frontend splits by time (and obsctl by classes of
     /// sessions), for a server that cannot answer this one whole.
     split: Option<Box<Expr>>,
+    /// The same figures as one query per dimension (model, agent, variant), each tagged
+    /// with [`BY`], for a window with more combinations of them than Loki's series limit:
+    /// the digest shows each dimension on its own, never their combinations.
+    apart: Vec<Expr>,
 }
 
 impl Expr {
     fn new(text: String) -> Expr {
-        Expr { text, split: None }
+        Expr { text, split: None, apart: Vec::new() }
     }
 
     /// A query `head[R]tail` over one range (for tests and one-off queries).
@@ -439,7 +451,19 @@ impl Expr {
     /// The same answer, asked so that Loki's frontend does not split it by time: for
     /// queries whose answer, and every intermediate vector, is a few hundred series.
     pub fn unsplit(self) -> Expr {
-        Expr { text: format!("bottomk({UNSPLIT_K}, {})", self.text), split: Some(Box::new(self)) }
+        Expr { text: format!("bottomk({UNSPLIT_K}, {})", self.text), split: Some(Box::new(self)), apart: Vec::new() }
+    }
+
+    /// The queries to ask instead when Loki refuses this one for the series limit: one per
+    /// dimension, each tagged with [`BY`] (empty for a query grouped by one dimension).
+    pub fn apart(&self) -> &[Expr] {
+        &self.apart
+    }
+
+    /// This query, with `parts` (named by the dimension they group by) to ask apart.
+    fn with_apart(mut self, parts: Vec<(&str, Expr)>) -> Expr {
+        self.apart = parts.into_iter().map(|(name, e)| e.labelled(BY, name)).collect();
+        self
     }
 
     /// The form Loki's frontend splits, for a server that cannot answer this one whole (a
@@ -448,13 +472,16 @@ impl Expr {
         self.split.as_deref().cloned()
     }
 
-    fn tagged(self, part: &str) -> Expr {
-        Expr::new(format!("label_replace({}, \"{PART}\", \"{part}\", \"\", \"\")", self.text))
+    /// Every series of the answer (of this form and its split one) with `label="value"`.
+    fn labelled(self, label: &str, value: &str) -> Expr {
+        let text = format!("label_replace({}, \"{label}\", \"{value}\", \"\", \"\")", self.text);
+        let split = self.split.map(|s| Box::new(s.labelled(label, value)));
+        Expr { text, split, apart: Vec::new() }
     }
 
     /// Several queries in one answer, each series tagged with its part's name.
     fn union(parts: Vec<(String, Expr)>) -> Expr {
-        let tagged: Vec<String> = parts.into_iter().map(|(name, e)| e.tagged(&name).text).collect();
+        let tagged: Vec<String> = parts.into_iter().map(|(name, e)| e.labelled(PART, &name).text).collect();
         Expr::new(tagged.join(" or "))
     }
 }
@@ -518,6 +545,12 @@ impl LogQl {
     /// The selector, a line filter, the parser and the filters that keep valid JSON lines
     /// (and, with checks, only lines whose numbers the JSONL source accepts).
     fn parsed(&self, line_filter: Option<&str>, checks: Checks) -> String {
+        self.parse(line_filter, checks, true)
+    }
+
+    /// [`LogQl::parsed`], keeping the lines that are not JSON (marked `__error__`) unless
+    /// `valid_only`.
+    fn parse(&self, line_filter: Option<&str>, checks: Checks, valid_only: bool) -> String {
         let mut p = self.selector.clone();
         if let Some(f) = line_filter {
             p.push_str(&format!(" |~ `{f}`"));
@@ -525,7 +558,7 @@ impl LogQl {
         if checks == Checks::On {
             p.push_str(&format!(" !~ `{QUOTED_NUMBER}`"));
         }
-        p.push_str(" | json | __error__=\"\"");
+        p.push_str(if valid_only { " | json | __error__=\"\"" } else { " | json" });
         if checks == Checks::On {
             for (field, re) in CHECKED_FIELDS {
                 p.push_str(&format!(" | {field}=~`{re}`"));
@@ -554,31 +587,28 @@ impl LogQl {
     /// Every line by parse error (`JSONParserErr`: not JSON), type fields (none: not a
     /// telemetry event, which the JSONL source skips too) and `agentId`, and with `dims` by
     /// model and experiment labels: events, model calls per model, runs and tool calls per
-    /// variant.
+    /// variant. Apart: the lines by type and agent, the model calls by model (only those
+    /// lines), the events by variant.
     pub fn counts(&self, checks: Checks, dims: bool) -> Expr {
-        let mut p = self.selector.clone();
-        if checks == Checks::On {
-            p.push_str(&format!(" !~ `{QUOTED_NUMBER}`"));
-        }
-        p.push_str(" | json");
-        if checks == Checks::On {
-            for (field, re) in CHECKED_FIELDS {
-                p.push_str(&format!(" | {field}=~`{re}`"));
-            }
-        }
-        p.push_str(&self.filters);
+        let pipeline = |line_filter| self.parse(line_filter, checks, false);
+        let p = pipeline(None);
         // `agentId` either way: a window's cost is grouped by agent (the previous one's for
         // the top movers), which needs to know whether every line names its agent.
-        let mut by = vec!["__error__", "type", "eventType", "kind", "agentId"];
-        if dims {
-            by.extend(["model", "provider", "data_model", "data_provider"]);
-            by.extend(EXPERIMENT_LABELS);
+        let base = ["__error__", "type", "eventType", "kind", "agentId"];
+        if !dims {
+            return count_by(&base, &p, Some("")).unsplit();
         }
-        count_by(&by, &p, Some("")).unsplit()
+        let with = |extra: &[&'static str]| [&base[..4], extra].concat();
+        let all = [&base[..], &MODEL_LABELS, &EXPERIMENT_LABELS].concat();
+        count_by(&all, &p, Some("")).unsplit().with_apart(vec![
+            ("base", count_by(&base, &p, Some("")).unsplit()),
+            ("model", count_by(&with(&MODEL_LABELS), &pipeline(Some(MODEL_LINES)), Some("")).unsplit()),
+            ("variant", count_by(&with(&EXPERIMENT_LABELS), &p, Some("")).unsplit()),
+        ])
     }
 
-    /// Failed run ends and tool calls, by type fields and, with `dims`, by agent and
-    /// experiment labels.
+    /// Failed run ends and tool calls, by type fields and, with `agent`, by agent and
+    /// experiment labels (apart: by agent, by experiment).
     pub fn failed(&self, checks: Checks, agent: Option<AgentBy>) -> Expr {
         let any: Vec<String> = Shape::ALL
             .iter()
@@ -588,51 +618,73 @@ impl LogQl {
                 format!("({} and {})", s.is(&types), s.failed())
             })
             .collect();
-        let p = format!("{} | {}{}", self.parsed(Some(OUTCOME_LINES), checks), any.join(" or "), agent_format(agent));
-        count_by(&grouping(&["type", "eventType", "kind"], agent), &p, Some("")).unsplit()
+        let p = |agent| {
+            format!("{} | {}{}", self.parsed(Some(OUTCOME_LINES), checks), any.join(" or "), agent_format(agent))
+        };
+        let count = |by: &[&str], agent| count_by(by, &p(agent), Some("")).unsplit();
+        let e = count(&grouping(&TYPE_LABELS, agent), agent);
+        match agent {
+            Some(a) => e.with_apart(vec![
+                ("agent", count(&[&TYPE_LABELS[..], &[a.label()]].concat(), agent)),
+                ("variant", count(&[&TYPE_LABELS[..], &EXPERIMENT_LABELS].concat(), None)),
+            ]),
+            None => e,
+        }
     }
 
     /// Model calls without a cost, by model labels and, with `agent`, by agent and
-    /// experiment labels.
+    /// experiment labels (apart: by model, by agent, by experiment).
     pub fn uncosted(&self, checks: Checks, agent: Option<AgentBy>) -> Expr {
         let any: Vec<String> = Shape::ALL.iter().map(|s| format!("({})", s.uncosted())).collect();
-        let p = format!("{} | {}{}", self.parsed(Some(MODEL_LINES), checks), any.join(" or "), agent_format(agent));
-        let mut by = vec!["type", "eventType", "kind", "model", "provider", "data_model", "data_provider"];
-        if agent.is_none() {
-            by.truncate(3);
-        }
-        count_by(&grouping(&by, agent), &p, Some("")).unsplit()
+        let p =
+            |agent| format!("{} | {}{}", self.parsed(Some(MODEL_LINES), checks), any.join(" or "), agent_format(agent));
+        let count = |by: &[&str], agent| count_by(by, &p(agent), Some("")).unsplit();
+        let Some(a) = agent else { return count(&TYPE_LABELS, None) };
+        let by_model = [&TYPE_LABELS[..], &MODEL_LABELS].concat();
+        count(&grouping(&by_model, agent), agent).with_apart(vec![
+            ("model", count(&by_model, None)),
+            ("agent", count(&[&TYPE_LABELS[..], &[a.label()]].concat(), agent)),
+            ("variant", count(&[&TYPE_LABELS[..], &EXPERIMENT_LABELS].concat(), None)),
+        ])
     }
 
-    /// The model calls of one leg with their value summed: cost by model, agent and
-    /// experiment labels (`agent` given), tokens by model (`by_model`), or a plain sum.
-    pub fn leg(&self, leg: Leg, checks: Checks, by_model: bool, agent: Option<AgentBy>) -> Expr {
-        let mut by: Vec<&str> = Vec::new();
-        if by_model {
-            // The type field tells obsctl which labels name the model ([`model_of`]).
-            by.push(leg.shape.type_field());
-            by.extend(leg.shape.model_labels());
-        }
-        sum_by(&grouping(&by, agent), &self.leg_pipeline(leg, checks, agent), leg.field).unsplit()
+    /// The model calls of one leg with their value summed, by `by` (and the agent's
+    /// template where `agent` says so).
+    fn leg(&self, leg: Leg, checks: Checks, by: &[&str], agent: Option<AgentBy>) -> Expr {
+        sum_by(by, &self.leg_pipeline(leg, checks, agent), leg.field)
     }
 
     /// Every leg of `value` for the shapes present, in one request (the parts tagged apart):
-    /// a fixed number of requests whatever the mix of shapes.
+    /// a fixed number of requests whatever the mix of shapes. Cost by model, agent and
+    /// experiment labels (`agent` given; apart: by each), tokens by model (`by_model`), or
+    /// a plain sum.
     pub fn legs(&self, value: Value, shapes: &[Shape], checks: Checks, by_model: bool, agent: Option<AgentBy>) -> Expr {
-        let parts: Vec<(String, Expr)> = shapes
-            .iter()
-            .flat_map(|s| s.legs(value))
-            .enumerate()
-            .map(|(i, &leg)| {
-                (
-                    format!("l{i}"),
-                    self.leg(leg, checks, by_model, agent)
-                        .split()
-                        .unwrap_or_else(|| self.leg(leg, checks, by_model, agent)),
-                )
-            })
-            .collect();
-        Expr::union(parts).unsplit()
+        let union = |by: &dyn Fn(Leg) -> Vec<&'static str>, agent: Option<AgentBy>| {
+            let parts: Vec<(String, Expr)> = shapes
+                .iter()
+                .flat_map(|s| s.legs(value))
+                .enumerate()
+                .map(|(i, &leg)| (format!("l{i}"), self.leg(leg, checks, &by(leg), agent)))
+                .collect();
+            Expr::union(parts).unsplit()
+        };
+        // The type field tells obsctl which labels name the model ([`model_of`]).
+        let model = |leg: Leg| {
+            if by_model {
+                [&[leg.shape.type_field()][..], &leg.shape.model_labels()].concat()
+            } else {
+                Vec::new()
+            }
+        };
+        let joint = union(&|leg| grouping(&model(leg), agent), agent);
+        match agent {
+            Some(a) if by_model => joint.with_apart(vec![
+                ("model", union(&model, None)),
+                ("agent", union(&|_| vec![a.label()], agent)),
+                ("variant", union(&|_| EXPERIMENT_LABELS.to_vec(), None)),
+            ]),
+            _ => joint,
+        }
     }
 
     fn leg_pipeline(&self, leg: Leg, checks: Checks, agent: Option<AgentBy>) -> String {
@@ -696,7 +748,7 @@ impl LogQl {
         };
         let whole = outer(normalise(distinct(&raw, &self.session_events(checks, false))));
         let split = outer(normalise(count_by(&raw, &self.session_events(checks, true), None).text));
-        Expr { text: whole, split: Some(Box::new(Expr::new(split))) }
+        Expr { text: whole, split: Some(Box::new(Expr::new(split))), apart: Vec::new() }
     }
 
     /// The number of distinct sessions.
@@ -1045,16 +1097,35 @@ mod tests {
     #[test]
     fn queries_read() {
         let q = LogQl::new(r#"{job="openclaw-telemetry"}"#).unwrap();
-        let leg = Shape::B.legs(Value::Cost)[1];
-        let cost =
-            q.leg(leg, Checks::Off, true, Some(AgentBy::Id)).render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
-        assert!(cost.starts_with(
-            "bottomk(1000000, sum by (eventType, model, provider, agentId, experimentId, experiment_id, experiment, variant, \
+        let legs = q.legs(Value::Cost, &[Shape::B], Checks::Off, true, Some(AgentBy::Id));
+        let cost = legs.render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(
+            cost.starts_with("bottomk(1000000, label_replace(sum by (eventType, model, provider, agentId, "),
+            "{cost}"
+        );
+        assert!(cost.contains(
+            "label_replace(sum by (eventType, model, provider, agentId, experimentId, experiment_id, experiment, variant, \
              experiment_variant) (sum_over_time({job=\"openclaw-telemetry\"} |~ `model_usage|llm\\.call|\\\\u` | json \
              | __error__=\"\" | type=\"\" and eventType=\"model_usage\" and estimatedCostUsd=\"\" | drop "
         ), "{cost}");
-        assert!(cost.ends_with("| unwrap costUsd | __error__=\"\" [86400s])))"), "{cost}");
-        let checked = q.leg(leg, Checks::On, false, None).render(0, NANOS_PER_SEC, Class::ALL).unwrap();
+        assert!(cost.contains("| unwrap costUsd | __error__=\"\" [86400s])), \"obsctl_part\", \"l1\""), "{cost}");
+        // Apart: by model (with the type field that tells which labels name it), by agent,
+        // by variant, each tagged.
+        let parts: Vec<String> =
+            legs.apart().iter().map(|e| e.render(0, 86_400 * NANOS_PER_SEC, Class::ALL).unwrap()).collect();
+        assert_eq!(parts.len(), 3);
+        for (part, (name, by)) in parts.iter().zip([
+            ("model", "sum by (eventType, model, provider) ("),
+            ("agent", "sum by (agentId) ("),
+            ("variant", "sum by (experimentId, experiment_id, experiment, variant, experiment_variant) ("),
+        ]) {
+            assert!(part.starts_with("label_replace(bottomk(1000000, "), "{part}");
+            assert!(part.ends_with(&format!(", \"{BY}\", \"{name}\", \"\", \"\")")), "{part}");
+            assert_eq!(part.matches(by).count(), 2, "both legs of shape B by {name}: {part}");
+        }
+        assert!(q.legs(Value::Tokens(Tokens::Input), &[Shape::A], Checks::Off, true, None).apart().is_empty());
+        let checked = q.legs(Value::Cost, &[Shape::B], Checks::On, false, None).render(0, NANOS_PER_SEC, Class::ALL);
+        let checked = checked.unwrap();
         assert!(checked.contains(&format!("!~ `{QUOTED_NUMBER}` | json | __error__=\"\" | costUsd=~`")), "{checked}");
         let count = q.session_count(Checks::Off).render(0, NANOS_PER_SEC, Class { index: 1, of: 2 }).unwrap();
         assert_eq!(

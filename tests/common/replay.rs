@@ -369,12 +369,17 @@ pub struct Entry {
     pub line: String,
     /// What `| json` extracts, or `None` when the line is not a JSON object.
     json: Option<BTreeMap<String, String>>,
+    /// What `| json` extracts from a line that is not JSON before it meets the error:
+    /// Loki's parser reads the members one by one, so `{"type":"model_usage","costUsd":`
+    /// is a `type` with `__error__` (recorded in 22-*).
+    partial: BTreeMap<String, String>,
 }
 
 impl Entry {
     pub fn new(stream: BTreeMap<String, String>, ts_ns: i64, line: String) -> Entry {
         let json = flatten_json(&line, &stream);
-        Entry { stream, ts_ns, line, json }
+        let partial = if json.is_none() { partial_json(&line, &stream) } else { BTreeMap::new() };
+        Entry { stream, ts_ns, line, json, partial }
     }
 }
 
@@ -425,7 +430,28 @@ fn read_pushed() -> Vec<Entry> {
 /// is already a stream label gets `_extracted`.
 fn flatten_json(line: &str, stream: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    let object = value.as_object()?;
+    Some(flatten_object(value.as_object()?, stream))
+}
+
+/// The members of a broken JSON object up to the last one that is whole: the longest
+/// prefix ending before a `,` that is an object once closed.
+fn partial_json(line: &str, stream: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if !line.trim_start().starts_with('{') {
+        return BTreeMap::new();
+    }
+    line.match_indices(',')
+        .rev()
+        .find_map(|(i, _)| {
+            let value: serde_json::Value = serde_json::from_str(&format!("{}}}", &line[..i])).ok()?;
+            Some(flatten_object(value.as_object()?, stream))
+        })
+        .unwrap_or_default()
+}
+
+fn flatten_object(
+    object: &serde_json::Map<String, serde_json::Value>,
+    stream: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     fn walk(prefix: &str, obj: &serde_json::Map<String, serde_json::Value>, out: &mut BTreeMap<String, String>) {
         for (k, v) in obj {
@@ -447,11 +473,7 @@ fn flatten_json(line: &str, stream: &BTreeMap<String, String>) -> Option<BTreeMa
         }
     }
     walk("", object, &mut out);
-    Some(
-        out.into_iter()
-            .map(|(k, v)| if stream.contains_key(&k) { (format!("{k}_extracted"), v) } else { (k, v) })
-            .collect(),
-    )
+    out.into_iter().map(|(k, v)| if stream.contains_key(&k) { (format!("{k}_extracted"), v) } else { (k, v) }).collect()
 }
 
 /// A Loki that computes its answers: the LogQL subset below, evaluated over `entries`.
@@ -660,6 +682,7 @@ impl SyntheticLoki {
                 Stage::Json => match &entry.json {
                     Some(j) => labels.extend(j.iter().map(|(k, v)| (k.clone(), v.clone()))),
                     None => {
+                        labels.extend(entry.partial.iter().map(|(k, v)| (k.clone(), v.clone())));
                         labels.insert("__error__".into(), "JSONParserErr".into());
                         labels.insert("__error_details__".into(), "invalid JSON".into());
                     }

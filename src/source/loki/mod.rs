@@ -42,8 +42,9 @@
 //! and the classes' sums added, their top N merged. The first try starts at the classes
 //! the session count needs under the server's splitting and limit (`GET /config`,
 //! [`Limits::classes_for`]). A distinct count refused whole is asked in that split form.
-//! Any other query that is refused is split in time at its midpoint (whole milliseconds),
-//! its sums added. Requests run concurrently, at most [`LokiSource::max_concurrency`] at a
+//! A measure grouped by model, agent and experiment at once is asked one dimension at a
+//! time ([`Expr::apart`]; case 22-*: 60 agents). Any other query that is refused is split
+//! in time at its midpoint (whole milliseconds), its sums added. Requests run concurrently, at most [`LokiSource::max_concurrency`] at a
 //! time.
 //!
 //! # Never a partial answer shown as complete
@@ -173,6 +174,8 @@ impl Ask {
 struct Done {
     samples: Vec<Sample>,
     classes: u32,
+    /// Whether it was asked one dimension at a time ([`Expr::apart`]).
+    apart: bool,
 }
 
 impl LokiSource {
@@ -258,13 +261,17 @@ impl LokiSource {
         if checks == Checks::On {
             // The counts again, without the lines the survey found.
             tallies = [Tally::default(), Tally::default()];
-            let asks = windows
-                .iter()
-                .map(|&(which, w)| Ask::new(What::Counts(which), q.counts(checks, which == Which::Current), w))
-                .collect();
-            let done = self.run(asks).await?;
-            for (i, &(which, _)) in windows.iter().enumerate() {
-                tallies[which as usize].counts(&done[i].samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
+            let mut asks = Vec::new();
+            for (i, &(which, w)) in windows.iter().enumerate() {
+                let expr = q.counts(checks, which == Which::Current);
+                // Refused whole without the checks: refused with them too.
+                let exprs = if done[i + 1].apart { expr.apart().to_vec() } else { vec![expr] };
+                asks.extend(exprs.into_iter().map(|e| Ask::new(What::Counts(which), e, w)));
+            }
+            let done = self.run(asks.iter().map(Ask::copy).collect()).await?;
+            for (ask, done) in asks.iter().zip(&done) {
+                let What::Counts(which) = ask.what else { continue };
+                tallies[which as usize].counts(&done.samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
             }
         }
         let lines: u64 = tallies.iter().map(|t| t.events + t.not_json + t.untyped).sum::<u64>() + quoted + bad;
@@ -628,7 +635,8 @@ impl LokiSource {
     /// asked again in the form its frontend splits. Rounds of at most `max_concurrency`
     /// requests in flight; the first failure nothing can cure ends the run.
     async fn run(&self, asks: Vec<Ask>) -> Result<Vec<Done>> {
-        let mut done: Vec<Done> = asks.iter().map(|a| Done { samples: Vec::new(), classes: a.classes }).collect();
+        let mut done: Vec<Done> =
+            asks.iter().map(|a| Done { samples: Vec::new(), classes: a.classes, apart: false }).collect();
         let mut pieces_of = vec![1usize; asks.len()];
         let mut pending: Vec<Piece> = Vec::new();
         for (i, ask) in asks.iter().enumerate() {
@@ -694,6 +702,13 @@ impl LokiSource {
                     };
                     done[i].classes = done[i].classes.max(halves[0].of);
                     pending.extend(halves.map(|class| Piece { class, expr: piece.expr.clone(), ..piece }));
+                    continue;
+                }
+                if !piece.expr.apart().is_empty() {
+                    // More combinations of model, agent and variant than the limit: each on
+                    // its own (time splitting rarely shrinks them).
+                    done[i].apart = true;
+                    pending.extend(piece.expr.apart().iter().map(|expr| Piece { expr: expr.clone(), ..piece }));
                     continue;
                 }
                 let mid = (piece.start + (piece.end - piece.start) / 2) / MIN_PIECE * MIN_PIECE;

@@ -24,6 +24,16 @@ fn variant_of(labels: &BTreeMap<String, String>) -> VariantKey {
     (e.map(str::to_string), v.map(str::to_string))
 }
 
+/// Which of `parts` a series answers for: all of them for a query grouped by every
+/// dimension, else the one its [`logql::BY`] label names.
+fn part_of<const N: usize>(s: &Sample, parts: [&str; N]) -> Result<[bool; N]> {
+    match s.labels.get(logql::BY) {
+        None => Ok([true; N]),
+        Some(by) if parts.contains(&by.as_str()) => Ok(parts.map(|p| p == by)),
+        Some(by) => Err(anyhow!("{by:?} is not one of the parts {parts:?} asked apart")),
+    }
+}
+
 /// A cost summed from the series of the answers, and whether any series was there: a
 /// group whose calls all lacked a cost has none, and its cost is unknown, not zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,78 +103,116 @@ pub struct Tally {
 
 impl Tally {
     /// Every line by parse error and type, and (current window) by agent, model and
-    /// experiment.
+    /// experiment; or one of those parts ([`logql::BY`]).
     pub fn counts(&mut self, samples: &[Sample]) -> Result<()> {
         for s in samples {
             let n = count(s)?;
+            let [base, model, variant] = part_of(s, ["base", "model", "variant"])?;
             if s.labels.get("__error__").is_some_and(|e| !e.is_empty()) {
-                self.not_json += n;
+                if base {
+                    self.not_json += n;
+                }
                 continue;
             }
             let Some((shape, kind)) = Shape::kind_of(&s.labels) else {
-                self.untyped += n;
+                if base {
+                    self.untyped += n;
+                }
                 continue;
             };
-            self.events += n;
-            *self.shapes.entry(shape).or_default() += n;
-            match s.labels.get("agentId").map(String::as_str) {
-                Some(a) if !a.is_empty() && a != "unknown" => {
-                    self.agents_seen.insert(a.to_string());
+            if base {
+                self.events += n;
+                *self.shapes.entry(shape).or_default() += n;
+                match s.labels.get("agentId").map(String::as_str) {
+                    Some(a) if !a.is_empty() && a != "unknown" => {
+                        self.agents_seen.insert(a.to_string());
+                    }
+                    _ => self.agent_from_key = true,
                 }
-                _ => self.agent_from_key = true,
             }
-            let o = self.variant_outcomes.entry(variant_of(&s.labels)).or_default();
-            match kind {
-                Kind::ModelCall => *self.calls.entry(logql::model_of(&s.labels)).or_default() += n,
-                Kind::RunEnd => o.runs += n,
-                Kind::ToolCall => o.tool_calls += n,
-                Kind::Other => {}
+            if model && kind == Kind::ModelCall {
+                *self.calls.entry(logql::model_of(&s.labels)).or_default() += n;
+            }
+            if variant {
+                let o = self.variant_outcomes.entry(variant_of(&s.labels)).or_default();
+                match kind {
+                    Kind::RunEnd => o.runs += n,
+                    Kind::ToolCall => o.tool_calls += n,
+                    Kind::ModelCall | Kind::Other => {}
+                }
             }
         }
         Ok(())
     }
 
-    /// Failed run ends and tool calls.
+    /// Failed run ends and tool calls (by agent, by variant, or both).
     pub fn failed(&mut self, samples: &[Sample]) -> Result<()> {
         for s in samples {
             let n = count(s)?;
+            let [agent, variant] = part_of(s, ["agent", "variant"])?;
             let (_, kind) = Shape::kind_of(&s.labels).ok_or_else(|| anyhow!("{:?} is no event", s.labels))?;
-            let o = self.variant_outcomes.entry(variant_of(&s.labels)).or_default();
             match kind {
                 Kind::RunEnd => {
-                    o.failed_runs += n;
-                    *self.agent_failed_runs.entry(logql::agent_of(&s.labels).to_string()).or_default() += n;
+                    if variant {
+                        self.variant_outcomes.entry(variant_of(&s.labels)).or_default().failed_runs += n;
+                    }
+                    if agent {
+                        *self.agent_failed_runs.entry(logql::agent_of(&s.labels).to_string()).or_default() += n;
+                    }
                 }
-                Kind::ToolCall => o.tool_failures += n,
+                Kind::ToolCall if variant => {
+                    self.variant_outcomes.entry(variant_of(&s.labels)).or_default().tool_failures += n
+                }
+                Kind::ToolCall => {}
                 _ => return Err(anyhow!("{:?} is neither a run end nor a tool call", s.labels)),
             }
         }
         Ok(())
     }
 
-    /// Model calls without a cost.
+    /// Model calls without a cost (by model, agent and variant with `dims`, or one of
+    /// them; the model part holds the total).
     pub fn uncosted(&mut self, samples: &[Sample], dims: bool) -> Result<()> {
         for s in samples {
             let n = count(s)?;
-            self.uncosted += n;
+            let [model, agent, variant] = part_of(s, ["model", "agent", "variant"])?;
+            if model {
+                self.uncosted += n;
+            }
             if dims {
-                *self.uncosted_model.entry(logql::model_of(&s.labels)).or_default() += n;
-                *self.uncosted_agent.entry(logql::agent_of(&s.labels).to_string()).or_default() += n;
-                *self.uncosted_variant.entry(variant_of(&s.labels)).or_default() += n;
+                if model {
+                    *self.uncosted_model.entry(logql::model_of(&s.labels)).or_default() += n;
+                }
+                if agent {
+                    *self.uncosted_agent.entry(logql::agent_of(&s.labels).to_string()).or_default() += n;
+                }
+                if variant {
+                    *self.uncosted_variant.entry(variant_of(&s.labels)).or_default() += n;
+                }
             }
         }
         Ok(())
     }
 
-    /// One cost leg's sums (by model, agent and experiment in the current window).
+    /// One cost leg's sums (by model, agent and experiment in the current window, or one
+    /// of them; the model part holds the total).
     pub fn cost(&mut self, samples: &[Sample], dims: bool) -> Result<()> {
         for s in samples {
             let x = usd(s)?;
-            self.cost.add(x);
+            let [model, agent, variant] = part_of(s, ["model", "agent", "variant"])?;
+            if model {
+                self.cost.add(x);
+            }
             if dims {
-                self.cost_model.entry(logql::model_of(&s.labels)).or_default().add(x);
-                self.cost_agent.entry(logql::agent_of(&s.labels).to_string()).or_default().add(x);
-                self.cost_variant.entry(variant_of(&s.labels)).or_default().add(x);
+                if model {
+                    self.cost_model.entry(logql::model_of(&s.labels)).or_default().add(x);
+                }
+                if agent {
+                    self.cost_agent.entry(logql::agent_of(&s.labels).to_string()).or_default().add(x);
+                }
+                if variant {
+                    self.cost_variant.entry(variant_of(&s.labels)).or_default().add(x);
+                }
             }
         }
         Ok(())
