@@ -20,9 +20,10 @@
 //!   (`|~ "model_usage|llm\.call|\\u"`; the `\u` keeps lines whose text hides the type
 //!   behind a JSON escape, which the parser then judges exactly).
 //! - One query per measure, grouped by every dimension at once, answered with a few
-//!   hundred series at most (else one per dimension, [`Expr::apart`]); such queries are wrapped so that Loki's frontend does not cut
-//!   them into one sub-query per split interval ([`Expr::unsplit`]): on a Loki that splits
-//!   by 1 h, a week is otherwise 168 sub-queries whose overhead costs 3–5× the scan itself.
+//!   hundred series at most (else one per dimension, [`Expr::apart`]); such queries are
+//!   wrapped so that Loki's frontend does not cut them into one sub-query per split
+//!   interval ([`Expr::unsplit`]): on a Loki that splits by 1 h, a week is otherwise 168
+//!   sub-queries whose overhead costs 3–5× the scan itself.
 //! - Distinct counts of sessions (in all, per agent and variant) are asked whole, in a form
 //!   Loki neither splits nor shards (`distinct`): one scan whatever the number of
 //!   sessions. Sums per session (the top N, Σ cost²) are left to Loki's time splitting,
