@@ -670,18 +670,77 @@ fn more_combinations_than_the_series_limit_are_asked_one_dimension_at_a_time() {
     assert!(!refused.is_empty(), "the window must exceed the limit grouped by every dimension");
     assert!(refused.iter().all(|q| !q.contains(logql::BY)), "no query asked apart is refused: {refused:?}");
     let apart = requests.iter().filter(|l| l.request.param("query").is_some_and(|q| q.contains(logql::BY))).count();
-    // The line counts (then again with the checks, apart at once) and the cost of both
-    // windows, each by type and agent, model, variant.
-    assert_eq!((refused.len(), apart), (3, 12), "{refused:?}");
+    // The line counts (then again with the checks, apart at once: by type, agent, model and
+    // variant) and the cost of both windows (by model, agent and variant).
+    assert_eq!((refused.len(), apart), (3, 2 * 4 + 2 * 3), "{refused:?}");
     assert!(requests.len() <= 40 + 3 * refused.len(), "{} requests", requests.len());
 
     let mut fake = SyntheticLoki::new(DEFAULT_SELECTOR, entries);
-    fake.max_series = 40;
+    fake.max_series = 5;
     let (server, _) = synthetic_server(fake);
     let err = block_on(source(server.url()).answer(&query)).unwrap_err();
     assert_eq!(error::exit_code(&err), error::UNAVAILABLE);
     let message = error::describe(&err);
     assert!(message.contains("more combinations of event type"), "{message}");
+}
+
+/// Synthetic: every query that has a form apart, refused and asked apart — the line counts of
+/// both windows, failures, uncosted calls and cost — on the 60 agents' lines with a third of
+/// the model calls' costs removed, on a Loki that fails the window's line counts unsplit with
+/// a server error (they go to their split form, and from there apart): still the JSONL answer.
+#[test]
+fn every_form_apart_adds_up_to_the_jsonl_answer() {
+    let entries: Vec<replay::Entry> = spread_agents(pushed_entries(), 60)
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| match serde_json::from_str::<serde_json::Value>(&e.line) {
+            Ok(serde_json::Value::Object(mut v)) if i % 3 == 0 && v.get("type").is_some_and(|t| t == "model_usage") => {
+                v.remove("costUsd");
+                replay::Entry::new(e.stream, e.ts_ns, serde_json::Value::Object(v).to_string())
+            }
+            _ => e,
+        })
+        .collect();
+    let lines: Vec<String> = entries.iter().map(|e| e.line.clone()).collect();
+    let mut fake = SyntheticLoki::new(DEFAULT_SELECTOR, entries);
+    fake.max_series = 100;
+    let fake = Arc::new(fake);
+    let server = Replay::handler(move |req| {
+        let q = req.param("query").unwrap_or_default();
+        if q.starts_with("bottomk(1000000, sum by (__error__, type, eventType, kind, agentId, model") {
+            return Some(Reply::text(500, "context deadline exceeded"));
+        }
+        Some(fake.answer(req))
+    });
+    let query = week("2026-W47", "UTC");
+    let got = block_on(source(server.url()).answer(&query)).unwrap_or_else(|e| panic!("{}", error::describe(&e)));
+    assert_same(&jsonl_answer(&lines, &query), &got, "60 agents, uncosted calls");
+    assert!(got.rows.totals.uncosted_events.is_some_and(|n| n > 100), "{:?}", got.rows.totals.uncosted_events);
+    let requests = server.requests();
+    let refused: Vec<&str> =
+        requests.iter().filter(|l| l.status == 400).filter_map(|l| l.request.param("query")).collect();
+    assert!(refused.iter().all(|q| !q.contains(logql::BY)), "no part refused: {refused:?}");
+    let types_part = format!("\"{}\", \"types\"", logql::BY);
+    for (what, whole, part) in [
+        (
+            "the previous window's line counts",
+            "sum by (__error__, type, eventType, kind, agentId) (count_",
+            &*types_part,
+        ),
+        ("failures", "success=\"false\"", "success=\"false\""),
+        ("uncosted calls", "costUsd=\"\")", "costUsd=\"\")"),
+        ("cost", "| unwrap costUsd", "| unwrap costUsd"),
+    ] {
+        assert!(refused.iter().any(|q| q.contains(whole)), "{what} refused whole: {refused:?}");
+        let apart = requests.iter().filter_map(|l| l.request.param("query")).filter(|q| q.contains(part));
+        assert!(apart.filter(|q| q.contains(logql::BY)).count() >= 1, "{what} asked apart");
+    }
+    // The window's line counts went from the server error to their split form, and from
+    // there apart: no `bottomk` wrapper on those parts.
+    assert!(requests
+        .iter()
+        .filter_map(|l| l.request.param("query"))
+        .any(|q| q.starts_with("label_replace(sum by (__error__, type") && q.contains(logql::BY)));
 }
 
 /// The limits obsctl reads from `GET /config`, on the answers of a real Loki 3.4.6 (recorded
@@ -820,7 +879,7 @@ fn recorded_digests_replay_to_the_jsonl_source() {
         if prefix == "22-" {
             // Line counts (asked apart at once again with the checks) and cost (both windows).
             assert_eq!(refused.len(), 3, "{prefix}: {refused:?}");
-            assert_eq!(apart, 4 * 3, "{prefix}: by type and agent, model, variant");
+            assert_eq!(apart, 2 * 4 + 2 * 3, "{prefix}: counts by type, agent, model, variant; cost by the last three");
             assert!(got.rows.by_agent.len() > 50);
         } else {
             assert!(refused.is_empty(), "{prefix}: the classes its /config calls for, at once");

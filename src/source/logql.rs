@@ -94,6 +94,8 @@ pub const TOKEN_FIELDS: [&str; 4] = ["inputTokens", "outputTokens", "data_delta_
 
 /// The fields naming an event's type, one per shape.
 const TYPE_LABELS: [&str; 3] = ["type", "eventType", "kind"];
+/// A label filter keeping telemetry events (lines with a type field).
+const EVENT: &str = r#"(type!="" or eventType!="" or kind!="")"#;
 /// The labels naming a model call's model and provider, every shape's.
 const MODEL_LABELS: [&str; 4] = ["model", "provider", "data_model", "data_provider"];
 
@@ -111,8 +113,9 @@ pub const VARIANT: &str = "obsctl_variant";
 /// Tags the parts of a query joined by `or`, which would otherwise drop a series of the
 /// right side whose labels equal one of the left.
 pub const PART: &str = "obsctl_part";
-/// Tags each query of a measure asked apart, one per dimension ([`Expr::apart`]): `base`,
-/// `model`, `agent` or `variant`.
+/// Tags each query of a measure asked apart, one per dimension ([`Expr::apart`]): `base`
+/// (the lines by type), `types` (the same, with the model calls and outcomes of a window
+/// asked without dimensions), `model`, `agent` or `variant`.
 pub const BY: &str = "obsctl_by";
 
 /// `agentId` unless missing or `"unknown"`, else the `<id>` of an `agent:<id>:…` session
@@ -414,9 +417,10 @@ pub struct Expr {
     /// The same answer in a form Loki's frontend splits by time (and obsctl by classes of
     /// sessions), for a server that cannot answer this one whole.
     split: Option<Box<Expr>>,
-    /// The same figures as one query per dimension (model, agent, variant), each tagged
-    /// with [`BY`], for a window with more combinations of them than Loki's series limit:
-    /// the digest shows each dimension on its own, never their combinations.
+    /// The same figures as one query per dimension (the lines by type, by model, by agent,
+    /// by variant), each tagged with [`BY`], for a window with more combinations of them
+    /// than Loki's series limit: the digest shows each dimension on its own, never their
+    /// combinations.
     apart: Vec<Expr>,
 }
 
@@ -463,7 +467,13 @@ impl Expr {
 
     /// This query, with `parts` (named by the dimension they group by) to ask apart.
     fn with_apart(mut self, parts: Vec<(&str, Expr)>) -> Expr {
-        self.apart = parts.into_iter().map(|(name, e)| e.labelled(BY, name)).collect();
+        let parts: Vec<Expr> = parts.into_iter().map(|(name, e)| e.labelled(BY, name)).collect();
+        if let Some(split) = self.split.as_deref_mut() {
+            // A server error sends the query to its split form, which the limit may refuse
+            // in turn: the parts' split forms then.
+            split.apart = parts.iter().map(|p| p.split().unwrap_or_else(|| p.clone())).collect();
+        }
+        self.apart = parts;
         self
     }
 
@@ -546,12 +556,12 @@ impl LogQl {
     /// The selector, a line filter, the parser and the filters that keep valid JSON lines
     /// (and, with checks, only lines whose numbers the JSONL source accepts).
     fn parsed(&self, line_filter: Option<&str>, checks: Checks) -> String {
-        self.parse(line_filter, checks, true)
+        self.pipeline(line_filter, checks, true)
     }
 
-    /// [`LogQl::parsed`], keeping the lines that are not JSON (marked `__error__`) unless
-    /// `valid_only`.
-    fn parse(&self, line_filter: Option<&str>, checks: Checks, valid_only: bool) -> String {
+    /// [`LogQl::parsed`], but with `valid_only` false also the lines that are not JSON
+    /// (marked `__error__`), which the line counts count.
+    fn pipeline(&self, line_filter: Option<&str>, checks: Checks, valid_only: bool) -> String {
         let mut p = self.selector.clone();
         if let Some(f) = line_filter {
             p.push_str(&format!(" |~ `{f}`"));
@@ -588,24 +598,29 @@ impl LogQl {
     /// Every line by parse error (`JSONParserErr`: not JSON), type fields (none: not a
     /// telemetry event, which the JSONL source skips too) and `agentId`, and with `dims` by
     /// model and experiment labels: events, model calls per model, runs and tool calls per
-    /// variant. Apart: the lines by type and agent, the model calls by model (only those
-    /// lines), the events by variant.
+    /// variant. Apart: the lines by type, the events by agent, the model calls by model
+    /// (only those lines), the events by variant.
     pub fn counts(&self, checks: Checks, dims: bool) -> Expr {
-        let pipeline = |line_filter| self.parse(line_filter, checks, false);
-        let p = pipeline(None);
+        let all_lines = self.pipeline(None, checks, false);
+        let count = |by: &[&str], p: &str| count_by(by, p, Some("")).unsplit();
+        let types = [&["__error__"][..], &TYPE_LABELS].concat();
+        let with = |extra: &[&'static str]| [&types[..], extra].concat();
         // `agentId` either way: a window's cost is grouped by agent (the previous one's for
         // the top movers), which needs to know whether every line names its agent.
-        let base = ["__error__", "type", "eventType", "kind", "agentId"];
-        if !dims {
-            return count_by(&base, &p, Some("")).unsplit();
+        let by = if dims {
+            with(&[&["agentId"][..], &MODEL_LABELS, &EXPERIMENT_LABELS].concat())
+        } else {
+            with(&["agentId"])
+        };
+        let events = format!("{} | {EVENT}", self.parsed(None, checks));
+        // Without dims, the lines by type hold the model calls and outcomes too (`types`).
+        let first = if dims { "base" } else { "types" };
+        let mut parts = vec![(first, count(&types, &all_lines)), ("agent", count(&["agentId"], &events))];
+        if dims {
+            parts.push(("model", count(&with(&MODEL_LABELS), &self.pipeline(Some(MODEL_LINES), checks, false))));
+            parts.push(("variant", count(&with(&EXPERIMENT_LABELS), &all_lines)));
         }
-        let with = |extra: &[&'static str]| [&base[..4], extra].concat();
-        let all = [&base[..], &MODEL_LABELS, &EXPERIMENT_LABELS].concat();
-        count_by(&all, &p, Some("")).unsplit().with_apart(vec![
-            ("base", count_by(&base, &p, Some("")).unsplit()),
-            ("model", count_by(&with(&MODEL_LABELS), &pipeline(Some(MODEL_LINES)), Some("")).unsplit()),
-            ("variant", count_by(&with(&EXPERIMENT_LABELS), &p, Some("")).unsplit()),
-        ])
+        count(&by, &all_lines).with_apart(parts)
     }
 
     /// Failed run ends and tool calls, by type fields and, with `agent`, by agent and
@@ -724,10 +739,7 @@ impl LogQl {
     /// Valid events of a session (of the rendered class, with `classed`).
     fn session_events(&self, checks: Checks, classed: bool) -> String {
         let class = if classed { CLASS } else { "" };
-        format!(
-            "{} | (type!=\"\" or eventType!=\"\" or kind!=\"\") | (sessionId!=\"\" or sessionKey!=\"\"){class}",
-            self.parsed(None, checks)
-        )
+        format!("{} | {EVENT} | (sessionId!=\"\" or sessionKey!=\"\"){class}", self.parsed(None, checks))
     }
 
     /// A distinct count over the sessions' events, by session alone or (`dims`) with their
@@ -841,7 +853,7 @@ impl LogQl {
 
     /// The named sessions' events by session, agent and type.
     pub fn session_events_of(&self, sessions: &[String], checks: Checks) -> Expr {
-        let p = format!("{} | (type!=\"\" or eventType!=\"\" or kind!=\"\")", self.named(sessions, ".", checks));
+        let p = format!("{} | {EVENT}", self.named(sessions, ".", checks));
         count_by(&["sessionId", "sessionKey", "agentId", "type", "eventType", "kind"], &p, Some("")).unsplit()
     }
 
@@ -850,7 +862,7 @@ impl LogQl {
     /// Loki's series limit (else [`LogQl::session_events_of`] and
     /// [`LogQl::session_legs_of`]).
     pub fn session_lines_of(&self, sessions: &[String], checks: Checks) -> Expr {
-        let p = format!("{} | (type!=\"\" or eventType!=\"\" or kind!=\"\")", self.named(sessions, ".", checks));
+        let p = format!("{} | {EVENT}", self.named(sessions, ".", checks));
         let mut by = vec!["sessionId", "sessionKey", "agentId", "type", "eventType", "kind"];
         by.extend(TOKEN_FIELDS);
         let costs: Vec<&str> = CHECKED_FIELDS.iter().map(|(f, _)| *f).filter(|f| !TOKEN_FIELDS.contains(f)).collect();

@@ -42,10 +42,10 @@
 //! and the classes' sums added, their top N merged. The first try starts at the classes
 //! the session count needs under the server's splitting and limit (`GET /config`,
 //! [`Limits::classes_for`]). A distinct count refused whole is asked in that split form.
-//! A measure grouped by model, agent and experiment at once is asked one dimension at a
-//! time ([`Expr::apart`]; case 22-*: 60 agents). Any other query that is refused is split
-//! in time at its midpoint (whole milliseconds), its sums added. Requests run concurrently, at most [`LokiSource::max_concurrency`] at a
-//! time.
+//! A measure grouped by type, model, agent and experiment at once that is refused is asked
+//! one dimension at a time ([`Expr::apart`]; case 22-*: 60 agents). Any other query that is
+//! refused is split in time at its midpoint (whole milliseconds), its sums added. Requests
+//! run concurrently, at most [`LokiSource::max_concurrency`] at a time.
 //!
 //! # Never a partial answer shown as complete
 //! Any failure — unreachable server, a refusal, a piece that cannot be split further, a
@@ -630,9 +630,10 @@ impl LokiSource {
     }
 
     /// Runs every ask, for each of its classes over its span. A piece Loki refuses for the
-    /// series limit is asked again as two classes of sessions (queries over sessions) or
-    /// two halves in time (any other); an unsplit query Loki fails with a server error is
-    /// asked again in the form its frontend splits. Rounds of at most `max_concurrency`
+    /// series limit is asked again as two classes of sessions (queries over sessions), as
+    /// its parts one dimension at a time (a query that has them), or as two halves in time
+    /// (any other); an unsplit query Loki fails with a server error is asked again in the
+    /// form its frontend splits. Rounds of at most `max_concurrency`
     /// requests in flight; the first failure nothing can cure ends the run.
     async fn run(&self, asks: Vec<Ask>) -> Result<Vec<Done>> {
         let mut done: Vec<Done> =

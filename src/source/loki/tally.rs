@@ -24,9 +24,9 @@ fn variant_of(labels: &BTreeMap<String, String>) -> VariantKey {
     (e.map(str::to_string), v.map(str::to_string))
 }
 
-/// Which of `parts` a series answers for: all of them for a query grouped by every
-/// dimension, else the one its [`logql::BY`] label names.
-fn part_of<const N: usize>(s: &Sample, parts: [&str; N]) -> Result<[bool; N]> {
+/// Which of `parts` (dimensions) a series answers for: all of them for a query grouped by
+/// every dimension, else the one its [`logql::BY`] label names.
+fn dims_of<const N: usize>(s: &Sample, parts: [&str; N]) -> Result<[bool; N]> {
     match s.labels.get(logql::BY) {
         None => Ok([true; N]),
         Some(by) if parts.contains(&by.as_str()) => Ok(parts.map(|p| p == by)),
@@ -107,7 +107,16 @@ impl Tally {
     pub fn counts(&mut self, samples: &[Sample]) -> Result<()> {
         for s in samples {
             let n = count(s)?;
-            let [base, model, variant] = part_of(s, ["base", "model", "variant"])?;
+            let [base, agent, model, variant] = match s.labels.get(logql::BY).map(String::as_str) {
+                // The lines by type of a window asked without dimensions: all but the agents.
+                Some("types") => [true, false, true, true],
+                _ => dims_of(s, ["base", "agent", "model", "variant"])?,
+            };
+            if agent && !base {
+                // The events by agent alone (Loki kept only the events).
+                self.agent_seen(s);
+                continue;
+            }
             if s.labels.get("__error__").is_some_and(|e| !e.is_empty()) {
                 if base {
                     self.not_json += n;
@@ -123,12 +132,9 @@ impl Tally {
             if base {
                 self.events += n;
                 *self.shapes.entry(shape).or_default() += n;
-                match s.labels.get("agentId").map(String::as_str) {
-                    Some(a) if !a.is_empty() && a != "unknown" => {
-                        self.agents_seen.insert(a.to_string());
-                    }
-                    _ => self.agent_from_key = true,
-                }
+            }
+            if agent {
+                self.agent_seen(s);
             }
             if model && kind == Kind::ModelCall {
                 *self.calls.entry(logql::model_of(&s.labels)).or_default() += n;
@@ -145,11 +151,22 @@ impl Tally {
         Ok(())
     }
 
+    /// An event's `agentId`: an agent seen, or (missing or `"unknown"`) one to take from
+    /// its session key.
+    fn agent_seen(&mut self, s: &Sample) {
+        match s.labels.get("agentId").map(String::as_str) {
+            Some(a) if !a.is_empty() && a != "unknown" => {
+                self.agents_seen.insert(a.to_string());
+            }
+            _ => self.agent_from_key = true,
+        }
+    }
+
     /// Failed run ends and tool calls (by agent, by variant, or both).
     pub fn failed(&mut self, samples: &[Sample]) -> Result<()> {
         for s in samples {
             let n = count(s)?;
-            let [agent, variant] = part_of(s, ["agent", "variant"])?;
+            let [agent, variant] = dims_of(s, ["agent", "variant"])?;
             let (_, kind) = Shape::kind_of(&s.labels).ok_or_else(|| anyhow!("{:?} is no event", s.labels))?;
             match kind {
                 Kind::RunEnd => {
@@ -175,7 +192,7 @@ impl Tally {
     pub fn uncosted(&mut self, samples: &[Sample], dims: bool) -> Result<()> {
         for s in samples {
             let n = count(s)?;
-            let [model, agent, variant] = part_of(s, ["model", "agent", "variant"])?;
+            let [model, agent, variant] = dims_of(s, ["model", "agent", "variant"])?;
             if model {
                 self.uncosted += n;
             }
@@ -199,7 +216,7 @@ impl Tally {
     pub fn cost(&mut self, samples: &[Sample], dims: bool) -> Result<()> {
         for s in samples {
             let x = usd(s)?;
-            let [model, agent, variant] = part_of(s, ["model", "agent", "variant"])?;
+            let [model, agent, variant] = dims_of(s, ["model", "agent", "variant"])?;
             if model {
                 self.cost.add(x);
             }
