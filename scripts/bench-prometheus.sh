@@ -50,6 +50,9 @@ for ms, kind, expr in rows:
 print(f"{sum(r[0] for r in rows):7.1f}  in all, {len(rows)} requests; slowest {rows[0][0]:.1f}")
 PY
 echo "== whole digest"
+# Prometheus' CPU time (user + system, from /proc, in clock ticks) over the timed runs below.
+prom_cpu() { awk '{print $14 + $15}' "/proc/$prom_pid/stat"; }
+cpu_before=$(prom_cpu)
 if ! command -v hyperfine >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
         { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1; } || true
@@ -72,3 +75,6 @@ print(f"  Time (mean ± σ): {statistics.mean(times):7.1f} ms ± {statistics.std
 print(f"  Range (min … max): {min(times):7.1f} ms … {max(times):7.1f} ms    20 runs")
 PY
 fi
+cpu_after=$(prom_cpu)
+# 2 warm-up runs and 20 timed ones either way.
+python3 -c "import os,sys; t=os.sysconf('SC_CLK_TCK'); print(f'  Prometheus CPU per digest: {(int(sys.argv[2]) - int(sys.argv[1])) / t / 22 * 1e3:.0f} ms (user + system, {os.cpu_count()} cores)')" "$cpu_before" "$cpu_after"
