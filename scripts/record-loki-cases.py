@@ -128,24 +128,32 @@ def start(loki_bin, split, data):
     return proc, base, http_port
 
 
-def recorder(upstream_port, log):
+# Loki's answer to a query over its series limit (case 02), given by the recording proxy with
+# --fallback to the distinct counts asked whole, in place of a Loki whose limit they exceed.
+SERIES_LIMIT = "maximum of series (500) reached for a single query\n"
+
+
+def recorder(upstream_port, log, refuse_whole_distinct=False):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
-            conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=300)
-            conn.request("GET", self.path)
-            resp = conn.getresponse()
-            body = resp.read()
             url = urllib.parse.urlsplit(self.path)
+            params = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+            query = dict(params).get("query", "")
+            if refuse_whole_distinct and "stdvar_over_time(" in query:
+                status, content_type, body = 400, "text/plain; charset=utf-8", SERIES_LIMIT.encode()
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=300)
+                conn.request("GET", self.path)
+                resp = conn.getresponse()
+                status, content_type, body = resp.status, resp.getheader("Content-Type", ""), resp.read()
             log.append({
-                "request": {"method": "GET", "path": url.path,
-                            "params": urllib.parse.parse_qsl(url.query, keep_blank_values=True), "headers": {}},
-                "response": {"status": resp.status, "content_type": resp.getheader("Content-Type", ""),
-                             "body": body.decode()},
+                "request": {"method": "GET", "path": url.path, "params": params, "headers": {}},
+                "response": {"status": status, "content_type": content_type, "body": body.decode()},
             })
-            self.send_response(resp.status)
-            self.send_header("Content-Type", resp.getheader("Content-Type", ""))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -285,7 +293,7 @@ def expected_for(query, time_ns, evs, entries, agent=None):
     return None
 
 
-def record(loki_bin, obsctl, split, prefix, entries, data, extra=(), window=("--week", "2026-W47")):
+def record(loki_bin, obsctl, split, prefix, entries, data, extra=(), window=("--week", "2026-W47"), fallback=False):
     proc, base, port = start(loki_bin, split, data)
     try:
         push(base, entries)
@@ -297,7 +305,7 @@ def record(loki_bin, obsctl, split, prefix, entries, data, extra=(), window=("--
                 break
             time.sleep(0.5)
         log = []
-        rport = recorder(port, log)
+        rport = recorder(port, log, fallback)
         out = subprocess.run([obsctl, "digest", "--source", "loki", "--loki-url", f"http://127.0.0.1:{rport}",
                               *window, "--tz", "UTC", "--format", "json", "-q", *extra],
                              capture_output=True, text=True)
@@ -314,6 +322,8 @@ def main():
     ap.add_argument("--obsctl", default=os.path.join(ROOT, "target/release/obsctl"))
     ap.add_argument("--filtered", action="store_true", help="record 17-* (a filter selecting nothing) only")
     ap.add_argument("--agents", action="store_true", help="record 22-* (the lines over 60 agents) only")
+    ap.add_argument("--fallback", action="store_true",
+                    help="record 23-* (the distinct counts refused whole by the proxy, asked per class) only")
     args = ap.parse_args()
     loki_bin = os.environ.get("LOKI_BIN") or sys.exit("set LOKI_BIN to a Loki 3.4.6 binary")
     entries = pushed()
@@ -335,6 +345,9 @@ def main():
         entries = spread_agents(entries)
         evs = events(entries)
         runs = [("24h", "22", "splitting by 24 h, the lines' agents spread over 60", (), week)]
+    if args.fallback:
+        runs = [("24h", "23", "splitting by 24 h, the distinct counts asked whole refused by the recording proxy "
+                 "(HTTP 400, Loki's series-limit answer of case 02, not Loki's own)", (), week)]
     prefixes = tuple(f"{run[1]}-" for run in runs)
     for f in os.listdir(CASES):
         if f.startswith(prefixes):
@@ -344,7 +357,8 @@ def main():
             # A Loki of its own per run: pushing the same lines again into one is refused.
             own = os.path.join(data, prefix)
             os.makedirs(own)
-            log, digest = record(loki_bin, args.obsctl, split, prefix, entries, own, extra, window)
+            log, digest = record(loki_bin, args.obsctl, split, prefix, entries, own, extra, window,
+                                 fallback=args.fallback)
             checked = 0
             for i, case in enumerate(log):
                 params = dict(case["request"]["params"])

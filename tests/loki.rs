@@ -419,11 +419,17 @@ fn synthetic_loki_agrees_with_the_recorded_answers() {
         assert_eq!(refused.status, case.status, "{name}");
         assert_eq!(refused.body.split(' ').next(), case.body.split(' ').next(), "{name}");
     }
-    // Over the lines of 60 agents, every query of the recorded digest (22-*): the same
-    // answer, and the same refusals for the series limit.
+    // Every query of the recorded digests over the lines of 60 agents (22-*: the same
+    // answers, and the same refusals for the series limit) and with the distinct counts in
+    // their split form (23-*, whose refusals came from the recording proxy, not Loki).
     let many = SyntheticLoki::new(DEFAULT_SELECTOR, spread_agents(pushed_entries(), 60));
-    for case in recorded("22-").iter().filter(|c| c.path == "/loki/api/v1/query") {
-        let got = many.eval(case.param("query"), case_time(case));
+    let runs = [("22-", &many), ("23-", &fake)];
+    for (case, fake) in runs.iter().flat_map(|(prefix, fake)| recorded(prefix).into_iter().map(move |c| (c, *fake))) {
+        if case.path != "/loki/api/v1/query" || (case.status == 400 && case.name.starts_with("23-")) {
+            continue;
+        }
+        let case = &case;
+        let got = fake.eval(case.param("query"), case_time(case));
         if case.status == 400 {
             let refused = got.expect_err(&case.name);
             assert_eq!(refused.body.split(" (").next(), case.body.split(" (").next(), "{}", case.name);
@@ -838,13 +844,16 @@ fn distinct_counts_are_asked_whole_or_in_the_split_form() {
 /// Every request of a whole `answer()`, recorded from a real Loki 3.4.6 (cases 15-*: splitting
 /// by 24 h; 16-*: splitting off, so the top sessions are asked in the two classes its
 /// `/config` calls for; 22-*: splitting by 24 h, the lines over 60 agents, so the queries
-/// grouped by every dimension are refused and asked one dimension at a time), replayed: the
-/// client sends exactly those requests, and what it makes of the real answers equals the
-/// JSONL source on the same lines.
+/// grouped by every dimension are refused and asked one dimension at a time; 23-*: splitting by
+/// 24 h, the distinct counts asked whole refused by the recording proxy, so asked per class of
+/// sessions, in the form Loki splits), replayed: the client sends exactly those requests, and
+/// what it makes of the real answers equals the JSONL source on the same lines.
 #[test]
 fn recorded_digests_replay_to_the_jsonl_source() {
     let many_agents: Vec<String> = spread_agents(pushed_entries(), 60).into_iter().map(|e| e.line).collect();
-    for (prefix, lines) in [("15-", pushed_lines()), ("16-", pushed_lines()), ("22-", many_agents)] {
+    let recorded_runs =
+        [("15-", pushed_lines()), ("16-", pushed_lines()), ("22-", many_agents), ("23-", pushed_lines())];
+    for (prefix, lines) in recorded_runs {
         let cases = recorded(prefix);
         assert!(cases.len() >= 25, "{prefix}: {} cases", cases.len());
         for case in cases.iter().filter(|c| c.expected.is_some()) {
@@ -876,7 +885,16 @@ fn recorded_digests_replay_to_the_jsonl_source() {
         assert_same(&jsonl, &got, prefix);
         let refused: Vec<&str> = cases.iter().filter(|c| c.status == 400).map(|c| c.param("query")).collect();
         let apart = cases.iter().filter(|c| c.path != "/config" && c.param("query").contains(logql::BY)).count();
-        if prefix == "22-" {
+        if prefix == "23-" {
+            // The recording proxy refused the distinct counts asked whole (both windows'
+            // sessions, the tuples): asked again in their split form, per class of sessions.
+            assert_eq!(refused.len(), 3, "{prefix}: {refused:?}");
+            assert!(refused.iter().all(|q| q.contains("stdvar_over_time(")), "{prefix}: {refused:?}");
+            let split = cases.iter().filter(|c| {
+                c.status == 200 && c.path != "/config" && c.param("query").contains("(sum by (sessionId, sessionKey")
+            });
+            assert!(split.count() >= 2, "{prefix}: the distinct counts in their split form");
+        } else if prefix == "22-" {
             // Line counts (asked apart at once again with the checks) and cost (both windows).
             assert_eq!(refused.len(), 3, "{prefix}: {refused:?}");
             assert_eq!(apart, 2 * 4 + 2 * 3, "{prefix}: counts by type, agent, model, variant; cost by the last three");
