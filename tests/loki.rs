@@ -636,24 +636,39 @@ fn answer_equals_the_jsonl_source_on_the_recorded_data() {
     }
 }
 
-/// The recorded lines with their `agentId`s spread over `agents` agents by session: a
-/// gateway with many agents, each with a few models and variants.
-fn spread_agents(entries: Vec<replay::Entry>, agents: u32) -> Vec<replay::Entry> {
+/// The entries with each JSON object line changed by `edit` (given the entry's index; it
+/// says whether it changed anything), written back as serde_json writes it.
+fn edited(
+    entries: Vec<replay::Entry>,
+    edit: impl Fn(usize, &mut serde_json::Map<String, serde_json::Value>) -> bool,
+) -> Vec<replay::Entry> {
     entries
         .into_iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str::<serde_json::Value>(&e.line) else {
                 return e;
             };
-            let session = ["sessionId", "sessionKey"].iter().find_map(|k| v.get(*k)?.as_str()).unwrap_or("");
-            let n = session.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into())) % agents;
-            if !v.contains_key("agentId") {
+            if !edit(i, &mut v) {
                 return e;
             }
-            v.insert("agentId".into(), format!("agent-{n:02}").into());
             replay::Entry::new(e.stream, e.ts_ns, serde_json::Value::Object(v).to_string())
         })
         .collect()
+}
+
+/// The recorded lines with their `agentId`s spread over `agents` agents by session: a
+/// gateway with many agents, each with a few models and variants.
+fn spread_agents(entries: Vec<replay::Entry>, agents: u32) -> Vec<replay::Entry> {
+    edited(entries, |_, v| {
+        if !v.contains_key("agentId") {
+            return false;
+        }
+        let session = ["sessionId", "sessionKey"].iter().find_map(|k| v.get(*k)?.as_str()).unwrap_or("");
+        let n = session.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into())) % agents;
+        v.insert("agentId".into(), format!("agent-{n:02}").into());
+        true
+    })
 }
 
 /// Synthetic: a window with more combinations of type, model, agent and variant than
@@ -696,17 +711,9 @@ fn more_combinations_than_the_series_limit_are_asked_one_dimension_at_a_time() {
 /// a server error (they go to their split form, and from there apart): still the JSONL answer.
 #[test]
 fn every_form_apart_adds_up_to_the_jsonl_answer() {
-    let entries: Vec<replay::Entry> = spread_agents(pushed_entries(), 60)
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| match serde_json::from_str::<serde_json::Value>(&e.line) {
-            Ok(serde_json::Value::Object(mut v)) if i % 3 == 0 && v.get("type").is_some_and(|t| t == "model_usage") => {
-                v.remove("costUsd");
-                replay::Entry::new(e.stream, e.ts_ns, serde_json::Value::Object(v).to_string())
-            }
-            _ => e,
-        })
-        .collect();
+    let entries = edited(spread_agents(pushed_entries(), 60), |i, v| {
+        i % 3 == 0 && v.get("type").is_some_and(|t| t == "model_usage") && v.remove("costUsd").is_some()
+    });
     let lines: Vec<String> = entries.iter().map(|e| e.line.clone()).collect();
     let mut fake = SyntheticLoki::new(DEFAULT_SELECTOR, entries);
     fake.max_series = 100;

@@ -637,15 +637,7 @@ impl LogQl {
         let p = |agent| {
             format!("{} | {}{}", self.parsed(Some(OUTCOME_LINES), checks), any.join(" or "), agent_format(agent))
         };
-        let count = |by: &[&str], agent| count_by(by, &p(agent), Some("")).unsplit();
-        let e = count(&grouping(&TYPE_LABELS, agent), agent);
-        match agent {
-            Some(a) => e.with_apart(vec![
-                ("agent", count(&[&TYPE_LABELS[..], &[a.label()]].concat(), agent)),
-                ("variant", count(&[&TYPE_LABELS[..], &EXPERIMENT_LABELS].concat(), None)),
-            ]),
-            None => e,
-        }
+        by_type(p, false, agent)
     }
 
     /// Model calls without a cost, by model labels and, with `agent`, by agent and
@@ -654,14 +646,7 @@ impl LogQl {
         let any: Vec<String> = Shape::ALL.iter().map(|s| format!("({})", s.uncosted())).collect();
         let p =
             |agent| format!("{} | {}{}", self.parsed(Some(MODEL_LINES), checks), any.join(" or "), agent_format(agent));
-        let count = |by: &[&str], agent| count_by(by, &p(agent), Some("")).unsplit();
-        let Some(a) = agent else { return count(&TYPE_LABELS, None) };
-        let by_model = [&TYPE_LABELS[..], &MODEL_LABELS].concat();
-        count(&grouping(&by_model, agent), agent).with_apart(vec![
-            ("model", count(&by_model, None)),
-            ("agent", count(&[&TYPE_LABELS[..], &[a.label()]].concat(), agent)),
-            ("variant", count(&[&TYPE_LABELS[..], &EXPERIMENT_LABELS].concat(), None)),
-        ])
+        by_type(p, true, agent)
     }
 
     /// The model calls of one leg with their value summed, by `by` (and the agent's
@@ -895,6 +880,23 @@ impl LogQl {
             .collect();
         Expr::union(parts).unsplit()
     }
+}
+
+/// The lines of `pipeline` (made for an agent asked one way or none) counted by type fields;
+/// with `agent` by agent and experiment labels too (and model labels with `by_model`), and
+/// apart: by model (with the totals) when `by_model`, by agent, by experiment.
+fn by_type(pipeline: impl Fn(Option<AgentBy>) -> String, by_model: bool, agent: Option<AgentBy>) -> Expr {
+    let count = |by: &[&str], agent| count_by(by, &pipeline(agent), Some("")).unsplit();
+    let Some(a) = agent else { return count(&TYPE_LABELS, None) };
+    let types_and = |labels: &[&'static str]| [&TYPE_LABELS[..], labels].concat();
+    let by = types_and(if by_model { &MODEL_LABELS } else { &[] });
+    let mut parts = Vec::new();
+    if by_model {
+        parts.push(("model", count(&by, None)));
+    }
+    parts.push(("agent", count(&types_and(&[a.label()]), agent)));
+    parts.push(("variant", count(&types_and(&EXPERIMENT_LABELS), None)));
+    count(&grouping(&by, agent), agent).with_apart(parts)
 }
 
 /// `| label_format` of the agent when it is asked by template.

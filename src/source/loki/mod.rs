@@ -633,8 +633,8 @@ impl LokiSource {
     /// series limit is asked again as two classes of sessions (queries over sessions), as
     /// its parts one dimension at a time (a query that has them), or as two halves in time
     /// (any other); an unsplit query Loki fails with a server error is asked again in the
-    /// form its frontend splits. Rounds of at most `max_concurrency`
-    /// requests in flight; the first failure nothing can cure ends the run.
+    /// form its frontend splits. Rounds of at most `max_concurrency` requests in flight; the
+    /// first failure nothing can cure ends the run.
     async fn run(&self, asks: Vec<Ask>) -> Result<Vec<Done>> {
         let mut done: Vec<Done> =
             asks.iter().map(|a| Done { samples: Vec::new(), classes: a.classes, apart: false }).collect();
