@@ -228,8 +228,10 @@ def run_obsctl(obsctl, url, extra, timeout=None):
     except subprocess.TimeoutExpired:
         return 124, time.monotonic() - t0, float("nan"), "", f"gave up after {timeout} s"
     wall = time.monotonic() - t0
-    # /usr/bin/time -v appends its report to obsctl's own standard error.
+    # /usr/bin/time -v appends its report to obsctl's own standard error (after a line
+    # "Command exited with non-zero status N" when obsctl failed).
     own = p.stderr.split("\tCommand being timed:")[0]
+    own = "\n".join(l for l in own.splitlines() if not l.startswith("Command exited with non-zero status"))
     return p.returncode, wall, peak_rss_mb(p.stderr), p.stdout, own
 
 
@@ -381,7 +383,11 @@ def main():
             sys.exit(1 if failed else 0)
         finally:
             loki.terminate()
-            loki.wait(timeout=30)
+            try:
+                loki.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still busy with a query a failed run left behind
+                loki.kill()
+                loki.wait()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@
 # Usage: scripts/bench-prometheus.sh [OBSCTL]   (needs prometheus, promtool, python3; hyperfine
 # is installed with apt-get when missing and root, else a plain timing loop is used; loopback only). OBSCTL: a binary to measure instead of this tree's (e.g. an older build);
 # the tree is built into $CARGO_TARGET_DIR (default target/) for the week's data either way.
+# PROFILE=SECONDS: then profile Prometheus' CPU (its /debug/pprof) for that long while digests
+# run back to back, save it as $CARGO_TARGET_DIR/bench/prometheus-cpu.pprof and, where `go` is
+# installed, print where the time goes (`go tool pprof -top`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -78,3 +81,23 @@ fi
 cpu_after=$(prom_cpu)
 # 2 warm-up runs and 20 timed ones either way.
 python3 -c "import os,sys; t=os.sysconf('SC_CLK_TCK'); print(f'  Prometheus CPU per digest: {(int(sys.argv[2]) - int(sys.argv[1])) / t / 22 * 1e3:.0f} ms (user + system, {os.cpu_count()} cores)')" "$cpu_before" "$cpu_after"
+
+if [ -n "${PROFILE:-}" ]; then
+    echo "== Prometheus CPU profile over ${PROFILE} s of digests back to back"
+    mkdir -p "$target/bench"
+    profile="$target/bench/prometheus-cpu.pprof"
+    curl -sf -o "$profile" "http://127.0.0.1:$port/debug/pprof/profile?seconds=$PROFILE" &
+    curl_pid=$!
+    runs=0
+    while kill -0 "$curl_pid" 2>/dev/null; do "${digest[@]}" >/dev/null; runs=$((runs + 1)); done
+    wait "$curl_pid"
+    echo "  $runs digests; profile saved as $profile"
+    go=$(command -v go || ls /usr/lib/go-*/bin/go 2>/dev/null | tail -1 || true)
+    if [ -n "$go" ]; then
+        # Flat time by function, then cumulative time of the engine's steps.
+        "$go" tool pprof -top -nodecount=25 "$profile" 2>/dev/null | sed -n '1,35p'
+        "$go" tool pprof -top -cum -nodecount=40 "$profile" 2>/dev/null | sed -n '6,50p'
+    else
+        echo "  (no go: read it with 'go tool pprof -top $profile')"
+    fi
+fi
