@@ -327,6 +327,7 @@ impl ServerConfig {
     /// Flags over file over `default_url`.
     pub fn merge(flags: &ServerFlags, file: &ServerFile, default_url: &str) -> Result<ServerConfig> {
         let url = flags.url.clone().or_else(|| file.url.clone()).unwrap_or_else(|| default_url.to_string());
+        check_url(&url, default_url)?;
         let bearer_token = match flags.bearer_token_file.as_ref().or(file.bearer_token_file.as_ref()) {
             Some(path) => Some(read_secret(path, "bearer token")?),
             None => None,
@@ -414,11 +415,25 @@ fn redact_header(header: &str) -> String {
     }
 }
 
+/// A server URL obsctl can use: `http` or `https` with a host. Anything else is a usage
+/// error (exit 2) before any source is tried, so that `--source auto` does not quietly
+/// fall back on a typo; `user:pass@host` without a scheme would otherwise parse as a URL of
+/// scheme `user`.
+fn check_url(url: &str, example: &str) -> Result<()> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        _ => bail!("invalid server URL {}: expected http:// or https:// and a host, e.g. {example}", redact_url(url)),
+    }
+}
+
 /// `https://user:pass@host/x?token=abc` → `https://user:<redacted>@host/x?token=<redacted>`.
-/// Anything unparseable is hidden whole rather than risk showing a secret.
+/// Anything unparseable, or of another scheme (`user:pass@host` parses as scheme `user`), is
+/// shown only when it cannot hold a secret (no `@`, `?`, `#` or space), else hidden whole.
 pub fn redact_url(url: &str) -> String {
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
-        return "<invalid URL>".into();
+    let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+    let Some(mut parsed) = parsed else {
+        let harmless = !url.contains(['@', '?', '#']) && !url.chars().any(char::is_whitespace);
+        return if harmless { url.to_string() } else { "<invalid URL>".into() };
     };
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("<redacted>"));
@@ -450,6 +465,23 @@ mod tests {
         assert_eq!(redact_url("https://bob:hunter2@prom.internal/"), "https://bob:<redacted>@prom.internal/");
         assert_eq!(redact_url("https://prom.internal/?token=abc"), "https://prom.internal/?token=<redacted>");
         assert_eq!(redact_url("not a url hunter2"), "<invalid URL>");
+        // Without a scheme, `admin:` would be the scheme and the password its path.
+        assert_eq!(redact_url("admin:hunter2@127.0.0.1:9"), "<invalid URL>");
+        assert_eq!(redact_url("localhost:9090"), "localhost:9090");
+    }
+
+    #[test]
+    fn a_server_url_needs_http_or_https_and_a_host() {
+        let merge = |url: &str| {
+            let flags = ServerFlags { url: Some(url.into()), ..Default::default() };
+            ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:9090")
+        };
+        assert!(merge("https://bob:pw@prom.internal:9090/x").is_ok());
+        for bad in ["admin:hunter2@127.0.0.1:9", "localhost:9090", "ftp://127.0.0.1/", "http://"] {
+            let err = format!("{:#}", merge(bad).unwrap_err());
+            assert!(err.contains("expected http:// or https://"), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

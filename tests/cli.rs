@@ -316,3 +316,128 @@ fn auto_with_no_server_and_no_files_is_exit_2_naming_both() {
         .stderr(predicate::str::contains("/nonexistent/telemetry"))
         .stderr(predicate::str::contains("Prometheus at http://127.0.0.1:1/: unreachable"));
 }
+
+/// A copy of the fixture telemetry, to add files to.
+fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(common::fixture_logs()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+fn totals_of(logs: &[&std::path::Path]) -> (serde_json::Value, serde_json::Value) {
+    let mut cmd = obsctl();
+    cmd.args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", "json", "-q"]);
+    for l in logs {
+        cmd.arg("--logs").arg(l);
+    }
+    let j = json_of(&mut cmd);
+    (j["totals"].clone(), j["warnings"].clone())
+}
+
+#[test]
+fn a_file_reached_twice_is_read_once_and_said_so() {
+    let (once, _) = totals_of(&[&common::fixture_logs()]);
+    let copy = fixture_copy();
+    let link =
+        copy.path().parent().unwrap().join(format!("{}-link", copy.path().file_name().unwrap().to_string_lossy()));
+    std::os::unix::fs::symlink(copy.path(), &link).unwrap();
+    let live = copy.path().join("events.jsonl");
+    for logs in [vec![copy.path(), copy.path()], vec![copy.path(), &live], vec![copy.path(), &link]] {
+        let (totals, warnings) = totals_of(&logs);
+        assert_eq!(totals, once, "{logs:?}");
+        assert!(warnings.to_string().contains("not read: the same file as"), "{logs:?}: {warnings}");
+    }
+    fs::remove_file(&link).unwrap();
+    // `gzip -k` (or a rotation caught mid-compression) leaves a day both plain and gzipped.
+    let gz = copy.path().join("events.2026-11-17.jsonl.gz");
+    let plain = fs::read(&gz).unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&plain[..]), &mut bytes).unwrap();
+    fs::write(copy.path().join("events.2026-11-17.jsonl"), bytes).unwrap();
+    let (totals, warnings) = totals_of(&[copy.path()]);
+    assert_eq!(totals, once);
+    assert!(warnings.to_string().contains("events.2026-11-17.jsonl.gz not read: it holds the lines of"), "{warnings}");
+    // A `.gz` still being written holds a beginning of the lines: a copy too.
+    let whole = fs::read(&gz).unwrap();
+    fs::write(&gz, &whole[..whole.len() * 2 / 3]).unwrap();
+    assert_eq!(totals_of(&[copy.path()]).0, once);
+    let doctor = stdout_of(
+        obsctl()
+            .args(["doctor", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", "json", "--logs"])
+            .arg(copy.path()),
+    );
+    assert!(doctor.contains("events.2026-11-17.jsonl.gz not read"), "{doctor}");
+    // Different lines in the two are both read.
+    fs::write(copy.path().join("events.2026-11-17.jsonl"), "").unwrap();
+    fs::write(&gz, &whole).unwrap();
+    let (totals, warnings) = totals_of(&[copy.path()]);
+    assert_eq!(totals, once);
+    assert!(!warnings.to_string().contains("not read"), "{warnings}");
+}
+
+#[test]
+fn token_counts_past_64_bits_are_an_error_not_a_wrapped_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |session: &str, tokens: u64| {
+        format!(
+            r#"{{"type":"model_usage","model":"gpt-5","provider":"openai","inputTokens":{tokens},"outputTokens":10,"costUsd":1.0,"timestamp":"2026-11-17T10:00:00Z","agentId":"main","sessionId":"{session}"}}"#
+        )
+    };
+    fs::write(dir.path().join("events.jsonl"), format!("{}\n{}\n", line("a", 100), line("b", u64::MAX))).unwrap();
+    obsctl()
+        .args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", "json", "--logs"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("input token counts add up to 18446744073709551615 or more"));
+    // The same counts below the limit add up exactly.
+    fs::write(dir.path().join("events.jsonl"), format!("{}\n{}\n", line("a", 100), line("b", u64::MAX - 101))).unwrap();
+    let (totals, _) = totals_of(&[dir.path()]);
+    assert_eq!(totals["input_tokens"], u64::MAX - 1);
+}
+
+#[test]
+fn output_files_get_the_mode_a_plain_write_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (new, kept) = (dir.path().join("new.md"), dir.path().join("kept.md"));
+    fs::write(&kept, "old").unwrap();
+    fs::set_permissions(&kept, fs::Permissions::from_mode(0o640)).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("obsctl");
+    for path in [&new, &kept] {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 022 && exec \"$0\" digest --source jsonl --week 2026-W47 --tz UTC -q --logs \"$1\" -o \"$2\"")
+            .arg(&bin)
+            .arg(common::fixture_logs())
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&new), 0o644, "0666 less the umask, not a temporary file's 0600");
+    assert_eq!(mode(&kept), 0o640, "an existing file keeps its mode");
+}
+
+#[test]
+fn a_misspelt_output_format_is_exit_2_not_a_file_of_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = |output: &str| {
+        let mut cmd = obsctl();
+        cmd.current_dir(dir.path()).args(["digest", "--source", "jsonl", "--week", "2026-W47", "-q", "--logs"]);
+        cmd.arg(common::fixture_logs()).args(["--output", output]);
+        cmd
+    };
+    digest("jsn=d.json").assert().code(2).stderr(predicate::str::contains("\"jsn\" is not a format here"));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A name that only holds an `=` is a file name.
+    digest("./jsn=d.json").assert().success();
+    assert!(dir.path().join("jsn=d.json").is_file());
+}

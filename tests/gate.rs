@@ -597,3 +597,56 @@ fn gate_outputs_are_path_templates_and_verbose_prints_the_table_too() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown placeholder {week}"), "{}", r.stderr);
 }
+
+#[test]
+fn a_window_whose_calls_all_lack_a_cost_is_undecided_not_a_pass() {
+    // Both weeks' model calls carry no cost: $0.00 on both sides would pass any relative
+    // check, yet nothing is known of the cost.
+    let mut c = week_pair(1.0, 1.0, 5);
+    c.lines = c.lines.replace(r#""costUsd":1,"#, "");
+    assert!(!c.lines.contains("costUsd"));
+    for flags in [&["--max-increase", "20%"][..], &["--max-cost-per-session-increase", "10%"]] {
+        let (code, v) = json(&mut gate(&c, flags));
+        assert_eq!(code, 3, "{flags:?}: {v:#}");
+        let warnings = v["warnings"].to_string();
+        assert!(warnings.contains("the window: none of its 5 model calls carries a cost"), "{warnings}");
+        assert!(warnings.contains("baseline: none of its 5 model calls carries a cost"), "{warnings}");
+    }
+    // One costed call in the window makes its cost known again (the baseline's stays not).
+    c.add(Session { costs: &[0.5], ..Default::default() });
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!((code, &check(&v, "total_cost.increase")["outcome"]), (3, &Value::from("insufficient data")), "{v:#}");
+    assert_eq!(check(&v, "total_cost.increase")["detail"], "no figure in the baseline");
+}
+
+#[test]
+fn a_baseline_with_a_negative_or_non_finite_cost_is_exit_2_naming_the_file() {
+    let c = week_pair(1.0, 1.0, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("w46.json");
+    let out = obsctl()
+        .args(["digest", "--source", "jsonl", "--tz", "UTC", "-q", "--format", "json", "--logs"])
+        .arg(c.logs())
+        .args(["--since", "2026-11-09T00:00:00Z", "--until", "2026-11-16T00:00:00Z", "-o"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let digest: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(run(gate(&c, &["--baseline"]).arg(&saved)).code, 0, "the saved baseline itself is fine");
+    for (says, section, field, value) in
+        [("totals.cost_usd is -3.7", "totals", None, -3.7), ("by_agent main cost_usd is -1", "by_agent", Some(0), -1.0)]
+    {
+        let mut d = digest.clone();
+        let at = match field {
+            Some(i) => &mut d[section][i],
+            None => &mut d[section],
+        };
+        at["cost_usd"] = Value::from(value);
+        let path = dir.path().join("edited.json");
+        std::fs::write(&path, d.to_string()).unwrap();
+        let r = run(gate(&c, &["--baseline"]).arg(&path));
+        assert_eq!(r.code, 2, "{says}: {}", r.stdout);
+        assert!(r.stderr.contains("edited.json") && r.stderr.contains(says), "{says}: {}", r.stderr);
+    }
+}

@@ -134,9 +134,9 @@ fn both_targets_in_one_run() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // FORMAT=FILE outputs leave standard output to the --target (prometheus), as digest does.
+    // Files written, nothing printed, as digest does.
     let (p, l) = (std::fs::read_to_string(p).unwrap(), std::fs::read_to_string(l).unwrap());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), p);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "");
     assert!(parsed_rules(&p).iter().any(|r| r.1 == "AgentDailyBudgetExceeded"));
     assert!(parsed_rules(&l).iter().any(|r| r.1 == "AgentSessionOverBudget"));
 }
@@ -354,4 +354,17 @@ fn a_hostile_loki_selector_stays_one_string() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn rules_written_to_files_print_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = dir.path().join("l.yml");
+    let out = rules_cmd().arg("-o").arg(format!("loki={}", loki.display())).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(std::fs::read_to_string(&loki).unwrap().contains("groups:"));
+    // A Prometheus flag when only the Loki file is written is a mistake, not a no-op.
+    let out = rules_cmd().arg("-o").arg(format!("loki={}", loki.display())).args(["--spike", "5/1h"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -198,3 +198,28 @@ fn a_config_file_with_a_secret_readable_by_others_is_warned_about() {
     std::fs::write(&config, "[prometheus]\nurl = \"http://127.0.0.1:9\"\n").expect("config");
     assert!(!warned(0o644), "no secret: no warning");
 }
+
+#[test]
+fn a_password_in_a_url_without_a_scheme_is_a_usage_error_that_does_not_show_it() {
+    // `user:password@host` parses as a URL of scheme `user` whose path holds the password.
+    let bad = format!("admin:{URL_PASSWORD}@127.0.0.1:9");
+    let logs = common::fixture_logs();
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        (
+            "digest prometheus",
+            vec!["digest".into(), "--source".into(), "prometheus".into(), "--prometheus-url".into(), bad.clone()],
+        ),
+        ("digest auto", vec!["digest".into(), "--prometheus-url".into(), bad.clone()]),
+        ("digest loki", vec!["digest".into(), "--source".into(), "loki".into(), "--loki-url".into(), bad.clone()]),
+        ("doctor", vec!["doctor".into(), "--prometheus-url".into(), bad.clone(), "--format".into(), "json".into()]),
+        ("gate", vec!["gate".into(), "--prometheus-url".into(), bad.clone()]),
+    ];
+    for (what, args) in runs {
+        let out =
+            obsctl().args(&args).args(["--week", "2026-W47", "--tz", "UTC", "--logs"]).arg(&logs).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{what}: {stdout}{stderr}");
+        assert!(stderr.contains("expected http:// or https://"), "{what}: {stderr}");
+        assert_clean(what, &format!("{stdout}{stderr}"));
+    }
+}

@@ -121,8 +121,9 @@ pub struct Outputs<F> {
 }
 
 impl<F: Copy> Outputs<F> {
-    /// `--output` targets: `FILE` (in the `--format`) or `FORMAT=FILE`. A name like
-    /// `a=b.md` whose prefix is no format is a plain file name.
+    /// `--output` targets: `FILE` (in the `--format`) or `FORMAT=FILE`. A prefix of letters
+    /// alone that names no format (`jsn=d.json`) is a typo, refused; any other name with an
+    /// `=` (`./a=b.md`, `2026=w47.md`) is a plain file name.
     pub fn parse(targets: &[String], default: F, format_of: impl Fn(&str) -> Option<F>) -> Result<Outputs<F>> {
         let mut outputs = Outputs { stdout: Some(default), files: Vec::new() };
         for target in targets {
@@ -130,6 +131,13 @@ impl<F: Copy> Outputs<F> {
                 bail!("--output needs a file name");
             }
             let named = target.split_once('=').and_then(|(name, path)| Some((format_of(name)?, path)));
+            if let (None, Some((name, _))) = (&named, target.split_once('=')) {
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()) {
+                    bail!(
+                        "--output {target}: {name:?} is not a format here (write ./{target} for a file of that name)"
+                    );
+                }
+            }
             match named {
                 Some((_, "")) => bail!("--output {target}: no file name after '='"),
                 Some((format, path)) => outputs.files.push((format, PathBuf::from(path))),
@@ -223,8 +231,13 @@ mod tests {
         assert_eq!((o.stdout, o.files), (None, vec![(Format::Markdown, "r.md".into())]));
         let o = parse(&["json=d.json"], Format::Table).unwrap();
         assert_eq!((o.stdout, o.files), (Some(Format::Table), vec![(Format::Json, "d.json".into())]));
-        let o = parse(&["a=b.md"], Format::Markdown).unwrap();
-        assert_eq!((o.stdout, o.files), (None, vec![(Format::Markdown, "a=b.md".into())]));
+        let o = parse(&["./a=b.md"], Format::Markdown).unwrap();
+        assert_eq!((o.stdout, o.files), (None, vec![(Format::Markdown, "./a=b.md".into())]));
+        let o = parse(&["2026=w47.md"], Format::Markdown).unwrap();
+        assert_eq!(o.files, vec![(Format::Markdown, "2026=w47.md".into())]);
+        // Letters alone before the `=`: a misspelt format, not a file name.
+        assert!(parse(&["a=b.md"], Format::Markdown).is_err());
+        assert!(parse(&["jsn=d.json"], Format::Markdown).is_err());
         assert!(parse(&["json="], Format::Table).is_err());
         assert!(parse(&[""], Format::Table).is_err());
     }

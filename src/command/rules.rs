@@ -31,7 +31,11 @@ pub struct RulesOptions {
 
 impl RulesOptions {
     pub fn from_args(args: RulesArgs) -> Result<RulesOptions> {
-        let outputs = Outputs::parse(&args.output, args.target, RulesTarget::parse)?;
+        let mut outputs = Outputs::parse(&args.output, args.target, RulesTarget::parse)?;
+        // Files written, nothing printed: `-o loki=FILE` alone writes the Loki rules only.
+        if !outputs.files.is_empty() {
+            outputs.stdout = None;
+        }
         let writes = |t: RulesTarget| outputs.stdout == Some(t) || outputs.files.iter().any(|(f, _)| *f == t);
         check_target_flags(&args, writes(RulesTarget::Prometheus), writes(RulesTarget::Loki))?;
         let file = super::load_config(args.config.as_deref())?;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{human_duration, Finding, Need, Outcome, Severity, SourceStatus};
 use crate::error::describe;
-use crate::source::jsonl::{Collect, Event, EventKind, FileReport, JsonlSource, LogFile, Shape};
+use crate::source::jsonl::{Collect, Discovery, Event, EventKind, FileReport, JsonlSource, Shape};
 use crate::window::{format_rfc3339, Nanos, Window, NANOS_PER_SEC};
 
 /// Newer than this, the files are being written (when the window reaches the present).
@@ -96,7 +96,7 @@ pub fn check(source: &JsonlSource, window: &Window, now: Nanos, need: Need) -> O
         Err(e) => return unavailable(status, "jsonl.read", describe(&e)),
     };
     status.answered = true;
-    let mut findings = vec![files_finding(&found.files, &found.pruned, &reports)];
+    let mut findings = vec![files_finding(&found, &reports)];
     findings.extend(found.ignored.iter().filter(|p| looks_like_telemetry(p)).map(|p| ignored_finding(p)));
     findings.push(window_finding(&survey, window));
     findings.push(malformed_finding(&reports));
@@ -113,7 +113,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn files_finding(files: &[LogFile], pruned: &[std::path::PathBuf], reports: &[FileReport]) -> Finding {
+fn files_finding(found: &Discovery, reports: &[FileReport]) -> Finding {
+    let (files, pruned) = (&found.files, &found.pruned);
     let gz = files.iter().filter(|f| f.gzip).count();
     let live = files.iter().filter(|f| f.live).count();
     let rotated = files.len() - live;
@@ -131,6 +132,9 @@ fn files_finding(files: &[LogFile], pruned: &[std::path::PathBuf], reports: &[Fi
     if !pruned.is_empty() {
         let left: Vec<String> = pruned.iter().map(|p| name_of(p)).collect();
         message.push_str(&format!("; left out by the date in their name: {}", left.join(", ")));
+    }
+    for (path, why) in &found.doubles {
+        message.push_str(&format!("; {} not read: {why}", name_of(path)));
     }
     if files.is_empty() {
         return Finding::problem(

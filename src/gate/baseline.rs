@@ -65,6 +65,18 @@ pub struct TotalsFile {
     pub runs: Option<u64>,
     pub tool_calls: Option<u64>,
     pub tool_failures: Option<u64>,
+    pub uncosted_events: Option<u64>,
+}
+
+impl TotalsFile {
+    /// The window's cost, unless no model call in it carried one: then it is unknown, not
+    /// zero (CONTRACT: missing cost is not zero cost).
+    pub fn known_cost(&self) -> Option<f64> {
+        match (self.model_calls, self.uncosted_events) {
+            (Some(calls), Some(uncosted)) if calls > 0 && uncosted >= calls => None,
+            _ => Some(self.cost_usd),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -173,6 +185,7 @@ pub fn parse(text: &str, path: &Path) -> Result<BaselineFile> {
         }
         let digest: DigestFile = serde_json::from_value(value)
             .with_context(|| format!("baseline file {shown} does not follow {DIGEST_SCHEMA}"))?;
+        check_digest(&digest).with_context(|| format!("baseline file {shown}"))?;
         return Ok(BaselineFile::Digest(Box::new(digest)));
     }
     if object.contains_key("tag") && object.contains_key("capturedAt") {
@@ -186,6 +199,29 @@ pub fn parse(text: &str, path: &Path) -> Result<BaselineFile> {
         "baseline file {shown} is neither an obsctl digest (no \"schema\": \"{DIGEST_SCHEMA}\") nor a \
          regression-check.ts baseline (no \"tag\" and \"capturedAt\")"
     )
+}
+
+/// Costs a saved digest can hold: finite and not negative (obsctl never writes others, so
+/// anything else is an edited or broken file, not a baseline to pass against).
+fn check_digest(d: &DigestFile) -> Result<()> {
+    let mut costs = vec![("totals.cost_usd".to_string(), Some(d.totals.cost_usd))];
+    costs.extend(d.by_model.iter().map(|m| (format!("by_model {}/{} cost_usd", m.provider, m.model), m.cost_usd)));
+    costs.extend(d.by_agent.iter().map(|a| (format!("by_agent {} cost_usd", a.agent), a.cost_usd)));
+    for v in &d.by_variant {
+        let name = format!("by_variant {}", v.variant.as_deref().unwrap_or("(none)"));
+        costs.push((format!("{name} cost_usd"), v.cost_usd));
+        costs.push((format!("{name} cost_sum_squares_usd2"), v.cost_sum_squares_usd2));
+    }
+    costs.extend(d.by_session.iter().map(|s| (format!("by_session {} cost_usd", s.session), s.cost_usd)));
+    costs.push(("durations.p95_seconds".to_string(), d.durations.as_ref().map(|x| x.p95_seconds)));
+    for (name, v) in costs {
+        if let Some(v) = v {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{name} is {v}: expected a number of 0 or more");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Numbers a baseline can hold: finite, not negative, rates within 0..=1.

@@ -45,8 +45,8 @@ impl Figures {
         let unit = if per_call { t.model_calls } else { Some(t.sessions) };
         Figures {
             sample: Some(t.sessions),
-            cost: Some(t.cost_usd),
-            cost_per_unit: ratio(Some(t.cost_usd), unit),
+            cost: t.known_cost(),
+            cost_per_unit: ratio(t.known_cost(), unit),
             tokens_per_unit: ratio(Some((t.input_tokens + t.output_tokens) as f64), unit),
             failed_run_rate: ratio(t.errors.map(|e| e as f64), t.runs),
             tool_failure_rate: ratio(t.tool_failures.map(|e| e as f64), t.tool_calls),
@@ -111,6 +111,18 @@ pub fn evaluate(
             v.notes.push(note);
         }
         v.warnings.extend(d.warnings.iter().map(|w| format!("baseline: {w}")));
+    }
+
+    let unknown = |t: &super::baseline::TotalsFile| {
+        format!("none of its {} model calls carries a cost: its cost is unknown, not zero", t.model_calls.unwrap_or(0))
+    };
+    if current.totals.known_cost().is_none() {
+        v.warnings.push(format!("the window: {}", unknown(&current.totals)));
+    }
+    if let Reference::Digest(d) = reference {
+        if d.totals.known_cost().is_none() {
+            v.warnings.push(format!("baseline: {}", unknown(&d.totals)));
+        }
     }
 
     enough_data(&mut v.checks, policy.min_sessions, now.sample, before.sample, per_call);

@@ -13,18 +13,20 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
         CsvSection::Totals => {
             w.write_record(["metric", "value", "previous"])?;
             type Get = fn(&Totals) -> String;
-            let fields: [(&str, Get); 11] = [
+            let fields: [(&str, Get); 13] = [
                 ("cost_usd", |t| num(t.cost.as_f64())),
                 ("input_tokens", |t| t.input_tokens.to_string()),
                 ("output_tokens", |t| t.output_tokens.to_string()),
                 ("sessions", |t| t.sessions.to_string()),
                 ("model_calls", |t| count(t.model_calls)),
                 ("errors", |t| count(t.errors)),
+                ("runs", |t| count(t.runs)),
                 ("tool_calls", |t| count(t.tool_calls)),
                 ("tool_failures", |t| count(t.tool_failures)),
                 ("uncosted_events", |t| count(t.uncosted_events)),
                 ("events", |t| count(t.events)),
                 ("model_errors", |t| count(t.model_errors)),
+                ("costed_sessions", |t| count(t.costed_sessions)),
             ];
             for (name, get) in fields {
                 let previous = d.previous.as_ref().map(get).unwrap_or_default();

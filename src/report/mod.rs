@@ -88,7 +88,9 @@ pub fn render(digest: &Digest, format: Format, style: Style) -> Result<Vec<u8>> 
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename:
 /// readers see the old file or the new one, never a part. Missing parent directories are
-/// created first (`reports/2026-W47.md` in a fresh checkout).
+/// created first (`reports/2026-W47.md` in a fresh checkout). The file gets the mode a plain
+/// write would give it: an existing file's own, else 0666 less the umask (a temporary file
+/// alone would be 0600, which the `prometheus` or `loki` user could not read a rules file of).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -97,7 +99,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let fail = || format!("cannot write {}", path.display());
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create directory {} for {}", dir.display(), path.display()))?;
-    let mut tmp = tempfile::Builder::new().prefix(".obsctl-").tempfile_in(dir).with_context(fail)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".obsctl-");
+    let existing = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.permissions());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).with_context(fail)?;
+    if let Some(mode) = existing {
+        tmp.as_file().set_permissions(mode).with_context(fail)?;
+    }
     tmp.write_all(&crate::config::scrub_bytes(bytes)).with_context(fail)?;
     tmp.as_file().sync_all().with_context(fail)?;
     tmp.persist(path).map_err(|e| e.error).with_context(fail)?;

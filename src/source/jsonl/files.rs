@@ -33,13 +33,16 @@ pub struct Discovery {
     pub pruned: Vec<PathBuf>,
     /// Other entries of the directories, not telemetry by their name.
     pub ignored: Vec<PathBuf>,
+    /// Files not read because another one holds the same events, each with why: the same
+    /// file named twice (by two `--logs`, a link), or `X.gz` beside `X`.
+    pub doubles: Vec<(PathBuf, String)>,
 }
 
 /// The files under `paths` whose events may fall in `[span.0, span.1)`, in name order.
 /// A path naming a file is always read; a directory contributes `events.jsonl` and its
 /// rotations `events.YYYY-MM-DD.jsonl` and `events.YYYY-Www.jsonl`, any of them `.gz`.
 pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
-    let Discovery { mut files, mut pruned, mut ignored } = Discovery::default();
+    let Discovery { mut files, mut pruned, mut ignored, .. } = Discovery::default();
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read --logs {}", path.display()))?;
         if meta.is_file() {
@@ -83,7 +86,68 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
             );
         }
     }
-    Ok(Discovery { files, pruned, ignored })
+    let (files, doubles) = read_once(files);
+    Ok(Discovery { files, pruned, ignored, doubles })
+}
+
+/// Each file once: a file reached by two paths (two `--logs`, a symlink) is read by the first,
+/// and `X.gz` beside `X` that holds `X`'s lines (what `gzip -k` leaves, or a rotation caught
+/// while it compresses, the `.gz` then incomplete) is left for `X`. Either way the events would
+/// count twice; the reports say which file was left out.
+fn read_once(files: Vec<LogFile>) -> (Vec<LogFile>, Vec<(PathBuf, String)>) {
+    // The canonical path: two `--logs` naming one file, or a link to it.
+    let mut seen: Vec<(Option<PathBuf>, PathBuf)> = Vec::new();
+    let mut kept = Vec::with_capacity(files.len());
+    let mut doubles = Vec::new();
+    for file in files {
+        let id = std::fs::canonicalize(&file.path).ok();
+        if let Some((_, first)) = seen.iter().find(|(seen_id, _)| id.is_some() && seen_id.as_ref() == id.as_ref()) {
+            doubles.push((file.path.clone(), format!("the same file as {}", first.display())));
+            continue;
+        }
+        seen.push((id, file.path.clone()));
+        kept.push(file);
+    }
+    let plain: Vec<PathBuf> = kept.iter().filter(|f| !f.gzip).map(|f| f.path.clone()).collect();
+    kept.retain(|f| {
+        let unzipped = f.path.with_extension("");
+        if f.gzip && plain.contains(&unzipped) && holds_a_copy(&f.path, &unzipped) {
+            let why = format!(
+                "it holds the lines of {} beside it, which is read (gzip -k, or a rotation still compressing)",
+                unzipped.display()
+            );
+            doubles.push((f.path.clone(), why));
+            return false;
+        }
+        true
+    });
+    (kept, doubles)
+}
+
+/// Whether `gz` uncompresses to `plain` or to a beginning of it (a `.gz` still being
+/// written ends early). Compared as streams, stopping at the first difference; anything
+/// unreadable is no copy, and both files are then read as usual.
+fn holds_a_copy(gz: &Path, plain: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(gz), Ok(plain)) = (std::fs::File::open(gz), std::fs::File::open(plain)) else {
+        return false;
+    };
+    let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(gz));
+    let mut plain = std::io::BufReader::new(plain);
+    let (mut a, mut b) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    let mut compared = 0u64;
+    loop {
+        let n = match gz.read(&mut a) {
+            Ok(0) => return compared > 0,
+            Ok(n) => n,
+            // Cut short: a copy so far is a copy being written.
+            Err(_) => return compared > 0,
+        };
+        if plain.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
+            return false;
+        }
+        compared += n as u64;
+    }
 }
 
 fn has_gz_suffix(path: &Path) -> bool {
@@ -172,13 +236,14 @@ mod tests {
         }
         std::fs::write(dir.path().join("events.jsonl"), b"").expect("write");
         std::fs::write(dir.path().join("events-2026-11-30.jsonl"), b"").expect("write");
-        let Discovery { files, pruned, ignored } =
+        let Discovery { files, pruned, ignored, doubles } =
             discover(&[dir.path().to_path_buf()], (ns("2026-11-30"), ns("2026-12-01"))).expect("discover");
         assert_eq!(ignored, [dir.path().join("events-2026-11-30.jsonl")], "not a rotation name");
         let names: Vec<_> = files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
         // The day itself, the day before (UTC+14 to UTC-12 slack) and the live file.
         assert_eq!(names, ["events.2026-11-29.jsonl", "events.2026-11-30.jsonl.gz", "events.jsonl"]);
         assert_eq!(pruned.len(), 28);
+        assert!(doubles.is_empty());
     }
 
     #[test]

@@ -49,10 +49,16 @@ impl JsonlSource {
 
     pub fn answer(&self, query: &Query) -> Result<Answer> {
         let tally = Tally::new(&query.window, query.previous.as_ref()).with_filters(&self.filters);
-        let files = self.discover(tally.span())?.files;
+        let discovery = self.discover(tally.span())?;
+        let files = discovery.files;
         let (tally, reports) = self.read(&files, tally)?;
         let (rows, previous, previous_costs) = tally.finish(query.top);
-        let mut warnings = Vec::new();
+        tokens_fit(&rows.totals, "window")?;
+        if let Some(previous) = &previous {
+            tokens_fit(previous, "previous window")?;
+        }
+        let mut warnings: Vec<String> =
+            discovery.doubles.iter().map(|(path, why)| format!("{} not read: {why}", path.display())).collect();
         let mut skipped_lines = 0;
         for report in &reports {
             skipped_lines += report.skipped;
@@ -71,4 +77,20 @@ impl JsonlSource {
         }
         Ok(Answer { rows, previous, previous_costs, warnings, skipped_lines, files_read: files.len() })
     }
+}
+
+/// The tally adds token counts with saturation: a sum at `u64::MAX` means the files' counts
+/// add up to more than 64 bits hold (every part is at most the total, so the totals tell),
+/// which no real count does. Refused rather than shown wrapped or capped.
+fn tokens_fit(totals: &crate::digest::Totals, which: &str) -> Result<()> {
+    for (what, n) in [("input", totals.input_tokens), ("output", totals.output_tokens)] {
+        if n == u64::MAX {
+            anyhow::bail!(
+                "the {which}'s {what} token counts add up to {} or more, past what a count can be: some line's \
+                 count is not a real one",
+                u64::MAX
+            );
+        }
+    }
+    Ok(())
 }

@@ -228,8 +228,8 @@ impl Counters {
             EventKind::ModelCall => {
                 self.cost.add(e.cost);
                 self.model_calls += 1;
-                self.input_tokens += e.input_tokens;
-                self.output_tokens += e.output_tokens;
+                self.input_tokens = self.input_tokens.saturating_add(e.input_tokens);
+                self.output_tokens = self.output_tokens.saturating_add(e.output_tokens);
             }
             EventKind::ToolCall => {
                 self.tool_calls += 1;
@@ -245,8 +245,8 @@ impl Counters {
 
     fn merge(&mut self, o: &Counters) {
         self.cost.merge(o.cost);
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.model_calls += o.model_calls;
         self.runs += o.runs;
         self.errors += o.errors;
@@ -509,8 +509,8 @@ impl Tally {
             );
             let m = self.models.entry(key).or_default();
             m.cost.add(e.cost);
-            m.input_tokens += e.input_tokens;
-            m.output_tokens += e.output_tokens;
+            m.input_tokens = m.input_tokens.saturating_add(e.input_tokens);
+            m.output_tokens = m.output_tokens.saturating_add(e.output_tokens);
             if let Some(cost) = e.cost {
                 let day = self.day_starts.partition_point(|&t| t <= e.time).saturating_sub(1);
                 self.daily[day] += cost;
@@ -533,8 +533,8 @@ impl Tally {
         let mut cost = Usd::ZERO;
         if e.kind == EventKind::ModelCall {
             s.cost.add(e.cost);
-            s.input_tokens += e.input_tokens;
-            s.output_tokens += e.output_tokens;
+            s.input_tokens = s.input_tokens.saturating_add(e.input_tokens);
+            s.output_tokens = s.output_tokens.saturating_add(e.output_tokens);
             s.model_calls += 1;
             cost = e.cost.unwrap_or(Usd::ZERO);
         }
@@ -590,8 +590,8 @@ impl Tally {
         for ((m, p), acc) in models {
             let mine = self.models.entry((name(m), name(p))).or_default();
             mine.cost.merge(acc.cost);
-            mine.input_tokens += acc.input_tokens;
-            mine.output_tokens += acc.output_tokens;
+            mine.input_tokens = mine.input_tokens.saturating_add(acc.input_tokens);
+            mine.output_tokens = mine.output_tokens.saturating_add(acc.output_tokens);
         }
         for (a, acc) in agents {
             self.agents.entry(name(a)).or_default().merge(acc);
@@ -619,8 +619,8 @@ impl Tally {
             mine.in_window |= theirs.in_window;
             mine.in_previous |= theirs.in_previous;
             mine.cost.merge(theirs.cost);
-            mine.input_tokens += theirs.input_tokens;
-            mine.output_tokens += theirs.output_tokens;
+            mine.input_tokens = mine.input_tokens.saturating_add(theirs.input_tokens);
+            mine.output_tokens = mine.output_tokens.saturating_add(theirs.output_tokens);
             mine.model_calls += theirs.model_calls;
             match (mine.agent, agent) {
                 (_, NONE) => {}
