@@ -420,18 +420,22 @@ fn redact_header(header: &str) -> String {
 /// fall back on a typo; `user:pass@host` without a scheme would otherwise parse as a URL of
 /// scheme `user`.
 fn check_url(url: &str, example: &str) -> Result<()> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+    match http_url(url) {
+        Some(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         _ => bail!("invalid server URL {}: expected http:// or https:// and a host, e.g. {example}", redact_url(url)),
     }
+}
+
+/// `url` parsed, if it is an `http` or `https` URL.
+fn http_url(url: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 /// `https://user:pass@host/x?token=abc` → `https://user:<redacted>@host/x?token=<redacted>`.
 /// Anything unparseable, or of another scheme (`user:pass@host` parses as scheme `user`), is
 /// shown only when it cannot hold a secret (no `@`, `?`, `#` or space), else hidden whole.
 pub fn redact_url(url: &str) -> String {
-    let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
-    let Some(mut parsed) = parsed else {
+    let Some(mut parsed) = http_url(url) else {
         let harmless = !url.contains(['@', '?', '#']) && !url.chars().any(char::is_whitespace);
         return if harmless { url.to_string() } else { "<invalid URL>".into() };
     };

@@ -130,14 +130,16 @@ impl<F: Copy> Outputs<F> {
             if target.is_empty() {
                 bail!("--output needs a file name");
             }
-            let named = target.split_once('=').and_then(|(name, path)| Some((format_of(name)?, path)));
-            if let (None, Some((name, _))) = (&named, target.split_once('=')) {
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()) {
-                    bail!(
+            let named = match target.split_once('=') {
+                Some((name, path)) => match format_of(name) {
+                    Some(format) => Some((format, path)),
+                    None if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()) => bail!(
                         "--output {target}: {name:?} is not a format here (write ./{target} for a file of that name)"
-                    );
-                }
-            }
+                    ),
+                    None => None,
+                },
+                None => None,
+            };
             match named {
                 Some((_, "")) => bail!("--output {target}: no file name after '='"),
                 Some((format, path)) => outputs.files.push((format, PathBuf::from(path))),

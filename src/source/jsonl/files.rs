@@ -95,17 +95,19 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
 /// while it compresses, the `.gz` then incomplete) is left for `X`. Either way the events would
 /// count twice; the reports say which file was left out.
 fn read_once(files: Vec<LogFile>) -> (Vec<LogFile>, Vec<(PathBuf, String)>) {
-    // The canonical path: two `--logs` naming one file, or a link to it.
-    let mut seen: Vec<(Option<PathBuf>, PathBuf)> = Vec::new();
+    // By canonical path: two `--logs` naming one file, or a link to it. A path that cannot be
+    // resolved is kept, and fails when read with its own message.
+    let mut first_of: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
     let mut kept = Vec::with_capacity(files.len());
     let mut doubles = Vec::new();
     for file in files {
-        let id = std::fs::canonicalize(&file.path).ok();
-        if let Some((_, first)) = seen.iter().find(|(seen_id, _)| id.is_some() && seen_id.as_ref() == id.as_ref()) {
-            doubles.push((file.path.clone(), format!("the same file as {}", first.display())));
-            continue;
+        if let Ok(id) = std::fs::canonicalize(&file.path) {
+            if let Some(first) = first_of.get(&id) {
+                doubles.push((file.path.clone(), format!("the same file as {}", first.display())));
+                continue;
+            }
+            first_of.insert(id, file.path.clone());
         }
-        seen.push((id, file.path.clone()));
         kept.push(file);
     }
     let plain: Vec<PathBuf> = kept.iter().filter(|f| !f.gzip).map(|f| f.path.clone()).collect();
