@@ -189,6 +189,16 @@ pub struct GateFile {
     pub control: Option<String>,
     pub min_sessions: Option<u64>,
     pub allow_missing: Option<bool>,
+    /// The file this section came from, for errors in its values.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+impl GateFile {
+    /// The file, as errors name it.
+    pub fn origin(&self) -> String {
+        self.path.as_ref().map_or_else(|| "the config file".to_string(), |p| format!("config file {}", p.display()))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +222,26 @@ pub struct ServerFile {
     pub metrics: MetricsFile,
     #[serde(default)]
     pub labels: LabelsFile,
+}
+
+impl ServerFile {
+    /// What can be wrong with the section's values on their own.
+    fn check(&self, default_url: &str) -> Result<()> {
+        if let Some(url) = &self.url {
+            check_url(url, default_url)?;
+        }
+        for (what, v) in
+            [("connect_timeout_seconds", self.connect_timeout_seconds), ("timeout_seconds", self.timeout_seconds)]
+        {
+            if let Some(v) = v {
+                seconds(Some(v), what, 1.0)?;
+            }
+        }
+        if self.step_seconds == Some(0) {
+            bail!("step_seconds = 0: the Prometheus step must be at least 1 second");
+        }
+        PrometheusNames::from_file(self).check()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,8 +287,21 @@ impl FileConfig {
 
     /// Reads a config file's text (`path` names it in errors): what [`FileConfig::load`]
     /// does once the file is read.
+    /// Values the flags may override are checked here all the same: a wrong value in the
+    /// file is an error naming the file, not one that seems to come from a flag.
     pub fn parse(text: &str, path: &Path) -> Result<FileConfig> {
-        toml::from_str(text).with_context(|| format!("invalid config file {}", path.display()))
+        let invalid = || format!("invalid config file {}", path.display());
+        // A BOM (some Windows editors write one) is not TOML; what follows it is.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut config: FileConfig = toml::from_str(text).with_context(invalid)?;
+        for (section, server, default_url) in [
+            ("prometheus", &config.prometheus, "http://localhost:9090"),
+            ("loki", &config.loki, "http://localhost:3100"),
+        ] {
+            server.check(default_url).with_context(|| format!("[{section}]")).with_context(invalid)?;
+        }
+        config.gate.path = Some(path.to_path_buf());
+        Ok(config)
     }
 }
 
@@ -352,13 +395,6 @@ impl ServerConfig {
             headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name.trim()));
             headers.push((name.trim().to_string(), Secret::new(value.trim())));
         }
-        let seconds = |v: Option<f64>, what: &str, default: f64| -> Result<Duration> {
-            let v = v.unwrap_or(default);
-            if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
-                bail!("invalid {what} {v}: expected seconds, more than 0");
-            }
-            Ok(Duration::from_secs_f64(v))
-        };
         Ok(ServerConfig {
             url,
             bearer_token,
@@ -378,7 +414,34 @@ impl ServerConfig {
     }
 }
 
+/// A timeout in seconds (`default` when not given): more than 0 and less than a day.
+fn seconds(v: Option<f64>, what: &str, default: f64) -> Result<Duration> {
+    let v = v.unwrap_or(default);
+    if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
+        bail!("invalid {what} {v}: expected seconds, more than 0");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
 impl PrometheusNames {
+    /// Every name is a valid metric or label name: they are written into PromQL.
+    pub fn check(&self) -> Result<()> {
+        use crate::source::promql::{is_label_name, is_metric_name};
+        for metric in
+            [&self.session_cost, &self.session_tokens, &self.tool_calls, &self.model_errors, &self.session_duration]
+        {
+            if !is_metric_name(metric) {
+                bail!("invalid metric name {metric:?}");
+            }
+        }
+        for label in [&self.agent, &self.model, &self.provider, &self.token_type, &self.status] {
+            if !is_label_name(label) {
+                bail!("invalid label name {label:?}");
+            }
+        }
+        Ok(())
+    }
+
     pub fn from_file(file: &ServerFile) -> PrometheusNames {
         let d = PrometheusNames::default();
         let m = &file.metrics;
@@ -521,6 +584,25 @@ mod tests {
         assert_eq!(headers, [("X-A", "1"), ("x-b", "3")]);
         assert_eq!(PrometheusNames::from_file(&file.prometheus).agent, "agent_id");
         assert_eq!(PrometheusNames::from_file(&file.prometheus).model, "model");
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_names_the_file_and_the_key() {
+        let path = Path::new("/etc/obsctl/ci.toml");
+        for (text, says) in [
+            ("[prometheus]\nstep_seconds = 0\n", "step_seconds = 0"),
+            ("[prometheus.metrics]\nsession_cost = \"cost usd\"\n", "invalid metric name \"cost usd\""),
+            ("[loki]\nurl = \"localhost:3100\"\n", "invalid server URL localhost:3100"),
+            ("[prometheus]\ntimeout_seconds = -2.0\n", "invalid timeout_seconds -2"),
+            ("[prometheus.labels]\nagent = \"agent-id\"\n", "invalid label name \"agent-id\""),
+        ] {
+            let err = format!("{:#}", FileConfig::parse(text, path).expect_err(text));
+            assert!(err.starts_with("invalid config file /etc/obsctl/ci.toml: "), "{err}");
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let config = FileConfig::parse("\u{feff}[gate]\nmax_cost = 5.0\n", path).expect("a BOM before TOML");
+        assert_eq!(config.gate.max_cost, Some(5.0));
+        assert_eq!(config.gate.origin(), "config file /etc/obsctl/ci.toml");
     }
 
     #[test]

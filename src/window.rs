@@ -206,7 +206,8 @@ pub fn parse_duration(text: &str) -> Result<Nanos> {
     Ok(secs * NANOS_PER_SEC)
 }
 
-/// `--since/--until`: RFC 3339, or `YYYY-MM-DD` meaning local midnight in `tz`.
+/// `--since/--until`: RFC 3339, `YYYY-MM-DD` meaning local midnight in `tz`, or
+/// `YYYY-MM-DDTHH:MM:SS` without an offset, a local time in `tz`.
 pub fn parse_instant(text: &str, tz: Tz) -> Result<Nanos> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return to_nanos(t.with_timezone(&Utc));
@@ -219,7 +220,7 @@ pub fn parse_instant(text: &str, tz: Tz) -> Result<Nanos> {
             return to_nanos(t.with_timezone(&Utc));
         }
     }
-    bail!("invalid time {text:?}: expected RFC 3339 (2026-11-16T00:00:00Z) or a date (2026-11-16)")
+    bail!("invalid time {text:?}: expected RFC 3339 (2026-11-16T00:00:00Z), a date (2026-11-16) or a local time (2026-11-16T09:00:00)")
 }
 
 /// `--tz`: an IANA name; without one, the machine's zone, else UTC.
@@ -259,6 +260,16 @@ mod tests {
     fn week(w: &str, tz: Tz) -> Window {
         let spec = WindowSpec { week: Some(Some(w.into())), ..Default::default() };
         Window::resolve(&spec, tz, now("2026-11-25T12:00:00Z")).unwrap()
+    }
+
+    #[test]
+    fn an_instant_is_rfc_3339_a_date_or_a_local_time() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(parse_instant("2026-11-16T09:00:00+01:00", Tz::UTC).unwrap(), utc("2026-11-16T08:00:00Z"));
+        assert_eq!(parse_instant("2026-11-16", berlin).unwrap(), utc("2026-11-15T23:00:00Z"));
+        assert_eq!(parse_instant("2026-11-16T09:00:00", berlin).unwrap(), utc("2026-11-16T08:00:00Z"));
+        let err = parse_instant("2026-11-16 09:00", berlin).unwrap_err().to_string();
+        assert!(err.contains("a local time (2026-11-16T09:00:00)"), "{err}");
     }
 
     #[test]

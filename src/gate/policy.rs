@@ -90,26 +90,49 @@ pub const DEFAULT_MAX_INCREASE: f64 = 0.2;
 impl Policy {
     /// Flags over the `[gate]` section.
     pub fn new(args: &GateArgs, file: &GateFile) -> Result<Policy> {
-        let pick_s = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
-        let relative = |name: &str, flag: &Option<String>, file: &Option<String>| -> Result<Option<Increase>> {
-            pick_s(flag, file).map(|v| parse_increase(&v, false).with_context(|| format!("--{name} {v}"))).transpose()
-        };
-        let rate_increase = |name: &str, flag: &Option<String>, file: &Option<String>| -> Result<Option<Increase>> {
-            pick_s(flag, file).map(|v| parse_increase(&v, true).with_context(|| format!("--{name} {v}"))).transpose()
-        };
-        let rate = |name: &str, flag: &Option<String>, file: &Option<String>| -> Result<Option<f64>> {
-            pick_s(flag, file).map(|v| parse_rate(&v).with_context(|| format!("--{name} {v}"))).transpose()
-        };
-        let amount = |name: &str, flag: Option<f64>, file: Option<f64>| -> Result<Option<f64>> {
-            match flag.or(file) {
-                Some(v) if !(v.is_finite() && v >= 0.0) => bail!("--{name} {v}: expected a number of 0 or more"),
-                v => Ok(v),
+        // Where a value came from, for its error: the flag as typed, or the file's key.
+        // (`v` as typed; for the file, as TOML writes it: a string quoted, a number bare.)
+        let origin = |name: &str, v: &str, from_flag: bool| {
+            if from_flag {
+                format!("--{name} {v}")
+            } else {
+                format!("{} = {v} in [gate] of {}", name.replace('-', "_"), file.origin())
             }
         };
+        let pick_s = |name: &str, flag: &Option<String>, file: &Option<String>| match (flag, file) {
+            (Some(v), _) => Some((v.clone(), origin(name, v, true))),
+            (None, Some(v)) => Some((v.clone(), origin(name, &format!("{v:?}"), false))),
+            (None, None) => None,
+        };
+        let relative = |name: &str, flag: &Option<String>, file: &Option<String>| -> Result<Option<Increase>> {
+            pick_s(name, flag, file).map(|(v, at)| parse_increase(&v, false).context(at)).transpose()
+        };
+        let rate_increase = |name: &str, flag: &Option<String>, file: &Option<String>| -> Result<Option<Increase>> {
+            pick_s(name, flag, file).map(|(v, at)| parse_increase(&v, true).context(at)).transpose()
+        };
+        let rate = |name: &str, flag: &Option<String>, file: &Option<String>| -> Result<Option<f64>> {
+            pick_s(name, flag, file).map(|(v, at)| parse_rate(&v).context(at)).transpose()
+        };
+        let amount = |name: &str, flag: Option<f64>, file: Option<f64>| -> Result<Option<f64>> {
+            let (v, at) = match (flag, file) {
+                (Some(v), _) => (v, origin(name, &v.to_string(), true)),
+                (None, Some(v)) => (v, origin(name, &v.to_string(), false)),
+                (None, None) => return Ok(None),
+            };
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{at}: expected a number of 0 or more");
+            }
+            Ok(Some(v))
+        };
         let mut increase_per = BTreeMap::new();
+        let file_dim =
+            |dim: &str, table: &str| Dim::parse(dim).with_context(|| format!("[gate.{table}] in {}", file.origin()));
         for (dim, v) in &file.max_increase_per {
-            increase_per
-                .insert(Dim::parse(dim)?, relative_only(v).with_context(|| format!("[gate] max_increase_per.{dim}"))?);
+            increase_per.insert(
+                file_dim(dim, "max_increase_per")?,
+                relative_only(v)
+                    .with_context(|| origin(&format!("max-increase-per.{dim}"), &format!("{v:?}"), false))?,
+            );
         }
         for pair in &args.max_increase_per {
             let (dim, v) = split_pair(pair, "--max-increase-per", "model=10%")?;
@@ -118,7 +141,10 @@ impl Policy {
         }
         let mut cost_per = BTreeMap::new();
         for (dim, &v) in &file.max_cost_per {
-            cost_per.insert(Dim::parse(dim)?, amount(&format!("max-cost-per {dim}="), Some(v), None)?.unwrap_or(v));
+            cost_per.insert(
+                file_dim(dim, "max_cost_per")?,
+                amount(&format!("max-cost-per.{dim}"), None, Some(v))?.unwrap_or(v),
+            );
         }
         for pair in &args.max_cost_per {
             let (dim, v) = split_pair(pair, "--max-cost-per", "agent=25")?;
@@ -263,6 +289,33 @@ pub fn parse_rate(v: &str) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_threshold_says_whether_the_flag_or_the_file_gave_it() {
+        let file = crate::config::FileConfig::parse(
+            "[gate]\nmax_increase = \"abc\"\nmax_cost = -1.0\n[gate.max_cost_per]\nmodle = 3.0\n",
+            std::path::Path::new("ci.toml"),
+        )
+        .expect("valid TOML");
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["obsctl", "gate"]).expect("gate parses");
+        let crate::cli::Command::Gate(args) = cli.command else { panic!("not the gate") };
+        let mut args = *args;
+        let err = format!("{:#}", Policy::new(&args, &file.gate).expect_err("bad file values"));
+        assert!(err.starts_with("[gate.max_cost_per] in config file ci.toml: unknown dimension \"modle\""), "{err}");
+        let mut gate = file.gate;
+        gate.max_cost_per.clear();
+        let err = format!("{:#}", Policy::new(&args, &gate).expect_err("bad file values"));
+        assert!(err.starts_with("max_increase = \"abc\" in [gate] of config file ci.toml:"), "{err}");
+        args.max_increase = Some("xyz".into());
+        let err = format!("{:#}", Policy::new(&args, &gate).expect_err("bad flag"));
+        assert!(err.starts_with("--max-increase xyz:"), "{err}");
+        args.max_increase = Some("10%".into());
+        let err = format!("{:#}", Policy::new(&args, &gate).expect_err("bad file values"));
+        assert!(err.starts_with("max_cost = -1 in [gate] of config file ci.toml:"), "{err}");
+        args.max_cost = Some(3.0);
+        assert!(Policy::new(&args, &gate).is_ok(), "flags win over the file's bad values");
+    }
 
     #[test]
     fn thresholds_read_as_people_write_them() {

@@ -42,7 +42,7 @@
 //! the evaluation time, so the increases over adjacent windows (the days of a week) add up
 //! exactly to the increase over their union.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::config::PrometheusNames;
 
@@ -64,22 +64,7 @@ pub struct PromQl {
 
 impl PromQl {
     pub fn new(names: PrometheusNames, step_seconds: u64, agent: Option<&str>) -> Result<PromQl> {
-        for metric in [
-            &names.session_cost,
-            &names.session_tokens,
-            &names.tool_calls,
-            &names.model_errors,
-            &names.session_duration,
-        ] {
-            if !is_metric_name(metric) {
-                bail!("invalid metric name {metric:?} in the configuration");
-            }
-        }
-        for label in [&names.agent, &names.model, &names.provider, &names.token_type, &names.status] {
-            if !is_label_name(label) {
-                bail!("invalid label name {label:?} in the configuration");
-            }
-        }
+        names.check().context("in the configuration")?;
         if step_seconds == 0 {
             bail!("the Prometheus step must be at least 1 second");
         }
@@ -238,7 +223,7 @@ fn regex_escape(name: &str) -> String {
     name.to_string()
 }
 
-fn is_metric_name(s: &str) -> bool {
+pub fn is_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')

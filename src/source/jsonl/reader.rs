@@ -258,6 +258,7 @@ fn do_work(
     match work {
         Work::Piece { file, seq, input, piece } => {
             let parse = |data: &[u8], lines: &piece::PieceLines| {
+                let data = if piece.start == 0 { without_bom(data) } else { data };
                 parse_lines(data, lines.unterminated, lines.oversized, tally, ChunkStats::new(file, seq))
             };
             let stats = input.with_lines(piece, piece_buf, parse).with_context(|| read_error(&files[file]))?;
@@ -268,12 +269,19 @@ fn do_work(
         }
         Work::Chunk(chunk) => {
             let data = &chunk.data[..chunk.len];
+            let data = if chunk.seq == 1 { without_bom(data) } else { data };
             let stats =
                 parse_lines(data, chunk.unterminated, chunk.oversized, tally, ChunkStats::new(chunk.file, chunk.seq));
             recycle(chunk.data);
             Ok(stats)
         }
     }
+}
+
+/// A file's first bytes without the UTF-8 byte order mark some Windows tools write: it is
+/// not JSON, and would make the first line malformed.
+fn without_bom(data: &[u8]) -> &[u8] {
+    data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data)
 }
 
 /// Hands every file to `sink`: plain files as pieces, streams as chunks read here.
@@ -664,6 +672,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A byte order mark before a file's first line is not part of the line, on every way
+    /// of reading; one anywhere else is the malformed line it is.
+    #[test]
+    fn a_byte_order_mark_opening_a_file_is_not_a_malformed_line() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/home/.openclaw/telemetry/events.2026-11-16.jsonl");
+        let lines = std::fs::read(fixture).expect("fixture");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let scan_of = |content: &[u8], gzip: bool, mapped: bool, piece_len: u64| {
+            let path = dir.path().join(if gzip { "events.jsonl.gz" } else { "events.jsonl" });
+            if gzip {
+                let mut enc =
+                    flate2::write::GzEncoder::new(File::create(&path).expect("create"), flate2::Compression::fast());
+                enc.write_all(content).expect("write");
+                enc.finish().expect("finish");
+            } else {
+                std::fs::write(&path, content).expect("write");
+            }
+            if mapped {
+                File::options().write(true).open(&path).and_then(|f| f.set_modified(old)).expect("set mtime");
+            }
+            let files = [LogFile { path, gzip, live: false }];
+            let window = crate::window::Window {
+                start: 0,
+                end: i64::MAX,
+                tz: chrono_tz::UTC,
+                kind: crate::window::WindowKind::Span,
+                partial: false,
+            };
+            let (_, reports) = scan_with(&files, 2, piece_len, false, Tally::new(&window, None)).expect("scan");
+            reports.into_iter().map(|r| (r.lines, r.skipped)).collect::<Vec<_>>()
+        };
+        let with_bom = [b"\xef\xbb\xbf".as_slice(), &lines].concat();
+        let reference = scan_of(&lines, false, false, PIECE);
+        assert!(reference[0].0 > 10, "{reference:?}");
+        for (gzip, mapped, piece_len) in
+            [(true, false, PIECE), (false, false, PIECE), (false, true, PIECE), (false, true, 1), (false, true, 2)]
+        {
+            assert_eq!(
+                scan_of(&with_bom, gzip, mapped, piece_len),
+                reference,
+                "gzip {gzip}, mapped {mapped}, pieces of {piece_len}"
+            );
+        }
+        let second = [&lines, b"\xef\xbb\xbf".as_slice(), &lines].concat();
+        let twice = scan_of(&[lines.as_slice(), &lines].concat(), false, true, PIECE);
+        assert_eq!(scan_of(&second, false, true, PIECE)[0].1, twice[0].1 + 1, "a mark inside the file");
     }
 
     /// Workers that fail (here: reading a "file" that is a directory) end the scan with
