@@ -441,3 +441,28 @@ fn a_misspelt_output_format_is_exit_2_not_a_file_of_that_name() {
     digest("./jsn=d.json").assert().success();
     assert!(dir.path().join("jsn=d.json").is_file());
 }
+
+#[test]
+fn a_window_whose_calls_all_lack_a_cost_says_its_cost_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |hour: u32, cost: &str| {
+        format!(
+            r#"{{"type":"model_usage","model":"m1","provider":"p","inputTokens":10,"outputTokens":2,{cost}"timestamp":"2026-11-17T{hour:02}:00:00Z","agentId":"main","sessionId":"s{hour}"}}"#
+        )
+    };
+    let digest = |lines: &[String]| {
+        fs::write(dir.path().join("events.jsonl"), lines.join("\n") + "\n").unwrap();
+        let mut cmd = obsctl();
+        cmd.args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", "json"]);
+        cmd.arg("--logs").arg(dir.path());
+        json_of(&mut cmd)
+    };
+    let j = digest(&[line(9, ""), line(10, "")]);
+    assert_eq!(j["totals"]["uncosted_events"], 2);
+    let warnings = j["warnings"].to_string();
+    assert!(warnings.contains("none of the window's 2 model calls carried a cost: the cost is unknown"), "{warnings}");
+    // One priced call: the cost is known (if partial), and the uncosted count says the rest.
+    let j = digest(&[line(9, r#""costUsd":0.5,"#), line(10, "")]);
+    assert_eq!(j["totals"]["uncosted_events"], 1);
+    assert!(!j["warnings"].to_string().contains("carried a cost"), "{}", j["warnings"]);
+}
