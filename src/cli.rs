@@ -11,6 +11,7 @@ use crate::report::{CsvSection, Format};
 #[command(
     name = "obsctl",
     version,
+    propagate_version = true,
     about = "Cost and usage digests for LLM-agent gateways",
     long_about = "Cost and usage digests for LLM-agent gateways (OpenClaw-style): what agents cost and how \
                   they are used, per session, model, experiment variant and agent, from Prometheus, Loki \

@@ -216,9 +216,12 @@ pub fn parse_instant(text: &str, tz: Tz) -> Result<Nanos> {
         return local_midnight(date, tz);
     }
     if let Ok(local) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
-        if let Some(t) = tz.from_local_datetime(&local).earliest() {
-            return to_nanos(t.with_timezone(&Utc));
-        }
+        return match tz.from_local_datetime(&local).earliest() {
+            Some(t) => to_nanos(t.with_timezone(&Utc)),
+            None => bail!(
+                "local time {text:?} does not exist in {tz}: the clocks skipped it (give an offset, as in RFC 3339)"
+            ),
+        };
     }
     bail!("invalid time {text:?}: expected RFC 3339 (2026-11-16T00:00:00Z), a date (2026-11-16) or a local time (2026-11-16T09:00:00)")
 }
@@ -270,6 +273,8 @@ mod tests {
         assert_eq!(parse_instant("2026-11-16T09:00:00", berlin).unwrap(), utc("2026-11-16T08:00:00Z"));
         let err = parse_instant("2026-11-16 09:00", berlin).unwrap_err().to_string();
         assert!(err.contains("a local time (2026-11-16T09:00:00)"), "{err}");
+        let gap = parse_instant("2026-03-29T02:30:00", berlin).unwrap_err().to_string();
+        assert!(gap.contains("does not exist in Europe/Berlin"), "{gap}");
     }
 
     #[test]

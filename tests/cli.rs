@@ -466,3 +466,60 @@ fn a_window_whose_calls_all_lack_a_cost_says_its_cost_is_unknown() {
     assert_eq!(j["totals"]["uncosted_events"], 1);
     assert!(!j["warnings"].to_string().contains("carried a cost"), "{}", j["warnings"]);
 }
+
+#[test]
+fn every_subcommand_answers_version_as_its_man_page_says() {
+    for sub in ["digest", "gate", "rules", "doctor"] {
+        let out = obsctl().args([sub, "--version"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{sub}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")), "{sub}");
+    }
+}
+
+#[test]
+fn two_outputs_to_one_file_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.out");
+    let same = format!("{}/./x.out", dir.path().display());
+    let r = fixture_digest(&["-q", "--output"])
+        .arg(format!("markdown={}", out.display()))
+        .arg("--output")
+        .arg(format!("json={same}"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("two outputs to the same file"));
+    assert!(!out.exists(), "nothing written");
+    // The gate's saved baseline counts as an output.
+    let mut gate = obsctl();
+    gate.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["gate", "--source", "jsonl", "--logs", "fixtures/home/.openclaw/telemetry", "--week", "2026-W47", "-q"])
+        .arg("--output")
+        .arg(format!("junit={}", out.display()))
+        .arg("--save-baseline")
+        .arg(&out);
+    let r = gate.output().unwrap();
+    assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!out.exists());
+}
+
+#[test]
+fn doctor_outputs_are_templates_like_the_digests_and_leave_stdout_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let doctor = |output: &str| {
+        let mut cmd = obsctl();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["doctor", "--source", "jsonl", "--logs", "fixtures/home/.openclaw/telemetry"])
+            .args(["--week", "2026-W47", "--tz", "UTC", "-q", "--output"])
+            .arg(output);
+        cmd.output().unwrap()
+    };
+    let r = doctor(&format!("json={}/{{iso_week}}-doctor.json", dir.path().display()));
+    assert!(r.stdout.is_empty(), "{}", String::from_utf8_lossy(&r.stdout));
+    let written = dir.path().join("2026-W47-doctor.json");
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&written).unwrap()).unwrap();
+    assert!(v["findings"].is_array(), "{v}");
+    let r = doctor(&format!("json={}/{{bogus}}.json", dir.path().display()));
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("unknown placeholder {bogus}"));
+}

@@ -650,3 +650,78 @@ fn a_baseline_with_a_negative_or_non_finite_cost_is_exit_2_naming_the_file() {
         assert!(r.stderr.contains("edited.json") && r.stderr.contains(says), "{says}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_baseline_saved_with_other_filters_is_exit_2_naming_both() {
+    let mut c = Corpus::new();
+    c.many(5, Session { day: LAST_WEEK, agent: "coder", costs: &[1.0], ..Default::default() });
+    c.many(5, Session { day: LAST_WEEK, agent: "main", costs: &[4.0], ..Default::default() });
+    c.many(5, Session { day: THIS_WEEK, agent: "coder", costs: &[2.0], ..Default::default() });
+    c.many(5, Session { day: THIS_WEEK, agent: "main", costs: &[1.0], ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, filter: &[&str]| {
+        let path = dir.path().join(name);
+        let mut cmd = obsctl();
+        cmd.args(["digest", "--source", "jsonl", "--tz", "UTC", "--format", "json", "--week", "2026-W46", "-q"]);
+        cmd.args(filter).arg("--logs").arg(c.logs()).arg("--output").arg(&path);
+        assert_eq!(run(&mut cmd).code, 0);
+        path
+    };
+    let (coder, all) = (save("coder.json", &["--agent", "coder"]), save("all.json", &[]));
+    // Coder's cost doubled: all agents' fell. Either mismatch would give a verdict on the filter.
+    let r = run(gate(&c, &["--baseline"]).arg(&coder));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("coder.json was saved with --agent coder, this window is read with no filter"),
+        "{}",
+        r.stderr
+    );
+    let r = run(gate(&c, &["--agent", "coder", "--baseline"]).arg(&all));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("saved with no filter, this window is read with --agent coder"), "{}", r.stderr);
+    let (code, v) = json(gate(&c, &["--agent", "coder", "--max-increase", "20%", "--baseline"]).arg(&coder));
+    assert_eq!(code, 1, "like with like: coder's cost doubled: {v:#}");
+    assert_eq!(check(&v, "sessions.baseline")["baseline"], 5.0, "the baseline's count in its own column");
+    assert!(check(&v, "sessions.baseline")["current"].is_null());
+}
+
+#[test]
+fn a_window_that_has_not_ended_is_insufficient_data_not_a_pass() {
+    let mut c = Corpus::new();
+    c.many(5, Session { day: LAST_WEEK, costs: &[1.0], ..Default::default() });
+    c.many(5, Session { day: THIS_WEEK, costs: &[1.0], ..Default::default() });
+    // The window ends far in the future: the last day holds no data yet.
+    let mut cmd = obsctl();
+    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
+    cmd.args(["gate", "--source", "jsonl", "--tz", "UTC", "--format", "json", "--max-increase", "20%"]);
+    cmd.args(["--since", "2026-11-16T00:00:00Z", "--until", "2099-01-01T00:00:00Z", "--logs"]).arg(c.logs());
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(check(&v, "window.complete")["outcome"], "insufficient data");
+    // --allow-missing lets an undecided check pass, as it does for every other.
+    let r = run(cmd.arg("--allow-missing"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+#[test]
+fn a_baseline_whose_window_or_cost_is_not_what_obsctl_writes_is_exit_2_saying_where() {
+    let c = week_pair(1.0, 1.0, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("b.json");
+    let mut cmd = obsctl();
+    cmd.args(["digest", "--source", "jsonl", "--tz", "UTC", "--format", "json", "--week", "2026-W46", "-q"]);
+    assert_eq!(run(cmd.arg("--logs").arg(c.logs()).arg("--output").arg(&saved)).code, 0);
+    let good: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    for (edit, says) in [
+        ("/window/start", "window.start is \"garbage\": expected an RFC 3339 time"),
+        ("/totals/cost_usd", "invalid type: string \"garbage\", expected f64 at line"),
+    ] {
+        let mut bad = good.clone();
+        *bad.pointer_mut(edit).unwrap() = Value::from("garbage");
+        std::fs::write(&saved, serde_json::to_string_pretty(&bad).unwrap()).unwrap();
+        let r = run(gate(&c, &["--baseline"]).arg(&saved));
+        assert_eq!(r.code, 2, "{edit}: {}", r.stderr);
+        assert!(r.stderr.contains(says) && r.stderr.contains("b.json"), "{edit}: {}", r.stderr);
+    }
+}

@@ -368,3 +368,15 @@ fn rules_written_to_files_print_nothing() {
     let out = rules_cmd().arg("-o").arg(format!("loki={}", loki.display())).args(["--spike", "5/1h"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn two_spike_thresholds_for_one_label_and_window_are_refused() {
+    let out = rules_cmd().args(["--spike-per", "agent=2/1h", "--spike-per", "agent=5/1h"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--spike-per agent=5/1h: a second threshold for \"agent\" over the same window"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing written");
+    // Tiers over different windows are distinct alerts.
+    let text = generate(&["--spike-per", "agent=2/1h", "--spike-per", "agent=5/6h"]);
+    assert_eq!(text.matches("alert: \"AgentCostSpikeByAgent\"").count(), 2, "{text}");
+}

@@ -26,7 +26,8 @@ impl DoctorOptions {
             w.last = Some(DEFAULT_LAST.to_string());
         }
         let window = super::window(&args.window, now)?;
-        let outputs = Outputs::parse(&args.output, args.format, DoctorFormat::parse)?;
+        let outputs =
+            Outputs::for_report(&args.output, args.format, DoctorFormat::parse, &window, now, args.noise.verbose)?;
         let file = super::load_config(args.source.config.as_deref())?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         let gateway_jobs: Vec<String> =
@@ -55,9 +56,7 @@ impl DoctorOptions {
 
 pub fn run(opts: DoctorOptions) -> Result<u8> {
     let report = doctor::run(&opts.checkup);
-    for (format, path) in &opts.outputs.files {
-        crate::report::write_atomic(path, &render::render(&report, *format, false))?;
-    }
+    opts.outputs.write_files(|format| Ok(render::render(&report, format, false)))?;
     if let Some(format) = opts.outputs.stdout {
         let color = format == DoctorFormat::Table && super::stdout_wants_color();
         super::print(&render::render(&report, format, color))?;

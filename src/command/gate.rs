@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::Outputs;
@@ -36,6 +36,8 @@ impl GateOptions {
             Outputs::for_report(&args.output, args.format, GateFormat::parse, &window, now, args.noise.verbose)?;
         let save_baseline =
             args.save_baseline.as_deref().map(|path| super::expand_path(path, &window, now)).transpose()?;
+        super::distinct_files(outputs.files.iter().map(|(_, p)| p.as_path()).chain(save_baseline.as_deref()))
+            .context("--save-baseline and --output name the same file")?;
         let file = super::load_config(args.source.config.as_deref())?;
         let policy = Policy::new(&args, &file.gate)?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
@@ -61,6 +63,27 @@ pub fn run(opts: GateOptions) -> Result<u8> {
         report::write_atomic(path, &report::render(&current.0, report::Format::Json, style)?)?;
     }
     let current = current.1;
+    if let (Some(BaselineFile::Digest(d)), Some(path)) = (&file, &opts.baseline) {
+        // Compare like with like: a baseline of one agent against all of them (or the
+        // reverse) would pass or fail on the filter, not on the cost.
+        if !d.same_filters(&current) {
+            bail!(
+                "baseline file {} was saved with {}, this window is read with {}: give the same --agent, --model \
+                 and --experiment as the baseline (or save a baseline with these)",
+                path.display(),
+                d.filters_phrase(),
+                current.filters_phrase()
+            );
+        }
+    }
+    if let (Some(BaselineFile::Legacy(_)), Some(path), false) = (&file, &opts.baseline, current.filters.is_empty()) {
+        bail!(
+            "baseline file {} (regression-check.ts) covers every agent and model, this window is read with {}: \
+             gate it without filters",
+            path.display(),
+            current.filters_phrase()
+        );
+    }
     let previous;
     let (reference, info) = match (&file, &opts.baseline) {
         (Some(BaselineFile::Digest(d)), Some(path)) => (

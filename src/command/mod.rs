@@ -168,6 +168,7 @@ impl<F: Copy> Outputs<F> {
         for (_, path) in &mut outputs.files {
             *path = expand_path(path, window, now)?;
         }
+        distinct_files(outputs.files.iter().map(|(_, p)| p.as_path()))?;
         outputs.stdout = (outputs.files.is_empty() || verbose).then_some(default);
         Ok(outputs)
     }
@@ -182,6 +183,20 @@ impl<F: Copy> Outputs<F> {
             .collect();
         error::all(failed)
     }
+}
+
+/// Refuses two outputs to one file: the last written would silently replace the other (a
+/// gate verdict over the baseline saved beside it). Compared as written, `./` aside.
+pub fn distinct_files<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<()> {
+    let mut seen: Vec<&Path> = Vec::new();
+    for path in paths {
+        let same = |p: &&Path| p.components().eq(path.components());
+        if seen.iter().any(same) {
+            bail!("--output {}: two outputs to the same file; give each its own name", path.display());
+        }
+        seen.push(path);
+    }
+    Ok(())
 }
 
 /// A file name with its placeholders expanded for `window` ([`template`]).

@@ -45,6 +45,17 @@ impl RulesOptions {
             bail!("--prometheus-step must be at least 1 second");
         }
         let spike_per = args.spike_per.iter().map(|pair| spike_per(pair, &names)).collect::<Result<Vec<_>>>()?;
+        for (i, (label, limit)) in spike_per.iter().enumerate() {
+            // Both alerts would carry the same name and labels: Alertmanager could not tell
+            // them apart, and promtool flags them as duplicates.
+            if spike_per[..i].iter().any(|(l, other)| l == label && other.span.ms == limit.span.ms) {
+                bail!(
+                    "--spike-per {}: a second threshold for {label:?} over the same window; give one per label \
+                     and window",
+                    args.spike_per[i]
+                );
+            }
+        }
         let promql = PromQl::new(names, step, None)?;
         let selector = args
             .loki_selector

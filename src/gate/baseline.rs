@@ -36,6 +36,9 @@ pub struct DigestFile {
     pub warnings: Vec<String>,
     #[serde(default)]
     pub skipped_lines: u64,
+    /// The `--agent`, `--model`, `--experiment` values the digest was restricted to.
+    #[serde(default)]
+    pub filters: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -155,6 +158,37 @@ impl DigestFile {
         self.sources.iter().find(|s| s.section == section)
     }
 
+    /// The filters as a user gave them: `--agent coder --model m`, or `no filter`.
+    pub fn filters_phrase(&self) -> String {
+        let flags: Vec<String> = self
+            .filters
+            .iter()
+            .flat_map(|(name, values)| values.iter().map(move |v| format!("--{name} {v}")))
+            .collect();
+        if flags.is_empty() {
+            "no filter".into()
+        } else {
+            flags.join(" ")
+        }
+    }
+
+    /// Whether two digests were restricted to the same events (values in any order).
+    pub fn same_filters(&self, other: &DigestFile) -> bool {
+        let sorted = |d: &DigestFile| -> BTreeMap<String, Vec<String>> {
+            d.filters
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| {
+                    let mut v = v.clone();
+                    v.sort();
+                    v.dedup();
+                    (k.clone(), v)
+                })
+                .collect()
+        };
+        sorted(self) == sorted(other)
+    }
+
     /// The window in one phrase, for reports.
     pub fn window_phrase(&self) -> String {
         format!("{} – {} ({})", self.window.start, self.window.end, self.window.tz)
@@ -183,7 +217,8 @@ pub fn parse(text: &str, path: &Path) -> Result<BaselineFile> {
                  obsctl (`obsctl digest --format json --output FILE`)"
             );
         }
-        let digest: DigestFile = serde_json::from_value(value)
+        // Read from the text again, not the value: serde_json then says where (line, column).
+        let digest: DigestFile = serde_json::from_str(text)
             .with_context(|| format!("baseline file {shown} does not follow {DIGEST_SCHEMA}"))?;
         check_digest(&digest).with_context(|| format!("baseline file {shown}"))?;
         return Ok(BaselineFile::Digest(Box::new(digest)));
@@ -204,6 +239,11 @@ pub fn parse(text: &str, path: &Path) -> Result<BaselineFile> {
 /// Costs a saved digest can hold: finite and not negative (obsctl never writes others, so
 /// anything else is an edited or broken file, not a baseline to pass against).
 fn check_digest(d: &DigestFile) -> Result<()> {
+    for (name, t) in [("window.start", &d.window.start), ("window.end", &d.window.end)] {
+        if chrono::DateTime::parse_from_rfc3339(t).is_err() {
+            bail!("{name} is {t:?}: expected an RFC 3339 time, as obsctl writes it");
+        }
+    }
     let mut costs = vec![("totals.cost_usd".to_string(), Some(d.totals.cost_usd))];
     costs.extend(d.by_model.iter().map(|m| (format!("by_model {}/{} cost_usd", m.provider, m.model), m.cost_usd)));
     costs.extend(d.by_agent.iter().map(|a| (format!("by_agent {} cost_usd", a.agent), a.cost_usd)));

@@ -95,8 +95,27 @@ pub fn evaluate(
         warnings: current.warnings.clone(),
         allow_missing: policy.allow_missing,
     };
-    if current.window.partial {
-        v.notes.push("the window ends in the future: its figures are partial".into());
+    // A window still running would compare part of a window with a whole one: not a
+    // verdict to trust either way (README: exit 3 for partial data).
+    let partial =
+        [("window.complete", "The window has ended", current, "the window")].into_iter().chain(match reference {
+            Reference::Digest(d) => Some(("baseline.complete", "The baseline's window had ended", d, "the baseline")),
+            Reference::Legacy(_) => None,
+        });
+    for (id, name, d, what) in partial.filter(|(_, _, d, _)| d.window.partial) {
+        v.checks.push(Check {
+            id: id.into(),
+            name: name.into(),
+            subject: None,
+            unit: Unit::Count,
+            baseline: None,
+            current: None,
+            change: None,
+            threshold: "ended".into(),
+            outcome: Outcome::Insufficient,
+            detail: Some(format!("{what} ends in the future ({}): its figures are partial", d.window.end)),
+            interval: None,
+        });
     }
     if let Reference::Legacy(l) = reference {
         v.notes.push(format!(
@@ -221,7 +240,7 @@ fn human_span(seconds: i64) -> String {
 }
 
 fn enough_data(checks: &mut Vec<Check>, min: u64, now: Option<u64>, before: Option<u64>, per_call: bool) {
-    let mut check = |id: &str, name: &str, n: Option<u64>, what: &str| {
+    let mut check = |id: &str, name: &str, n: Option<u64>, what: &str, of_baseline: bool| {
         let outcome = match n {
             Some(n) if n >= min.max(1) => Outcome::Pass,
             _ => Outcome::Insufficient,
@@ -235,8 +254,8 @@ fn enough_data(checks: &mut Vec<Check>, min: u64, now: Option<u64>, before: Opti
             name: name.into(),
             subject: None,
             unit: Unit::Count,
-            baseline: None,
-            current: n.map(|n| n as f64),
+            baseline: n.filter(|_| of_baseline).map(|n| n as f64),
+            current: n.filter(|_| !of_baseline).map(|n| n as f64),
             change: None,
             threshold: format!("≥ {}", min.max(1)),
             outcome,
@@ -244,13 +263,13 @@ fn enough_data(checks: &mut Vec<Check>, min: u64, now: Option<u64>, before: Opti
             interval: None,
         });
     };
-    check("sessions.window", "Sessions in the window", now, "sessions");
+    check("sessions.window", "Sessions in the window", now, "sessions", false);
     let (name, what) = if per_call {
         ("Model calls in the baseline", "model calls")
     } else {
         ("Sessions in the baseline", "sessions")
     };
-    check("sessions.baseline", name, before, what);
+    check("sessions.baseline", name, before, what, true);
 }
 
 fn limit_checks(

@@ -77,7 +77,8 @@ impl PromQl {
     pub fn with_filters(mut self, filters: &super::filter::Filters) -> Result<PromQl> {
         if !filters.experiments.is_empty() {
             bail!(
-                "--experiment needs Loki or the local files: no Prometheus metric carries an experiment label                  (use --source auto, loki or jsonl)"
+                "--experiment needs Loki or the local files: no Prometheus metric carries an experiment label \
+                 (use --source auto, loki or jsonl)"
             );
         }
         self.matchers.extend(filters.promql_matchers(&self.names.agent, &self.names.model));
