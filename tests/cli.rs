@@ -523,3 +523,12 @@ fn doctor_outputs_are_templates_like_the_digests_and_leave_stdout_quiet() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("unknown placeholder {bogus}"));
 }
+
+#[test]
+fn a_filter_that_selects_nothing_is_warned_about() {
+    let j = json_of(&mut fixture_digest(&["--format", "json", "--agent", "codr"]));
+    let warnings = j["warnings"].to_string();
+    assert!(warnings.contains("no event in the window matched --agent codr"), "{warnings}");
+    let j = json_of(&mut fixture_digest(&["--format", "json", "--agent", "coder"]));
+    assert!(!j["warnings"].to_string().contains("no event in the window matched"), "{}", j["warnings"]);
+}

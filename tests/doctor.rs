@@ -170,7 +170,10 @@ fn every_format_shows_every_finding() {
     let dir = tempfile::tempdir().unwrap();
     let json_file = dir.path().join("doctor.json");
     let args = ["doctor", "--source", "jsonl", "--logs", &logs, "--week", "2026-W47", "--tz", "UTC"];
-    let table = common::stdout_of(obsctl().args(args).arg("--output").arg(format!("json={}", json_file.display())));
+    // `--verbose`: with `--output`, the table on standard output too (as for digest and gate).
+    let table = common::stdout_of(
+        obsctl().args(args).arg("--verbose").arg("--output").arg(format!("json={}", json_file.display())),
+    );
     let markdown = common::stdout_of(obsctl().args(args).args(["--format", "markdown"]));
     let r: Value = serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
     assert!(table.starts_with("obsctl doctor: 0 errors, 2 warnings, "), "{table}");

@@ -60,16 +60,24 @@ pub fn sentence(c: &Check) -> String {
     let subject = c.subject.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
     let figures = match (c.baseline, c.current) {
         (Some(b), Some(n)) => format!("{} → {}", show(b, c.unit), show(n, c.unit)),
-        (None, Some(n)) => show(n, c.unit),
+        // One side only: the window's figure, or the baseline's own (its session count).
+        (None, Some(x)) | (Some(x), None) => show(x, c.unit),
         _ => String::new(),
     };
     let change = c.change.map(|ch| format!(" ({})", percent(ch))).unwrap_or_default();
-    let mut s = format!("{}{subject}: {figures}{change}, threshold {}", c.name, c.threshold);
-    if let Some(i) = &c.interval {
-        s.push_str(&format!("; {}", interval(i, c.unit)));
+    // Clauses left empty (a check undecided before any figure) are left out, not shown blank.
+    let mut head = vec![format!("{figures}{change}")];
+    if !c.threshold.is_empty() {
+        head.push(format!("threshold {}", c.threshold));
     }
-    if let Some(d) = &c.detail {
-        s.push_str(&format!("; {d}"));
+    let head: Vec<String> = head.into_iter().filter(|h| !h.is_empty()).collect();
+    let mut clauses = vec![head.join(", ")];
+    clauses.extend(c.interval.as_ref().map(|i| interval(i, c.unit)));
+    clauses.extend(c.detail.clone());
+    clauses.retain(|x| !x.is_empty());
+    let mut s = format!("{}{subject}", c.name);
+    if !clauses.is_empty() {
+        s.push_str(&format!(": {}", clauses.join("; ")));
     }
     s.push_str(&format!(": {}", c.outcome.name()));
     s
@@ -87,4 +95,43 @@ pub fn interval(i: &crate::gate::IntervalNote, unit: Unit) -> String {
 /// Characters a terminal or a one-line field must not see (ANSI escapes, line breaks).
 pub fn inert(s: &str) -> String {
     crate::report::visible(s).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::{Check, Outcome, Unit};
+
+    fn check(baseline: Option<f64>, current: Option<f64>, threshold: &str, detail: Option<&str>) -> Check {
+        Check {
+            id: "x".into(),
+            name: "Variant cost per session".into(),
+            subject: Some("prompt-v7/B".into()),
+            unit: Unit::Count,
+            baseline,
+            current,
+            change: None,
+            threshold: threshold.into(),
+            outcome: Outcome::Insufficient,
+            detail: detail.map(String::from),
+            interval: None,
+        }
+    }
+
+    #[test]
+    fn a_sentence_leaves_out_what_a_check_does_not_have() {
+        let none = check(None, None, "", Some("experiment has no variant \"control\" in this window"));
+        assert_eq!(
+            sentence(&none),
+            "Variant cost per session (prompt-v7/B): experiment has no variant \"control\" in this window: insufficient data"
+        );
+        assert_eq!(
+            sentence(&check(Some(9.0), None, "≥ 30", None)),
+            "Variant cost per session (prompt-v7/B): 9, threshold ≥ 30: insufficient data"
+        );
+        assert_eq!(
+            sentence(&check(Some(2.0), Some(3.0), "≥ 1", Some("d"))),
+            "Variant cost per session (prompt-v7/B): 2 → 3, threshold ≥ 1; d: insufficient data"
+        );
+    }
 }
