@@ -136,6 +136,9 @@ impl Default for PrometheusNames {
     }
 }
 
+pub const DEFAULT_PROMETHEUS_URL: &str = "http://localhost:9090";
+pub const DEFAULT_LOKI_URL: &str = "http://localhost:3100";
+
 /// The config file, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -294,10 +297,9 @@ impl FileConfig {
         // A BOM (some Windows editors write one) is not TOML; what follows it is.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut config: FileConfig = toml::from_str(text).with_context(invalid)?;
-        for (section, server, default_url) in [
-            ("prometheus", &config.prometheus, "http://localhost:9090"),
-            ("loki", &config.loki, "http://localhost:3100"),
-        ] {
+        for (section, server, default_url) in
+            [("prometheus", &config.prometheus, DEFAULT_PROMETHEUS_URL), ("loki", &config.loki, DEFAULT_LOKI_URL)]
+        {
             server.check(default_url).with_context(|| format!("[{section}]")).with_context(invalid)?;
         }
         config.gate.path = Some(path.to_path_buf());

@@ -3,7 +3,7 @@
 //! renders the verdict; the exit code is the verdict's.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -57,33 +57,15 @@ impl GateOptions {
 pub fn run(opts: GateOptions) -> Result<u8> {
     // A bad baseline file is a usage error, found before any server is asked.
     let file = opts.baseline.as_deref().map(baseline::read).transpose()?;
+    if let (Some(file), Some(path)) = (&file, &opts.baseline) {
+        same_filters(file, path, &opts.sources.filters.flags())?;
+    }
     let current = digest_of(&opts.window, &opts)?;
     if let Some(path) = &opts.save_baseline {
         let style = report::Style { color: false, csv_section: report::CsvSection::Totals };
         report::write_atomic(path, &report::render(&current.0, report::Format::Json, style)?)?;
     }
     let current = current.1;
-    if let (Some(BaselineFile::Digest(d)), Some(path)) = (&file, &opts.baseline) {
-        // Compare like with like: a baseline of one agent against all of them (or the
-        // reverse) would pass or fail on the filter, not on the cost.
-        if !d.same_filters(&current) {
-            bail!(
-                "baseline file {} was saved with {}, this window is read with {}: give the same --agent, --model \
-                 and --experiment as the baseline (or save a baseline with these)",
-                path.display(),
-                d.filters_phrase(),
-                current.filters_phrase()
-            );
-        }
-    }
-    if let (Some(BaselineFile::Legacy(_)), Some(path), false) = (&file, &opts.baseline, current.filters.is_empty()) {
-        bail!(
-            "baseline file {} (regression-check.ts) covers every agent and model, this window is read with {}: \
-             gate it without filters",
-            path.display(),
-            current.filters_phrase()
-        );
-    }
     let previous;
     let (reference, info) = match (&file, &opts.baseline) {
         (Some(BaselineFile::Digest(d)), Some(path)) => (
@@ -121,6 +103,29 @@ pub fn run(opts: GateOptions) -> Result<u8> {
     }
     github(&verdict)?;
     Ok(verdict.exit_code())
+}
+
+/// Compare like with like: a baseline of one agent against all of them (or the reverse)
+/// would pass or fail on the filter, not on the cost. The old script's files cover
+/// everything.
+fn same_filters(file: &BaselineFile, path: &Path, now: &[String]) -> Result<()> {
+    use crate::source::filter::phrase;
+    match file {
+        BaselineFile::Digest(d) if d.filter_flags() != now => bail!(
+            "baseline file {} was saved with {}, this window is read with {}: give the same --agent, --model \
+             and --experiment as the baseline (or save a baseline with these)",
+            path.display(),
+            phrase(&d.filter_flags()),
+            phrase(now)
+        ),
+        BaselineFile::Legacy(_) if !now.is_empty() => bail!(
+            "baseline file {} (regression-check.ts) covers every agent and model, this window is read with {}: \
+             gate it without filters",
+            path.display(),
+            phrase(now)
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A window's digest, as computed and as the gate reads it.

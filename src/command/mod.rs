@@ -26,8 +26,7 @@ use crate::source::promql::PromQl;
 use crate::source::{prometheus::effective_step, LokiSettings, PrometheusSettings, SourceChoice, Sources};
 use crate::window::{resolve_tz, Window, WindowSpec};
 
-pub const DEFAULT_PROMETHEUS_URL: &str = "http://localhost:9090";
-pub const DEFAULT_LOKI_URL: &str = "http://localhost:3100";
+pub use crate::config::{DEFAULT_LOKI_URL, DEFAULT_PROMETHEUS_URL};
 
 /// The window the flags ask for, resolved against `now`.
 pub fn window(args: &WindowArgs, now: DateTime<Utc>) -> Result<Window> {

@@ -158,35 +158,9 @@ impl DigestFile {
         self.sources.iter().find(|s| s.section == section)
     }
 
-    /// The filters as a user gave them: `--agent coder --model m`, or `no filter`.
-    pub fn filters_phrase(&self) -> String {
-        let flags: Vec<String> = self
-            .filters
-            .iter()
-            .flat_map(|(name, values)| values.iter().map(move |v| format!("--{name} {v}")))
-            .collect();
-        if flags.is_empty() {
-            "no filter".into()
-        } else {
-            flags.join(" ")
-        }
-    }
-
-    /// Whether two digests were restricted to the same events (values in any order).
-    pub fn same_filters(&self, other: &DigestFile) -> bool {
-        let sorted = |d: &DigestFile| -> BTreeMap<String, Vec<String>> {
-            d.filters
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| {
-                    let mut v = v.clone();
-                    v.sort();
-                    v.dedup();
-                    (k.clone(), v)
-                })
-                .collect()
-        };
-        sorted(self) == sorted(other)
+    /// The filters it was saved with, as [`crate::source::filter::flags`] writes them.
+    pub fn filter_flags(&self) -> Vec<String> {
+        crate::source::filter::flags(self.filters.iter().map(|(name, values)| (name.as_str(), values.as_slice())))
     }
 
     /// The window in one phrase, for reports.

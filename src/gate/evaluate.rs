@@ -97,25 +97,26 @@ pub fn evaluate(
     };
     // A window still running would compare part of a window with a whole one: not a
     // verdict to trust either way (README: exit 3 for partial data).
-    let partial =
-        [("window.complete", "The window has ended", current, "the window")].into_iter().chain(match reference {
-            Reference::Digest(d) => Some(("baseline.complete", "The baseline's window had ended", d, "the baseline")),
-            Reference::Legacy(_) => None,
-        });
-    for (id, name, d, what) in partial.filter(|(_, _, d, _)| d.window.partial) {
-        v.checks.push(Check {
-            id: id.into(),
-            name: name.into(),
-            subject: None,
-            unit: Unit::Count,
-            baseline: None,
-            current: None,
-            change: None,
-            threshold: "ended".into(),
-            outcome: Outcome::Insufficient,
-            detail: Some(format!("{what} ends in the future ({}): its figures are partial", d.window.end)),
-            interval: None,
-        });
+    let unfinished = |id: &str, name: &str, what: &str, d: &DigestFile| Check {
+        id: id.into(),
+        name: name.into(),
+        subject: None,
+        unit: Unit::Count,
+        baseline: None,
+        current: None,
+        change: None,
+        threshold: "ended".into(),
+        outcome: Outcome::Insufficient,
+        detail: Some(format!("{what} ends in the future ({}): its figures are partial", d.window.end)),
+        interval: None,
+    };
+    if current.window.partial {
+        v.checks.push(unfinished("window.complete", "The window has ended", "the window", current));
+    }
+    if let Reference::Digest(d) = reference {
+        if d.window.partial {
+            v.checks.push(unfinished("baseline.complete", "The baseline's window had ended", "the baseline", d));
+        }
     }
     if let Reference::Legacy(l) = reference {
         v.notes.push(format!(

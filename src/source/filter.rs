@@ -42,6 +42,11 @@ impl Filters {
             .collect()
     }
 
+    /// The filters as the flags that give them, sorted: `--agent coder`, `--model m`.
+    pub fn flags(&self) -> Vec<String> {
+        flags(self.describe())
+    }
+
     /// Whether the JSONL source counts this event.
     pub fn keeps(&self, e: &Event) -> bool {
         let any = |values: &[String], name: &str| values.iter().any(|v| v == name);
@@ -112,6 +117,25 @@ fn alternation(values: &[String]) -> String {
 /// A PromQL double-quoted string.
 fn promql_quote(s: &str) -> String {
     super::promql::quote(s)
+}
+
+/// `(name, values)` pairs (a saved digest's `filters`, or [`Filters::describe`]) as the
+/// flags that give them, sorted and without repeats, so that two sets compare as lists.
+pub fn flags<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Vec<String> {
+    let mut flags: Vec<String> =
+        pairs.into_iter().flat_map(|(name, values)| values.iter().map(move |v| format!("--{name} {v}"))).collect();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+/// [`flags`] in one phrase: `--agent coder --model m`, or `no filter`.
+pub fn phrase(flags: &[String]) -> String {
+    if flags.is_empty() {
+        "no filter".into()
+    } else {
+        flags.join(" ")
+    }
 }
 
 #[cfg(test)]

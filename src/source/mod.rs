@@ -114,12 +114,10 @@ pub fn digest(query: &Query, opts: &Sources) -> Result<Digest> {
     digest.filters = opts.filters.describe().into_iter().map(|(k, v)| (k, v.to_vec())).collect();
     if !digest.filters.is_empty() && digest.is_empty() {
         // A misspelt value selects nothing: say so rather than report $0.00 in silence.
-        let given: Vec<String> =
-            digest.filters.iter().flat_map(|(k, vs)| vs.iter().map(move |v| format!("--{k} {v}"))).collect();
         digest.warnings.push(format!(
             "no event in the window matched {}: check the spelling against the names a report without the \
              filter shows",
-            given.join(" ")
+            filter::phrase(&opts.filters.flags())
         ));
     }
     Ok(digest)
