@@ -68,6 +68,21 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_bad_server_url_names_the_flag_and_the_variable_that_can_give_it() {
+    // The URL may come from the environment, where no flag on the command line shows it.
+    let refused = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = obsctl();
+        env.iter().for_each(|&(k, v)| drop(cmd.env(k, v)));
+        let out = cmd.args(["digest", "--week", "2026-W47"]).args(args).assert().code(2).get_output().stderr.clone();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let err = refused(&[("OBSCTL_LOKI_URL", "ftp://127.0.0.1:3100")], &["--source", "loki"]);
+    assert!(err.contains("--loki-url (or OBSCTL_LOKI_URL): invalid server URL ftp://127.0.0.1:3100"), "{err}");
+    let err = refused(&[], &["--source", "prometheus", "--prometheus-url", "127.0.0.1:9090"]);
+    assert!(err.contains("--prometheus-url (or OBSCTL_PROMETHEUS_URL): invalid server URL"), "{err}");
+}
+
+#[test]
 fn missing_logs_path_is_exit_2_naming_it() {
     obsctl()
         .args(["digest", "--week", "2026-W47", "--logs", "/nonexistent/telemetry"])

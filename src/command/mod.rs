@@ -53,10 +53,14 @@ pub fn load_config(path: Option<&Path>) -> Result<FileConfig> {
 pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: bool, verbose: bool) -> Result<Sources> {
     let logs = if args.logs.is_empty() { vec![default_logs()?] } else { args.logs.clone() };
     let flags = server_flags(&args.server, args.prometheus_url.clone());
-    let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)?;
+    // The file's URLs were checked when it was read: a bad one here came from a flag or the
+    // environment, and the message says which names to look at.
+    let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)
+        .context("--prometheus-url (or OBSCTL_PROMETHEUS_URL)")?;
     let loki_flags = ServerFlags { url: args.loki_url.clone(), ..flags.clone() };
     let loki = LokiSettings {
-        server: ServerConfig::merge(&loki_flags, &file.loki, DEFAULT_LOKI_URL)?,
+        server: ServerConfig::merge(&loki_flags, &file.loki, DEFAULT_LOKI_URL)
+            .context("--loki-url (or OBSCTL_LOKI_URL)")?,
         selector: args
             .loki_selector
             .clone()

@@ -124,6 +124,15 @@ impl Policy {
             }
             Ok(Some(v))
         };
+        // 0 used to be read as 1 without a word: a gate that asked for no data at all.
+        let min_sessions = match (args.min_sessions, file.min_sessions) {
+            (Some(n), _) | (None, Some(n)) if n == 0 => bail!(
+                "{}: expected 1 or more (a window with no session is no evidence; --allow-missing \
+                 passes on missing data instead)",
+                origin("min-sessions", "0", args.min_sessions.is_some())
+            ),
+            (flag, file) => flag.or(file).unwrap_or(1),
+        };
         let mut increase_per = BTreeMap::new();
         let file_dim =
             |dim: &str, table: &str| Dim::parse(dim).with_context(|| format!("[gate.{table}] in {}", file.origin()));
@@ -204,7 +213,7 @@ impl Policy {
             cost_per,
             session_budget: amount("max-session-cost", args.max_session_cost, file.max_session_cost)?,
             control: args.control.clone().or_else(|| file.control.clone()),
-            min_sessions: args.min_sessions.or(file.min_sessions).unwrap_or(1),
+            min_sessions,
             allow_missing: args.allow_missing || file.allow_missing.unwrap_or(false),
             confidence: 0.95,
         };
@@ -315,6 +324,27 @@ mod tests {
         assert!(err.starts_with("max_cost = -1 in [gate] of config file ci.toml:"), "{err}");
         args.max_cost = Some(3.0);
         assert!(Policy::new(&args, &gate).is_ok(), "flags win over the file's bad values");
+    }
+
+    #[test]
+    fn no_minimum_of_zero_sessions() {
+        use clap::Parser as _;
+        let gate = |argv: &[&str]| {
+            let cli = crate::cli::Cli::try_parse_from([&["obsctl", "gate"], argv].concat()).expect("gate parses");
+            let crate::cli::Command::Gate(args) = cli.command else { panic!("not the gate") };
+            *args
+        };
+        let file = crate::config::FileConfig::parse("[gate]\nmin_sessions = 0\n", std::path::Path::new("ci.toml"))
+            .expect("valid TOML")
+            .gate;
+        let none = crate::config::GateFile::default();
+        let err = format!("{:#}", Policy::new(&gate(&["--min-sessions", "0"]), &none).expect_err("0 is refused"));
+        assert!(err.starts_with("--min-sessions 0: expected 1 or more"), "{err}");
+        let err = format!("{:#}", Policy::new(&gate(&[]), &file).expect_err("0 is refused"));
+        assert!(err.starts_with("min_sessions = 0 in [gate] of config file ci.toml: expected 1 or more"), "{err}");
+        let policy = Policy::new(&gate(&["--min-sessions", "5"]), &file).expect("the flag wins");
+        assert_eq!(policy.min_sessions, 5);
+        assert_eq!(Policy::new(&gate(&[]), &none).expect("default").min_sessions, 1);
     }
 
     #[test]
