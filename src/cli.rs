@@ -92,7 +92,7 @@ pub struct WindowArgs {
     #[arg(long, value_name = "TIME", help_heading = "Window")]
     pub until: Option<String>,
 
-    /// Time zone of weeks, days and dates (IANA name). Default: this machine's zone, else UTC.
+    /// Time zone of weeks, days and dates (IANA name). Default: the zone TZ names, else this machine's zone, else UTC.
     #[arg(long, value_name = "ZONE", env = "OBSCTL_TZ", help_heading = "Window")]
     pub tz: Option<String>,
 }

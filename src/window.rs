@@ -226,14 +226,34 @@ pub fn parse_instant(text: &str, tz: Tz) -> Result<Nanos> {
     bail!("invalid time {text:?}: expected RFC 3339 (2026-11-16T00:00:00Z), a date (2026-11-16) or a local time (2026-11-16T09:00:00)")
 }
 
-/// `--tz`: an IANA name; without one, the machine's zone, else UTC.
+/// `--tz`: an IANA name; without one, the zone `TZ` names, then the machine's zone, else UTC.
 pub fn resolve_tz(name: Option<&str>) -> Result<Tz> {
-    match name {
-        Some(name) => name.parse::<Tz>().map_err(|_| {
+    resolve_tz_with(name, std::env::var("TZ").ok().as_deref())
+}
+
+/// [`resolve_tz`] with `TZ`'s value given. `TZ` is honoured as the C library reads it, for
+/// the zones obsctl can read: `Europe/Berlin`, `:Europe/Berlin` or a file of a `zoneinfo`
+/// directory. A cron line `TZ=Europe/Berlin obsctl digest --week` used to cut the week in
+/// the machine's zone. A path elsewhere (`:/etc/localtime`) means the machine's zone; any
+/// other value (a POSIX rule such as `CET-1CEST`) is refused rather than guessed.
+fn resolve_tz_with(name: Option<&str>, tz_env: Option<&str>) -> Result<Tz> {
+    if let Some(name) = name {
+        return name.parse::<Tz>().map_err(|_| {
             anyhow::anyhow!("unknown time zone {name:?}: expected an IANA name such as Europe/Berlin or UTC")
-        }),
-        None => Ok(iana_time_zone::get_timezone().ok().and_then(|name| name.parse::<Tz>().ok()).unwrap_or(Tz::UTC)),
+        });
     }
+    if let Some(value) = tz_env.filter(|v| !v.is_empty()) {
+        let name = value.strip_prefix(':').unwrap_or(value);
+        let name = name.rsplit_once("zoneinfo/").map_or(name, |(_, zone)| zone);
+        if !name.starts_with('/') {
+            return name.parse::<Tz>().map_err(|_| {
+                anyhow::anyhow!(
+                    "TZ={value:?} is not an IANA time zone name obsctl can read (such as Europe/Berlin): give the zone with --tz or OBSCTL_TZ"
+                )
+            });
+        }
+    }
+    Ok(iana_time_zone::get_timezone().ok().and_then(|name| name.parse::<Tz>().ok()).unwrap_or(Tz::UTC))
 }
 
 pub fn to_nanos(t: DateTime<Utc>) -> Result<Nanos> {
@@ -414,6 +434,25 @@ mod tests {
             assert!(Window::resolve(&spec, Tz::UTC, at).is_err(), "{spec:?} should be refused");
         }
         assert!(resolve_tz(Some("Mars/Olympus")).is_err());
+    }
+
+    #[test]
+    fn the_tz_variable_names_the_zone_when_no_flag_does() {
+        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+        let machine = resolve_tz_with(None, None).expect("the machine's zone");
+        for value in [
+            "Europe/Berlin",
+            ":Europe/Berlin",
+            "/usr/share/zoneinfo/Europe/Berlin",
+            ":/usr/share/zoneinfo/Europe/Berlin",
+        ] {
+            assert_eq!(resolve_tz_with(None, Some(value)).expect(value), berlin, "{value}");
+        }
+        assert_eq!(resolve_tz_with(Some("UTC"), Some("Europe/Berlin")).expect("the flag wins"), Tz::UTC);
+        assert_eq!(resolve_tz_with(None, Some(":/etc/localtime")).expect("a path"), machine);
+        assert_eq!(resolve_tz_with(None, Some("")).expect("empty"), machine);
+        let err = resolve_tz_with(None, Some("CET-1CEST")).expect_err("a POSIX rule").to_string();
+        assert!(err.contains("TZ=\"CET-1CEST\"") && err.contains("--tz"), "{err}");
     }
 
     #[test]

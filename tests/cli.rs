@@ -72,7 +72,7 @@ fn a_bad_server_url_names_the_flag_and_the_variable_that_can_give_it() {
     // The URL may come from the environment, where no flag on the command line shows it.
     let refused = |env: &[(&str, &str)], args: &[&str]| {
         let mut cmd = obsctl();
-        env.iter().for_each(|&(k, v)| drop(cmd.env(k, v)));
+        cmd.envs(env.iter().copied());
         let out = cmd.args(["digest", "--week", "2026-W47"]).args(args).assert().code(2).get_output().stderr.clone();
         String::from_utf8_lossy(&out).into_owned()
     };
@@ -80,6 +80,22 @@ fn a_bad_server_url_names_the_flag_and_the_variable_that_can_give_it() {
     assert!(err.contains("--loki-url (or OBSCTL_LOKI_URL): invalid server URL ftp://127.0.0.1:3100"), "{err}");
     let err = refused(&[], &["--source", "prometheus", "--prometheus-url", "127.0.0.1:9090"]);
     assert!(err.contains("--prometheus-url (or OBSCTL_PROMETHEUS_URL): invalid server URL"), "{err}");
+}
+
+#[test]
+fn the_tz_variable_cuts_the_week_when_no_flag_names_a_zone() {
+    // `TZ=Europe/Berlin obsctl digest --week …` from cron: the week is Berlin's.
+    let report = json_of(fixture_cmd(&["--week", "2026-W47", "--format", "json"]).env("TZ", "Europe/Berlin"));
+    assert_eq!(report["window"]["start"], "2026-11-15T23:00:00Z", "{}", report["window"]);
+    assert_eq!(report["window"]["tz"], "Europe/Berlin");
+    let report =
+        json_of(fixture_cmd(&["--week", "2026-W47", "--format", "json", "--tz", "UTC"]).env("TZ", "Europe/Berlin"));
+    assert_eq!(report["window"]["start"], "2026-11-16T00:00:00Z", "--tz wins over TZ");
+    fixture_cmd(&["--week", "2026-W47"])
+        .env("TZ", "CET-1CEST")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("TZ=\"CET-1CEST\" is not an IANA time zone name"));
 }
 
 #[test]

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 pub fn obsctl() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("obsctl").expect("the obsctl binary is built by cargo test");
     // Tests must not depend on the machine's zone, home or environment.
-    cmd.env_remove("OBSCTL_TZ").env_remove("OBSCTL_LOGS").env_remove("OBSCTL_FORMAT").env_remove("OBSCTL_SOURCE");
+    cmd.env_remove("TZ")
+        .env_remove("OBSCTL_TZ")
+        .env_remove("OBSCTL_LOGS")
+        .env_remove("OBSCTL_FORMAT")
+        .env_remove("OBSCTL_SOURCE");
     cmd.env("NO_COLOR", "1");
     cmd
 }
