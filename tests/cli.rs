@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 use std::io::Write;
 
-use common::{fixture_cmd, fixture_digest, json_of, obsctl, stdout_of};
+use common::{fixture_cmd, fixture_digest, fixture_logs, json_of, obsctl, stdout_of};
 use predicates::prelude::*;
 
 #[test]
@@ -520,6 +520,22 @@ fn two_outputs_to_one_file_are_refused_before_anything_is_written() {
         .unwrap();
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("two outputs to the same file"));
+    assert!(!out.exists(), "nothing written");
+    // The same file through `..`, a relative name, or a link to it.
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join("y.out"), "").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("y.out"), dir.path().join("link.out")).unwrap();
+    for (a, b) in [("x.out", "sub/../x.out"), ("x.out", &*out.display().to_string()), ("y.out", "link.out")] {
+        let r = obsctl()
+            .current_dir(dir.path())
+            .args(["digest", "--source", "jsonl", "--week", "2026-W47", "-q", "--logs"])
+            .arg(fixture_logs())
+            .args(["--output", &format!("markdown={a}"), "--output", &format!("json={b}")])
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(2), "{a} and {b}: {}", String::from_utf8_lossy(&r.stderr));
+        assert!(String::from_utf8_lossy(&r.stderr).contains("two outputs to the same file"), "{a} and {b}");
+    }
     assert!(!out.exists(), "nothing written");
     // The gate's saved baseline counts as an output.
     let mut gate = obsctl();

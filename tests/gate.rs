@@ -319,7 +319,7 @@ fn a_saved_baseline_round_trips_and_compares_like_the_previous_window() {
         .arg(&saved)
         .arg("--logs")
         .arg(c.logs())
-        .args(["--max-cost", "1000", "--min-sessions", "0", "-q"]));
+        .args(["--max-cost", "1000", "--min-sessions", "1", "-q"]));
     assert!(r.code == 3 || r.code == 0, "{}", r.stderr);
     let saved_json: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
     assert_eq!(saved_json["schema"], "obsctl.digest/v1");

@@ -191,15 +191,29 @@ impl<F: Copy> Outputs<F> {
 /// Refuses two outputs to one file: the last written would silently replace the other (a
 /// gate verdict over the baseline saved beside it). Compared as written, `./` aside.
 pub fn distinct_files<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<()> {
-    let mut seen: Vec<&Path> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
     for path in paths {
-        let same = |p: &&Path| p.components().eq(path.components());
-        if seen.iter().any(same) {
+        let file = where_it_goes(path);
+        if seen.contains(&file) {
             bail!("--output {}: two outputs to the same file; give each its own name", path.display());
         }
-        seen.push(path);
+        seen.push(file);
     }
     Ok(())
+}
+
+/// The file `path` names, as far as can be told before it is written: its canonical path if
+/// it exists (through links and `..`), else its directory's with its name; else the path with
+/// `.` left out. Compared as written, `out/x.md` and `out/../out/x.md` were two files.
+fn where_it_goes(path: &Path) -> PathBuf {
+    if let Ok(file) = path.canonicalize() {
+        return file;
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (dir.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.components().filter(|c| *c != std::path::Component::CurDir).collect(),
+    }
 }
 
 /// A file name with its placeholders expanded for `window` ([`template`]).
