@@ -189,7 +189,8 @@ impl<F: Copy> Outputs<F> {
 }
 
 /// Refuses two outputs to one file: the last written would silently replace the other (a
-/// gate verdict over the baseline saved beside it). Compared as written, `./` aside.
+/// gate verdict over the baseline saved beside it). Compared by the file they name
+/// ([`where_it_goes`]).
 pub fn distinct_files<'a>(paths: impl Iterator<Item = &'a Path>) -> Result<()> {
     let mut seen: Vec<PathBuf> = Vec::new();
     for path in paths {
