@@ -468,6 +468,49 @@ fn hand_written_edge_cases() {
     );
 }
 
+/// The contract for `line` read right after `before`: the fast reader reuses the reading
+/// of the members a line ends with when they are the last line's (`flat.rs`, `Tail`).
+fn check_after(before: &[u8], line: &[u8], stats: &mut Stats) {
+    let reference = parse_line_with_serde(line);
+    let show = || String::from_utf8_lossy(line).into_owned();
+    let _ = parse_line_flat(before);
+    assert_eq!(parse_line(line), reference, "parse_line differs from serde after a line on {}", show());
+    let _ = parse_line_flat(before);
+    stats.lines += 1;
+    if let Some(fast) = parse_line_flat(line) {
+        assert_eq!(fast, reference, "fast path differs from serde after a line on {}", show());
+        stats.accepted += 1;
+    }
+}
+
+/// Every mutation of a line, read right after the line itself: the mutated heads (and
+/// tails) of lines that end as the line before, among them a field of the tail repeated.
+#[test]
+fn mutations_read_after_their_line() {
+    let seeds = seed_lines();
+    let mut per_layout: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut stats = Stats::default();
+    for line in &seeds {
+        let n = per_layout.entry(layout(line)).or_default();
+        *n += 1;
+        if *n <= 2 {
+            token_mutations(line, &mut |m| check_after(line, m, &mut stats));
+        }
+    }
+    // A line that ends as another: each seed's head on every other seed's tail.
+    let tails: Vec<&[u8]> =
+        seeds.iter().filter_map(|l| l.windows(10).position(|w| w == b",\"agentId\"").map(|i| &l[i + 1..])).collect();
+    for (line, tail) in seeds.iter().zip(tails.iter().cycle().skip(1)) {
+        if let Some(cut) = line.windows(10).position(|w| w == b",\"agentId\"") {
+            let joined = [&line[..=cut], tail].concat();
+            check_after(line, &joined, &mut stats);
+            check_after(&[&b"{\"x\":1,"[..], tail].concat(), &joined, &mut stats);
+        }
+    }
+    eprintln!("lines read after another: {stats:?}");
+    assert!(stats.lines > 10_000 && stats.accepted * 10 > stats.lines, "{stats:?}");
+}
+
 #[test]
 fn fixtures_and_their_mutations() {
     let seeds = seed_lines();
