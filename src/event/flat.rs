@@ -41,7 +41,6 @@ pub(super) fn parse<'a>(line: &'a [u8], raw: &mut RawLine<&'a str>) -> Option<()
     let mut seen = 0u32;
     // Where the run of session members that ends the line so far starts, and their bits.
     let (mut run_start, mut run_seen) = (None, 0u32);
-    let mut reused = false;
     p.expect(b'{')?;
     if p.peek() == Some(b'}') {
         p.pos += 1;
@@ -49,10 +48,9 @@ pub(super) fn parse<'a>(line: &'a [u8], raw: &mut RawLine<&'a str>) -> Option<()
         loop {
             let start = p.pos;
             // One compare per member: the bytes are compared only when as many are left.
+            // A reuse reads the rest of the line and leaves the remembered members as they are.
             if line.len() - start == tail_len && LAST_TAIL.with_borrow(|last| last.reuse(start, raw, &mut seen, &p)) {
-                p.pos = line.len();
-                reused = true;
-                break;
+                return Some(());
             }
             match p.key()? {
                 Some(field) => {
@@ -84,12 +82,10 @@ pub(super) fn parse<'a>(line: &'a [u8], raw: &mut RawLine<&'a str>) -> Option<()
     if p.pos != line.len() {
         return None;
     }
-    if !reused {
-        LAST_TAIL.with_borrow_mut(|last| match run_start {
-            Some(start) => last.remember(line, start, run_seen, raw),
-            None => last.forget(),
-        });
-    }
+    LAST_TAIL.with_borrow_mut(|last| match run_start {
+        Some(start) => last.remember(line, start, run_seen, raw),
+        None => last.forget(),
+    });
     Some(())
 }
 
@@ -127,7 +123,7 @@ impl Tail {
     }
 
     /// Records the members of `line` from `start` on, all read into `raw`.
-    fn remember(&mut self, line: &[u8], start: usize, seen: u32, raw: &RawLine<&str>) {
+    fn remember(&mut self, line: &[u8], start: usize, seen: u32, raw: &mut RawLine<&str>) {
         self.bytes.clear();
         self.bytes.extend_from_slice(&line[start..]);
         self.seen = seen;
@@ -137,7 +133,7 @@ impl Tail {
             if seen & (1 << field as u32) == 0 {
                 continue;
             }
-            if let Some(value) = raw.session_value(field) {
+            if let Some(value) = *raw.session_slot(field) {
                 // The value lies in `line[start..]`: the run's members were read there.
                 let from = value.as_ptr() as usize - base;
                 self.spans.push((field, from as u32, (from + value.len()) as u32));
@@ -276,19 +272,6 @@ impl<'a> RawLine<&'a str> {
             Field::Variant => &mut self.variant,
             Field::DottedExperimentId => &mut self.dotted_experiment_id,
             _ => &mut self.dotted_variant,
-        }
-    }
-
-    fn session_value(&self, field: Field) -> Option<&'a str> {
-        debug_assert!(field.names_the_session());
-        match field {
-            Field::AgentId => self.agent_id,
-            Field::SessionId => self.session_id,
-            Field::SessionKey => self.session_key,
-            Field::ExperimentId => self.experiment_id,
-            Field::Variant => self.variant,
-            Field::DottedExperimentId => self.dotted_experiment_id,
-            _ => self.dotted_variant,
         }
     }
 }
