@@ -175,22 +175,18 @@ fn bytes_below(w: u64, n: u8) -> u64 {
 /// `None` if the line holds a backslash (an escape: with none, every string is exactly
 /// the bytes between two quotes) or a control character (serde_json refuses them inside
 /// strings, and outside them this reader takes no whitespace); else whether every byte is
-/// ASCII. Eight bytes at a time.
+/// ASCII. Written as three reductions over the bytes (least byte, least byte xor `\\`,
+/// all bits), which LLVM turns into vector code on any target: 32 bytes a step on x86-64's
+/// baseline SSE2, against 8 for the same test in a word. (Cut into 16-byte chunks, the same
+/// test was vectorised across chunks instead, and cost four times the word form.)
 fn plain(line: &[u8]) -> Option<bool> {
-    let mut rest = line;
-    let (mut bad, mut high) = (0, 0);
-    while let Some((w, tail)) = rest.split_first_chunk::<8>() {
-        let w = u64::from_le_bytes(*w);
-        bad |= bytes_below(w, 0x20) | bytes_below(w ^ (ONES * u64::from(b'\\')), 1);
-        high |= w;
-        rest = tail;
+    let (mut least, mut least_xor, mut any) = (u8::MAX, u8::MAX, 0u8);
+    for &b in line {
+        least = least.min(b);
+        least_xor = least_xor.min(b ^ b'\\');
+        any |= b;
     }
-    for &b in rest {
-        bad |= u64::from(b < 0x20 || b == b'\\');
-        high |= u64::from(b);
-    }
-    // A tail byte sits in the low byte of `high`, whose bit 7 is in `HIGH` too.
-    (bad == 0).then_some(high & HIGH == 0)
+    (least >= 0x20 && least_xor != 0).then_some(any < 0x80)
 }
 
 /// The index of the first `"` at or after `from`, eight bytes at a time.
@@ -646,5 +642,23 @@ mod tests {
         let duplicate = r#"{"experimentId":"x","timestamp":"2026-11-19T15:58:00Z","experimentId":null,"agentId":"rédacteur","sessionId":"s-é"}"#;
         assert!(!after(first, duplicate));
         assert!(parse_line_flat(duplicate.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn plain_sees_every_byte_in_every_position() {
+        let naive =
+            |line: &[u8]| (!line.iter().any(|&b| b < 0x20 || b == b'\\')).then_some(line.iter().all(u8::is_ascii));
+        // Lengths around the vector widths, each byte value at the first, a middle and the
+        // last position of an otherwise plain line.
+        for len in [1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200] {
+            for byte in 0..=255u8 {
+                for at in [0, len / 2, len - 1] {
+                    let mut line = vec![b'a'; len];
+                    line[at] = byte;
+                    assert_eq!(super::plain(&line), naive(&line), "{byte:#04x} at {at} of {len}");
+                }
+            }
+        }
+        assert_eq!(super::plain(b""), Some(true));
     }
 }
