@@ -578,4 +578,15 @@ fn a_filter_that_selects_nothing_is_warned_about() {
     assert!(warnings.contains("no event in the window matched --agent codr"), "{warnings}");
     let j = json_of(&mut fixture_digest(&["--format", "json", "--agent", "coder"]));
     assert!(!j["warnings"].to_string().contains("no event in the window matched"), "{}", j["warnings"]);
+    // A model spelt with its provider, as the fixture's lines write it, names no model: the
+    // warning gives the spelling that works, and that spelling selects the calls.
+    let j = json_of(&mut fixture_digest(&["--format", "json", "--model", "openai/gpt-5"]));
+    let warnings = j["warnings"].to_string();
+    assert!(
+        warnings.contains("a model is named without its provider prefix: --model gpt-5, not --model openai/gpt-5"),
+        "{warnings}"
+    );
+    let j = json_of(&mut fixture_digest(&["--format", "json", "--model", "gpt-5"]));
+    assert!(j["totals"]["model_calls"].as_u64().is_some_and(|n| n > 0), "{}", j["totals"]);
+    assert!(!j["warnings"].to_string().contains("no event in the window matched"), "{}", j["warnings"]);
 }

@@ -42,6 +42,15 @@ impl Filters {
             .collect()
     }
 
+    /// Advice for a `--model` value spelt with its provider (`openai/gpt-5`), which names no
+    /// model: reports name models without the prefix, and the filter matches them as shown.
+    pub fn model_advice(&self) -> Option<String> {
+        let spelt = self.models.iter().find(|m| m.contains('/'))?;
+        let (model, _) = crate::event::normalise_model(Some(spelt.as_str().into()), None);
+        (model != spelt.as_str())
+            .then(|| format!("a model is named without its provider prefix: --model {model}, not --model {spelt}"))
+    }
+
     /// The filters as the flags that give them, sorted: `--agent coder`, `--model m`.
     pub fn flags(&self) -> Vec<String> {
         flags(self.describe())

@@ -114,11 +114,13 @@ pub fn digest(query: &Query, opts: &Sources) -> Result<Digest> {
     digest.filters = opts.filters.describe().into_iter().map(|(k, v)| (k, v.to_vec())).collect();
     if !digest.filters.is_empty() && digest.is_empty() {
         // A misspelt value selects nothing: say so rather than report $0.00 in silence.
-        digest.warnings.push(format!(
-            "no event in the window matched {}: check the spelling against the names a report without the \
-             filter shows",
-            filter::phrase(&opts.filters.flags())
-        ));
+        let advice = opts
+            .filters
+            .model_advice()
+            .unwrap_or_else(|| "check the spelling against the names a report without the filter shows".to_string());
+        digest
+            .warnings
+            .push(format!("no event in the window matched {}: {advice}", filter::phrase(&opts.filters.flags())));
     }
     Ok(digest)
 }
