@@ -61,6 +61,7 @@ fn usage_errors_exit_2() {
         &["digest", "--format", "yaml"],
         &["digest", "--no-such-flag"],
         &["digest", "--threads", "0"],
+        &["digest", "--threads", "100000"],
         &["frobnicate"],
     ] {
         obsctl().args(args).assert().code(2).stderr(predicate::str::is_empty().not());
@@ -589,4 +590,33 @@ fn a_filter_that_selects_nothing_is_warned_about() {
     let j = json_of(&mut fixture_digest(&["--format", "json", "--model", "gpt-5"]));
     assert!(j["totals"]["model_calls"].as_u64().is_some_and(|n| n > 0), "{}", j["totals"]);
     assert!(!j["warnings"].to_string().contains("no event in the window matched"), "{}", j["warnings"]);
+}
+
+#[test]
+fn a_total_past_a_single_calls_limit_shows_as_it_is_in_every_format() {
+    // Each call is within what one amount may be ($10^15); their sum is not, and the
+    // table once showed it as $0.00 while the rows and JSON gave the sum.
+    let dir = tempfile::tempdir().unwrap();
+    let line = |session: &str, day: u32| {
+        format!(
+            r#"{{"type":"model_usage","model":"m","provider":"p","inputTokens":1,"outputTokens":1,"costUsd":600000000000000,"timestamp":"2026-11-{day}T10:00:00Z","agentId":"main","sessionId":"{session}"}}"#
+        )
+    };
+    fs::write(dir.path().join("events.jsonl"), format!("{}\n{}\n", line("a", 17), line("b", 18))).unwrap();
+    let digest = |format: &str| {
+        stdout_of(
+            obsctl()
+                .args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", format])
+                .arg("--logs")
+                .arg(dir.path()),
+        )
+    };
+    for format in ["table", "markdown"] {
+        let out = digest(format);
+        let cost_row = out.lines().find(|l| l.contains("Cost") && l.contains('$')).unwrap_or_default().to_string();
+        assert!(cost_row.contains("$11999999999999") || cost_row.contains("$12000000000000"), "{format}: {out}");
+        assert!(!out.contains("+$0.00"), "{format}: {out}");
+    }
+    let j: serde_json::Value = serde_json::from_str(&digest("json")).unwrap();
+    assert!((j["totals"]["cost_usd"].as_f64().unwrap() - 1.2e15).abs() < 1.0, "{}", j["totals"]);
 }

@@ -136,6 +136,17 @@ fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
     v["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id} in {v:#}"))
 }
 
+/// What a minimal Prometheus lists from `/api/v1/series`: the metrics a digest reads.
+const PROMETHEUS_SERIES: &str = r#"[{"__name__":"openclaw_session_cost_usd_sum"},{"__name__":"openclaw_session_cost_usd_count"},{"__name__":"openclaw_session_tokens_total"}]"#;
+
+/// `obsctl gate --source prometheus` against `url`, this week against the one before.
+fn prometheus_gate(url: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = obsctl();
+    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
+    cmd.args(["gate", "--source", "prometheus", "--tz", "UTC", "--prometheus-url", url]).args(WINDOW).args(args);
+    cmd
+}
+
 fn week_pair(before: f64, now: f64, n: usize) -> Corpus {
     let mut c = Corpus::new();
     c.many(n, Session { day: LAST_WEEK, costs: &[before], ..Default::default() });
@@ -257,34 +268,35 @@ fn a_partial_server_answer_is_exit_3_not_a_verdict() {
     // Every answer comes with a warning, as Thanos answers when a store is down; the
     // series API answers a list, queries a vector.
     let server = replay::Replay::handler(|req| {
-        let data = if req.path.ends_with("/series") {
-            r#"[{"__name__":"openclaw_session_cost_usd_sum"},{"__name__":"openclaw_session_cost_usd_count"},{"__name__":"openclaw_session_tokens_total"}]"#
-        } else {
-            r#"{"resultType":"vector","result":[]}"#
-        };
+        let data =
+            if req.path.ends_with("/series") { PROMETHEUS_SERIES } else { r#"{"resultType":"vector","result":[]}"# };
         Some(replay::Reply::json(format!(
             r#"{{"status":"success","warnings":["partial response: store 2 of 3 unavailable"],"data":{data}}}"#
         )))
     });
     let c = week_pair(1.0, 1.0, 5);
-    let r = run(obsctl()
-        .args([
-            "gate",
-            "--source",
-            "prometheus",
-            "--tz",
-            "UTC",
-            "--prometheus-url",
-            server.url(),
-            "--max-increase",
-            "20%",
-        ])
-        .args(WINDOW)
-        .arg("--logs")
-        .arg(c.logs()));
+    let r = run(prometheus_gate(server.url(), &["--max-increase", "20%", "--logs"]).arg(c.logs()));
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("partial") && r.stderr.contains("127.0.0.1"), "{}", r.stderr);
     assert!(r.stdout.is_empty());
+    // The verdict files CI keeps are still written, saying why there is no verdict.
+    let dir = tempfile::tempdir().unwrap();
+    let (junit, verdict) = (dir.path().join("gate.xml"), dir.path().join("gate.json"));
+    let r = run(prometheus_gate(server.url(), &["--allow-missing", "--output"])
+        .arg(format!("junit={}", junit.display()))
+        .arg("--output")
+        .arg(format!("json={}", verdict.display())));
+    assert_eq!(r.code, 3, "a source that fails is exit 3 even with --allow-missing: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.is_empty() && r.stderr.contains("partial"), "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&verdict).unwrap()).unwrap();
+    assert_eq!((v["status"].as_str(), v["exit_code"].as_u64()), (Some("insufficient data"), Some(3)), "{v:#}");
+    assert_eq!(v["baseline"]["kind"], "none");
+    let read = check(&v, "data.read");
+    assert_eq!(read["outcome"], "insufficient data");
+    assert!(read["detail"].as_str().unwrap().contains("partial response"), "{read:#}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<failure") || xml.contains("<error"), "{xml}");
+    assert!(xml.contains("partial response"), "{xml}");
 }
 
 #[test]
@@ -723,5 +735,127 @@ fn a_baseline_whose_window_or_cost_is_not_what_obsctl_writes_is_exit_2_saying_wh
         let r = run(gate(&c, &["--baseline"]).arg(&saved));
         assert_eq!(r.code, 2, "{edit}: {}", r.stderr);
         assert!(r.stderr.contains(says) && r.stderr.contains("b.json"), "{edit}: {}", r.stderr);
+    }
+}
+
+/// `obsctl gate` on the corpus over `since..until`, with `args` (for windows other than
+/// the usual week).
+fn gate_over(corpus: &Corpus, since: &str, until: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = obsctl();
+    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY").env_remove("OBSCTL_GATE_FORMAT");
+    cmd.args(["gate", "--source", "jsonl", "--tz", "UTC", "--since", since, "--until", until, "--logs"])
+        .arg(corpus.logs())
+        .args(args);
+    cmd
+}
+
+#[test]
+fn a_baseline_of_another_length_is_compared_at_its_rate() {
+    // Last week: $7 in all, $1 a day. The gated day: $3, three times that rate.
+    let mut c = Corpus::new();
+    c.many(7, Session { day: LAST_WEEK, ..Default::default() });
+    c.many(3, Session { day: THIS_WEEK, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("week.json");
+    let r = run(gate_over(&c, "2026-11-09T00:00:00Z", "2026-11-16T00:00:00Z", &["--max-cost", "1000", "-q"])
+        .arg("--save-baseline")
+        .arg(&saved));
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    let day = ["2026-11-17T00:00:00Z", "2026-11-18T00:00:00Z"];
+    let (code, v) = json(gate_over(&c, day[0], day[1], &["--max-increase", "20%", "--baseline"]).arg(&saved));
+    assert_eq!(code, 1, "a day at 3 × the week's daily rate is a regression: {v:#}");
+    let total = check(&v, "total_cost.increase");
+    assert_eq!((total["baseline"].as_f64(), total["current"].as_f64()), (Some(1.0), Some(3.0)), "{total:#}");
+    assert!(v["notes"].to_string().contains("scaled to this window's length (× 0.143)"), "{}", v["notes"]);
+    // The agent's cost is scaled alike; per-session figures are compared as they are.
+    let (code, v) =
+        json(gate_over(&c, day[0], day[1], &["--max-cost-per-session-increase", "10%", "--baseline"]).arg(&saved));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(check(&v, "cost_per_session.increase")["baseline"].as_f64(), Some(1.0));
+    let (code, v) = json(gate_over(&c, day[0], day[1], &["--max-increase-per", "agent=20%", "--baseline"]).arg(&saved));
+    assert_eq!(code, 1, "{v:#}");
+    let agent = v["checks"].as_array().unwrap().iter().find(|c| c["id"] == "agent.cost.increase").unwrap();
+    assert_eq!(agent["baseline"].as_f64(), Some(1.0), "{agent:#}");
+}
+
+#[test]
+fn a_session_with_no_known_cost_leaves_the_budget_undecided() {
+    let mut c = week_pair(0.1, 0.1, 5);
+    // A session whose one model call carries no cost: it may be over $0.50 or not.
+    c.lines.push_str(
+        r#"{"type":"model_usage","model":"m","provider":"p","inputTokens":10,"outputTokens":1,"timestamp":"2026-11-17T11:00:00Z","agentId":"main","sessionId":"uncosted"}"#,
+    );
+    c.lines.push('\n');
+    let (code, v) = json(&mut gate(&c, &["--max-session-cost", "0.5"]));
+    assert_eq!(code, 3, "{v:#}");
+    let budget = check(&v, "session.cost.max");
+    assert_eq!(budget["outcome"], "insufficient data");
+    assert!(budget["detail"].as_str().unwrap().contains("1 of the sessions listed have no known cost"), "{budget:#}");
+    assert_eq!(json(&mut gate(&c, &["--max-session-cost", "0.5", "--allow-missing"])).0, 0);
+    // A session over budget decides it, whatever the unknown one cost.
+    c.add(Session { costs: &[0.75], ..Default::default() });
+    assert_eq!(json(&mut gate(&c, &["--max-session-cost", "0.5"])).0, 1);
+}
+
+#[test]
+fn variant_checks_from_a_source_without_variants_are_undecided() {
+    // Prometheus has no per-variant or per-session series: checks on them are not passes.
+    let server = replay::Replay::handler(|req| {
+        let data = if req.path.ends_with("/series") {
+            PROMETHEUS_SERIES
+        } else if req.path.ends_with("/query_range") {
+            r#"{"resultType":"matrix","result":[]}"#
+        } else {
+            r#"{"resultType":"vector","result":[]}"#
+        };
+        Some(replay::Reply::json(format!(r#"{{"status":"success","data":{data}}}"#)))
+    });
+    for args in [["--max-increase-per", "variant=10%"], ["--max-cost-per", "variant=0.01"]] {
+        let r = run(prometheus_gate(server.url(), &["--format", "json"]).args(args));
+        assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr));
+        let variants = check(&v, "variant.figures");
+        assert_eq!(variants["outcome"], "insufficient data", "{variants:#}");
+        assert!(variants["detail"].as_str().unwrap().starts_with("no per-variant figures"), "{variants:#}");
+    }
+}
+
+#[test]
+fn a_cost_that_is_not_an_amount_fails_the_query_instead_of_counting_zero() {
+    // Prometheus answers NaN for the cost (a counter written as NaN, a broken recording
+    // rule): the gate names the query and stops, rather than read the cost as $0.
+    let server = replay::Replay::handler(|req| {
+        let query = req.param("query").unwrap_or_default();
+        let cost = query.contains("openclaw_session_cost_usd_sum");
+        let data = if req.path.ends_with("/series") {
+            PROMETHEUS_SERIES.to_string()
+        } else if req.path.ends_with("/query_range") {
+            let value = if cost { "NaN" } else { "1" };
+            let points: Vec<String> =
+                (0..7).map(|d| format!(r#"[{},"{value}"]"#, 1_794_873_600 + d * 86_400)).collect();
+            format!(
+                r#"{{"resultType":"matrix","result":[{{"metric":{{"agent":"main","model":"m","provider":"p"}},"values":[{}]}}]}}"#,
+                points.join(",")
+            )
+        } else if cost {
+            r#"{"resultType":"vector","result":[{"metric":{"agent":"main","model":"m","provider":"p"},"value":[1795392000,"NaN"]}]}"#.to_string()
+        } else {
+            r#"{"resultType":"vector","result":[]}"#.to_string()
+        };
+        Some(replay::Reply::json(format!(r#"{{"status":"success","data":{data}}}"#)))
+    });
+    for command in ["digest", "gate"] {
+        let mut cmd = obsctl();
+        cmd.env_remove("GITHUB_ACTIONS").args([command, "--source", "prometheus", "--tz", "UTC"]);
+        cmd.args(["--prometheus-url", server.url(), "--week", "2026-W47"]);
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 3, "{command}: {}{}", r.stdout, r.stderr);
+        assert!(r.stdout.is_empty(), "{command}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("answered NaN for {agent=\"main\", model=\"m\", provider=\"p\"}, which is not a cost")
+                && r.stderr.contains("openclaw_session_cost_usd_sum"),
+            "{command}: {}",
+            r.stderr
+        );
     }
 }

@@ -60,7 +60,7 @@ pub fn run(opts: GateOptions) -> Result<u8> {
     if let (Some(file), Some(path)) = (&file, &opts.baseline) {
         same_filters(file, path, &opts.sources.filters.flags())?;
     }
-    let current = digest_of(&opts.window, &opts)?;
+    let current = digest_of(&opts.window, &opts).map_err(|e| unanswered(&opts, &opts.window, e))?;
     if let Some(path) = &opts.save_baseline {
         let style = report::Style { color: false, csv_section: report::CsvSection::Totals };
         report::write_atomic(path, &report::render(&current.0, report::Format::Json, style)?)?;
@@ -85,7 +85,8 @@ pub fn run(opts: GateOptions) -> Result<u8> {
             },
         ),
         _ => {
-            previous = digest_of(&opts.window.previous(), &opts)?.1;
+            let window = opts.window.previous();
+            previous = digest_of(&window, &opts).map_err(|e| unanswered(&opts, &window, e))?.1;
             let description = format!("the previous window, {}", previous.window_phrase());
             (Reference::Digest(&previous), BaselineInfo { kind: "previous", description })
         }
@@ -125,6 +126,45 @@ fn same_filters(file: &BaselineFile, path: &Path, now: &[String]) -> Result<()> 
             phrase(now)
         ),
         _ => Ok(()),
+    }
+}
+
+/// When the data of `window` could not be had (a source down, a partial answer: exit 3),
+/// the `--output` files still say so, as a verdict of insufficient data, so that CI has its
+/// JUnit report. Standard output stays empty: the error is the answer. Returns `err`.
+fn unanswered(opts: &GateOptions, window: &Window, err: anyhow::Error) -> anyhow::Error {
+    if crate::error::exit_code(&err) != crate::error::UNAVAILABLE || opts.outputs.files.is_empty() {
+        return err;
+    }
+    let detail = crate::config::scrub(&crate::error::lines(&err).join("; ")).into_owned();
+    let verdict = Verdict {
+        window: opts.window.describe(),
+        window_start: opts.window.start_rfc3339(),
+        window_end: opts.window.end_rfc3339(),
+        baseline: BaselineInfo { kind: "none", description: "not compared: the data could not be read".into() },
+        checks: vec![gate::Check {
+            id: "data.read".into(),
+            name: "The data could be read".into(),
+            subject: Some(window.describe()),
+            unit: gate::Unit::Count,
+            baseline: None,
+            current: None,
+            change: None,
+            threshold: "read".into(),
+            outcome: Outcome::Insufficient,
+            detail: Some(detail),
+            interval: None,
+        }],
+        movers: Vec::new(),
+        over_budget: Vec::new(),
+        notes: Vec::new(),
+        warnings: Vec::new(),
+        // A source that failed is never allowed past, even with --allow-missing.
+        allow_missing: false,
+    };
+    match opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false))) {
+        Ok(()) => err,
+        Err(write) => crate::error::Several(vec![err, write]).into(),
     }
 }
 

@@ -50,6 +50,9 @@ pub fn load_config(path: Option<&Path>) -> Result<FileConfig> {
     Ok(file)
 }
 
+/// The most `--threads` a JSONL read may start.
+const MAX_THREADS: usize = 256;
+
 pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: bool, verbose: bool) -> Result<Sources> {
     let logs = if args.logs.is_empty() { vec![default_logs()?] } else { args.logs.clone() };
     let flags = server_flags(&args.server, args.prometheus_url.clone());
@@ -83,6 +86,9 @@ pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: boo
     };
     let threads = match args.threads {
         Some(0) => bail!("--threads must be at least 1"),
+        // Each thread keeps its own tally: past a few hundred, only memory grows (and the
+        // system may refuse to start them at all).
+        Some(n) if n > MAX_THREADS => bail!("--threads {n}: at most {MAX_THREADS}"),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };

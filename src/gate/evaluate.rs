@@ -79,10 +79,20 @@ pub fn evaluate(
 ) -> Verdict {
     let per_call = matches!(reference, Reference::Legacy(_));
     let now = Figures::of_digest(current, per_call);
-    let before = match reference {
+    // A baseline of another length (a saved week against the last 24 h) is compared at its
+    // rate: its totals scaled to this window's length, as a total of a week next to a
+    // day's would pass any regression.
+    let scale = match reference {
+        Reference::Digest(d) => length_ratio(current, d),
+        Reference::Legacy(_) => None,
+    };
+    let mut before = match reference {
         Reference::Digest(d) => Figures::of_digest(d, false),
         Reference::Legacy(l) => Figures::of_legacy(l),
     };
+    if let Some((ratio, _, _)) = scale {
+        before.cost = before.cost.map(|c| c * ratio);
+    }
     let mut v = Verdict {
         window: current.window_phrase(),
         window_start: current.window.start.clone(),
@@ -126,10 +136,16 @@ pub fn evaluate(
             l.tag, l.captured_at
         ));
     }
+    if let Some((ratio, window, baseline)) = scale {
+        v.notes.push(format!(
+            "the baseline's window ({}) is not as long as this one ({}): its totals (the cost, by model and by \
+             agent) are scaled to this window's length (× {}); per-session figures and rates are compared as they are",
+            human_span(baseline),
+            human_span(window),
+            trim_ratio(ratio)
+        ));
+    }
     if let Reference::Digest(d) = reference {
-        if let Some(note) = length_mismatch(current, d) {
-            v.notes.push(note);
-        }
         v.warnings.extend(d.warnings.iter().map(|w| format!("baseline: {w}")));
     }
 
@@ -185,6 +201,12 @@ pub fn evaluate(
             Dim::Model => (current.model_costs(), reference_digest.map(DigestFile::model_costs)),
             _ => (current.agent_costs(), reference_digest.map(DigestFile::agent_costs)),
         };
+        let before_costs = before_costs.map(|mut costs| {
+            if let Some((ratio, _, _)) = scale {
+                costs.values_mut().for_each(|c| *c = c.map(|c| c * ratio));
+            }
+            costs
+        });
         group_checks(&mut v.checks, dim, &now_costs, before_costs.as_ref(), policy);
         if let Some(before) = &before_costs {
             v.movers.extend(movers(dim.name(), &now_costs, before));
@@ -192,6 +214,24 @@ pub fn evaluate(
     }
     v.movers.sort_by(|a, b| (b.current - b.baseline).abs().total_cmp(&(a.current - a.baseline).abs()));
     v.movers.truncate(MOVERS);
+    let wants_variants = policy.cost_per.contains_key(&Dim::Variant) || policy.increase_per.contains_key(&Dim::Variant);
+    if wants_variants {
+        if let Some(why) = no_section(current, "by_variant") {
+            v.checks.push(Check {
+                id: "variant.figures".into(),
+                name: "Per-variant figures".into(),
+                subject: None,
+                unit: Unit::Count,
+                baseline: None,
+                current: None,
+                change: None,
+                threshold: "present".into(),
+                outcome: Outcome::Insufficient,
+                detail: Some(format!("no per-variant figures{why}")),
+                interval: None,
+            });
+        }
+    }
     if let Some(&max) = policy.cost_per.get(&Dim::Variant) {
         for row in &current.by_variant {
             let limit = Limit { increase: None, max: Some(max) };
@@ -216,20 +256,23 @@ pub fn evaluate(
     v
 }
 
-fn length_mismatch(current: &DigestFile, before: &DigestFile) -> Option<String> {
+/// When the two windows differ in length: this window's length over the baseline's, and
+/// both lengths in seconds.
+fn length_ratio(current: &DigestFile, before: &DigestFile) -> Option<(f64, i64, i64)> {
     let len = |d: &DigestFile| {
         let p = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
         Some((p(&d.window.end)? - p(&d.window.start)?).num_seconds())
     };
     match (len(current), len(before)) {
-        (Some(a), Some(b)) if a != b => Some(format!(
-            "the baseline's window ({}) is not as long as this one ({}): totals are compared as they are, \
-             per-session figures and rates are comparable",
-            human_span(b),
-            human_span(a)
-        )),
+        (Some(a), Some(b)) if a != b && a > 0 && b > 0 => Some((a as f64 / b as f64, a, b)),
         _ => None,
     }
+}
+
+/// A scale factor for a note: `0.143`, `7`.
+fn trim_ratio(r: f64) -> String {
+    let s = format!("{r:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn human_span(seconds: i64) -> String {
@@ -604,7 +647,6 @@ impl IntervalCheck<'_> {
 }
 
 fn session_budget(checks: &mut Vec<Check>, current: &DigestFile, budget: f64, fetched_top: usize) -> Vec<OverBudget> {
-    let detail_source = current.source_of("by_session").map(|s| s.source.as_str());
     let mut check = Check {
         id: "session.cost.max".into(),
         name: "Session budget".into(),
@@ -618,13 +660,11 @@ fn session_budget(checks: &mut Vec<Check>, current: &DigestFile, budget: f64, fe
         detail: None,
         interval: None,
     };
-    if detail_source == Some("none") || (current.by_session.is_empty() && current.totals.sessions > 0) {
-        let why = current.source_of("by_session").and_then(|s| s.fallback_reason.clone());
+    let missing = no_section(current, "by_session")
+        .or_else(|| (current.by_session.is_empty() && current.totals.sessions > 0).then(|| " from this source".into()));
+    if let Some(why) = missing {
         check.outcome = Outcome::Insufficient;
-        check.detail = Some(format!(
-            "no per-session figures{}",
-            why.map(|w| format!(": {w}")).unwrap_or_else(|| " from this source".into())
-        ));
+        check.detail = Some(format!("no per-session figures{why}"));
         checks.push(check);
         return Vec::new();
     }
@@ -635,13 +675,31 @@ fn session_budget(checks: &mut Vec<Check>, current: &DigestFile, budget: f64, fe
         .map(|s| OverBudget { session: s.session.clone(), agent: s.agent.clone(), cost: s.cost_usd.unwrap_or(0.0) })
         .collect();
     check.current = current.by_session.iter().filter_map(|s| s.cost_usd).reduce(f64::max).or(Some(0.0));
+    // A session none of whose model calls carries a cost may be over budget or not.
+    let unknown = current.by_session.iter().filter(|s| s.cost_usd.is_none()).count();
     if !over.is_empty() {
         check.outcome = Outcome::Fail;
         let at_least = if over.len() >= fetched_top { "at least " } else { "" };
         check.detail = Some(format!("{at_least}{} sessions over budget", over.len()));
+    } else if unknown > 0 {
+        check.outcome = Outcome::Insufficient;
+        check.detail = Some(format!(
+            "{unknown} of the sessions listed have no known cost (none of their model calls carries one): \
+             whether they are over budget is unknown"
+        ));
     }
     checks.push(check);
     over
+}
+
+/// `Some(reason)` when the source gave no figures for `section` (`by_session`, `by_variant`),
+/// as `": why"` or `" from this source"`.
+fn no_section(current: &DigestFile, section: &str) -> Option<String> {
+    let source = current.source_of(section)?;
+    (source.source == "none").then(|| match &source.fallback_reason {
+        Some(why) => format!(": {why}"),
+        None => " from this source".into(),
+    })
 }
 
 pub fn show_increase(i: Increase) -> String {

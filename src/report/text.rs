@@ -165,7 +165,7 @@ fn movers(d: &Digest) -> TextTable {
             let (now, before) = (m.current.as_f64(), m.previous.as_f64());
             let delta = m.current - m.previous;
             let sign = if m.change() < 0 { "−" } else { "+" };
-            let magnitude = Usd::from_f64(delta.as_f64().abs()).unwrap_or_default();
+            let magnitude = Usd::from_pico(delta.pico().abs());
             let tone = if m.change() > 0 { Tone::Worse } else { Tone::Better };
             vec![
                 m.dim.into(),
@@ -213,7 +213,7 @@ fn totals(d: &Digest) -> TextTable {
     let only_metrics = now.costed_sessions.is_some()
         && d.source_of(Section::Totals).is_some_and(|p| p.source == "prometheus" && p.counts_from.is_none());
     let rows = [
-        metric("Cost", |t| Some(t.cost.as_f64()), |v| Usd::from_f64(v).unwrap_or_default().to_string(), true),
+        metric("Cost", |t| Some(t.cost.as_f64()), Usd::show_f64, true),
         if only_metrics { None } else { metric("Sessions", |t| Some(t.sessions as f64), count, false) },
         metric("Costed sessions (per model)", |t| t.costed_sessions.map(|v| v as f64), count, false),
         metric("Model calls", |t| t.model_calls.map(|v| v as f64), count, false),

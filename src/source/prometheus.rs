@@ -177,14 +177,20 @@ impl PrometheusSource {
         let n = q.names();
         let len = span_ms(w);
         let by = [n.agent.as_str(), n.model.as_str(), n.provider.as_str()];
+        let cost_query = q.increase_by(&q.cost_sum(), &by, len);
         let (cost, sessions, tokens, tools, errors) = tokio::try_join!(
-            self.instant(q.increase_by(&q.cost_sum(), &by, len), w.end),
+            self.instant(cost_query.clone(), w.end),
             self.instant(q.increase_by(&q.cost_count(), &[], len), w.end),
             self.instant(q.increase_by(&n.session_tokens, &[&n.token_type], len), w.end),
             self.instant(q.increase_by(&n.tool_calls, &[&n.status], len), w.end),
             self.instant(q.increase_by(&n.model_errors, &[], len), w.end),
         )?;
-        let cost: Vec<CostRow> = cost.into_iter().filter_map(|(l, v)| Some((l, Usd::from_f64(v)?))).collect();
+        let mut costs: Vec<CostRow> = Vec::with_capacity(cost.len());
+        for (labels, v) in cost {
+            let usd = self.amount(&cost_query, &labels, v)?;
+            costs.push((labels, usd));
+        }
+        let cost = costs;
         let mut groups = GroupCosts::default();
         for m in self.by_model(&cost, &Vec::new()) {
             groups.by_model.insert((m.model, m.provider), m.cost.unwrap_or_default());
@@ -245,10 +251,10 @@ impl PrometheusSource {
         };
         let mut window: BTreeMap<Vec<(String, String)>, CostRow> = BTreeMap::new();
         let mut rows = Vec::with_capacity(days.len());
-        for ((date, _), samples) in days.into_iter().zip(per_day) {
+        for (((date, start), end), samples) in days.into_iter().zip(&ends).zip(per_day) {
             let mut cost = Usd::ZERO;
             for (labels, v) in samples {
-                let usd = Usd::from_f64(v).unwrap_or_default();
+                let usd = self.amount(&cost_of((end - start) / 1_000_000), &labels, v)?;
                 cost += usd;
                 let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 key.sort();
@@ -387,6 +393,16 @@ impl PrometheusSource {
         }
         let http::Reply { status, json, body, tries } = reply;
         decode(status, json, &body).map_err(|what| self.failure(promql, &format!("{what} ({tries})")))
+    }
+
+    /// A sample of a cost query as an amount. A value that is none (NaN, negative, past
+    /// $10^15) fails the query rather than vanish from the totals.
+    fn amount(&self, promql: &str, labels: &HashMap<String, String>, value: f64) -> Result<Usd> {
+        Usd::from_f64(value).ok_or_else(|| {
+            let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            labels.sort();
+            self.failure(promql, &format!("answered {value} for {{{}}}, which is not a cost", labels.join(", ")))
+        })
     }
 
     fn failure(&self, promql: &str, what: &str) -> anyhow::Error {
