@@ -168,15 +168,19 @@ pub fn variant_name(experiment: Option<&str>, variant: Option<&str>) -> String {
 /// by name), at most [`MOVERS_PER_DIM`] each; all of them largest change first.
 pub fn movers(current: &Rows, previous: &GroupCosts) -> Vec<Mover> {
     let mut all = Vec::new();
-    let mut dim = |dim: &'static str, now: BTreeMap<String, Usd>, before: BTreeMap<String, Usd>| {
+    // `now` holds `None` for a group whose calls carry no cost: unknown is not a drop to
+    // zero, so such a group is no mover.
+    let mut dim = |dim: &'static str, now: BTreeMap<String, Option<Usd>>, before: BTreeMap<String, Usd>| {
         let names: std::collections::BTreeSet<&String> = now.keys().chain(before.keys()).collect();
         let mut ms: Vec<Mover> = names
             .into_iter()
-            .map(|n| Mover {
-                dim,
-                name: n.clone(),
-                previous: before.get(n).copied().unwrap_or(Usd::ZERO),
-                current: now.get(n).copied().unwrap_or(Usd::ZERO),
+            .filter_map(|n| {
+                Some(Mover {
+                    dim,
+                    name: n.clone(),
+                    previous: before.get(n).copied().unwrap_or(Usd::ZERO),
+                    current: now.get(n).copied().unwrap_or(Some(Usd::ZERO))?,
+                })
             })
             .filter(|m| m.change() != 0)
             .collect();
@@ -187,20 +191,16 @@ pub fn movers(current: &Rows, previous: &GroupCosts) -> Vec<Mover> {
     let model_name = |m: &str, p: &str| format!("{p}/{m}");
     dim(
         "model",
-        current.by_model.iter().filter_map(|r| Some((model_name(&r.model, &r.provider), r.cost?))).collect(),
+        current.by_model.iter().map(|r| (model_name(&r.model, &r.provider), r.cost)).collect(),
         previous.by_model.iter().map(|((m, p), &c)| (model_name(m, p), c)).collect(),
     );
-    dim(
-        "agent",
-        current.by_agent.iter().filter_map(|r| Some((r.agent.clone(), r.cost?))).collect(),
-        previous.by_agent.clone(),
-    );
+    dim("agent", current.by_agent.iter().map(|r| (r.agent.clone(), r.cost)).collect(), previous.by_agent.clone());
     dim(
         "variant",
         current
             .by_variant
             .iter()
-            .filter_map(|r| Some((variant_name(r.experiment.as_deref(), r.variant.as_deref()), r.cost?)))
+            .map(|r| (variant_name(r.experiment.as_deref(), r.variant.as_deref()), r.cost))
             .collect(),
         previous.by_variant.iter().map(|((e, v), &c)| (variant_name(e.as_deref(), v.as_deref()), c)).collect(),
     );

@@ -427,7 +427,12 @@ fn token_counts_past_64_bits_are_an_error_not_a_wrapped_total() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::contains("input token counts add up to 18446744073709551615 or more"));
+        .stderr(predicate::str::contains("input token counts add up to 18446744073709551615 or more"))
+        // The message says where to look: the first line with an impossible count.
+        .stderr(predicate::str::contains(format!(
+            "the first count of 9007199254740992 or more is at {} line 2",
+            dir.path().join("events.jsonl").display()
+        )));
     // The same counts below the limit add up exactly.
     fs::write(dir.path().join("events.jsonl"), format!("{}\n{}\n", line("a", 100), line("b", u64::MAX - 101))).unwrap();
     let (totals, _) = totals_of(&[dir.path()]);
@@ -619,4 +624,25 @@ fn a_total_past_a_single_calls_limit_shows_as_it_is_in_every_format() {
     }
     let j: serde_json::Value = serde_json::from_str(&digest("json")).unwrap();
     assert!((j["totals"]["cost_usd"].as_f64().unwrap() - 1.2e15).abs() < 1.0, "{}", j["totals"]);
+}
+
+#[test]
+fn a_model_of_unknown_cost_is_no_mover() {
+    // Last week gpt-5 cost $1; this week its one call carries no cost: not a drop to $0.
+    let dir = tempfile::tempdir().unwrap();
+    let call = |model: &str, cost: &str, day: u32| {
+        format!(
+            r#"{{"type":"model_usage","model":"{model}","provider":"openai","inputTokens":1,"outputTokens":1{cost},"timestamp":"2026-11-{day}T10:00:00Z","agentId":"main","sessionId":"s{day}{model}"}}"#
+        )
+    };
+    let lines = [call("gpt-5", r#","costUsd":1"#, 10), call("gpt-5", "", 17), call("o3", r#","costUsd":2"#, 17)];
+    fs::write(dir.path().join("events.jsonl"), lines.join("\n") + "\n").unwrap();
+    let j = json_of(
+        obsctl()
+            .args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", "json", "--logs"])
+            .arg(dir.path()),
+    );
+    let movers: Vec<&str> = j["movers"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(movers.contains(&"openai/o3"), "{movers:?}");
+    assert!(!movers.contains(&"openai/gpt-5"), "{:#}", j["movers"]);
 }

@@ -436,6 +436,9 @@ fn sessions_over_budget_are_listed_with_agent_and_cost() {
     assert_eq!(code, 1);
     assert!(check(&v, "session.cost.max")["detail"].as_str().unwrap().starts_with("at least 1 sessions"), "{v:#}");
     assert_eq!(json(&mut gate(&c, &["--max-session-cost", "3.5"])).0, 0, "at the budget passes");
+    let r = run(&mut gate(&c, &["--max-session-cost", "2", "--top", "0"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--top 0: expected 1 or more"), "{}", r.stderr);
 }
 
 /// The per-session samples of the variant cases, and their Welch intervals as scipy
@@ -858,4 +861,21 @@ fn a_cost_that_is_not_an_amount_fails_the_query_instead_of_counting_zero() {
             r.stderr
         );
     }
+}
+
+#[test]
+fn a_group_of_unknown_cost_is_no_mover() {
+    // Last week "old-model" cost $1 a session; this week its calls carry no cost. That
+    // is not a drop to $0, so it is not listed as one.
+    let mut c = Corpus::new();
+    c.many(3, Session { day: LAST_WEEK, model: "old-model", ..Default::default() });
+    c.many(3, Session { day: THIS_WEEK, costs: &[2.0], ..Default::default() });
+    c.lines.push_str(
+        r#"{"type":"model_usage","model":"old-model","provider":"anthropic","inputTokens":10,"outputTokens":1,"timestamp":"2026-11-17T11:00:00Z","agentId":"main","sessionId":"uncosted"}"#,
+    );
+    c.lines.push('\n');
+    let (_, v) = json(&mut gate(&c, &["--max-cost", "1000"]));
+    let movers: Vec<&str> = v["movers"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(movers.contains(&"anthropic/claude-sonnet-4-6"), "{movers:?}");
+    assert!(!movers.iter().any(|m| m.contains("old-model")), "{:#}", v["movers"]);
 }

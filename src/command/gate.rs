@@ -31,6 +31,10 @@ pub struct GateOptions {
 
 impl GateOptions {
     pub fn from_args(args: GateArgs, now: DateTime<Utc>) -> Result<GateOptions> {
+        if args.top == 0 {
+            // Read as 1 it used to be, silently: a budget decided on no session is none.
+            bail!("--top 0: expected 1 or more (how many of the costliest sessions --max-session-cost looks at)");
+        }
         let window = super::window(&args.window, now)?;
         let outputs =
             Outputs::for_report(&args.output, args.format, GateFormat::parse, &window, now, args.noise.verbose)?;
@@ -48,7 +52,7 @@ impl GateOptions {
             save_baseline,
             policy,
             outputs,
-            top: args.top.max(1),
+            top: args.top,
             quiet: args.noise.quiet,
         })
     }

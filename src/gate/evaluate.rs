@@ -450,8 +450,10 @@ fn movers(dim: &'static str, now: &GroupCosts, before: &GroupCosts) -> Vec<Mover
     names
         .into_iter()
         .filter_map(|name| {
-            let cost = |m: &GroupCosts| m.get(name).copied().flatten().unwrap_or(0.0);
-            let (current, baseline) = (cost(now), cost(before));
+            // Absent on one side: nothing spent there. Present with no known cost: no mover,
+            // as an unknown cost is not a drop to zero.
+            let cost = |m: &GroupCosts| m.get(name).copied().unwrap_or(Some(0.0));
+            let (current, baseline) = (cost(now)?, cost(before)?);
             (current != baseline).then(|| Mover { dim, name: name.clone(), baseline, current })
         })
         .collect()

@@ -53,9 +53,9 @@ impl JsonlSource {
         let files = discovery.files;
         let (tally, reports) = self.read(&files, tally)?;
         let (rows, previous, previous_costs) = tally.finish(query.top);
-        tokens_fit(&rows.totals, "window")?;
+        tokens_fit(&rows.totals, "window", &reports)?;
         if let Some(previous) = &previous {
-            tokens_fit(previous, "previous window")?;
+            tokens_fit(previous, "previous window", &reports)?;
         }
         let mut warnings: Vec<String> =
             discovery.doubles.iter().map(|(path, why)| format!("{} not read: {why}", path.display())).collect();
@@ -82,12 +82,17 @@ impl JsonlSource {
 /// The tally adds token counts with saturation: a sum at `u64::MAX` means the files' counts
 /// add up to more than 64 bits hold (every part is at most the total, so the totals tell),
 /// which no real count does. Refused rather than shown wrapped or capped.
-fn tokens_fit(totals: &crate::digest::Totals, which: &str) -> Result<()> {
+fn tokens_fit(totals: &crate::digest::Totals, which: &str, reports: &[reader::FileReport]) -> Result<()> {
     for (what, n) in [("input", totals.input_tokens), ("output", totals.output_tokens)] {
         if n == u64::MAX {
+            let at = reports
+                .iter()
+                .find_map(|r| r.first_huge.map(|line| format!("{} line {line}", r.path.display())))
+                .map_or("some line's count is not a real one".to_string(), |at| {
+                    format!("the first count of {} or more is at {at}", reader::HUGE_COUNT)
+                });
             anyhow::bail!(
-                "the {which}'s {what} token counts add up to {} or more, past what a count can be: some line's \
-                 count is not a real one",
+                "the {which}'s {what} token counts add up to {} or more, past what a count can be: {at}",
                 u64::MAX
             );
         }

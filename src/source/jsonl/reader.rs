@@ -68,7 +68,13 @@ pub struct FileReport {
     pub skipped: u64,
     /// The first skipped line: its number (from 1) and why.
     pub first_skip: Option<(u64, String)>,
+    /// The first line with a token count of [`HUGE_COUNT`] or more (from 1): where to look
+    /// when the sums overflow.
+    pub first_huge: Option<u64>,
 }
+
+/// A token count no call has: 2^53, past which JSON numbers are not exact in most readers.
+pub const HUGE_COUNT: u64 = 1 << 53;
 
 /// Lines of a stream, read by this thread.
 struct Chunk {
@@ -102,6 +108,7 @@ struct ChunkStats {
     lines: u64,
     skipped: u64,
     first_skip: Option<(u64, String)>,
+    first_huge: Option<u64>,
 }
 
 /// Reads `files` into `tally` with `threads` parsing threads (1: all on this thread); a
@@ -365,7 +372,12 @@ fn parse_lines(
             continue;
         }
         match parse_line(line) {
-            Ok(event) => tally.add(&event),
+            Ok(event) => {
+                if (event.input_tokens | event.output_tokens) >= HUGE_COUNT && stats.first_huge.is_none() {
+                    stats.first_huge = Some(stats.lines - 1);
+                }
+                tally.add(&event)
+            }
             Err(reason) => {
                 stats.skipped += 1;
                 if stats.first_skip.is_none() {
@@ -398,6 +410,9 @@ fn reports(files: &[LogFile], mut stats: Vec<ChunkStats>) -> Vec<FileReport> {
         let report = &mut reports[s.file];
         if report.first_skip.is_none() {
             report.first_skip = s.first_skip.map(|(line, why)| (report.lines + line + 1, why));
+        }
+        if report.first_huge.is_none() {
+            report.first_huge = s.first_huge.map(|line| report.lines + line + 1);
         }
         report.lines += s.lines;
         report.skipped += s.skipped;
