@@ -369,9 +369,14 @@ pub struct ServerFlags {
 }
 
 impl ServerConfig {
+    /// The URL the flags, else the file, else `default_url` give.
+    pub fn url_of(flags: &ServerFlags, file: &ServerFile, default_url: &str) -> String {
+        flags.url.clone().or_else(|| file.url.clone()).unwrap_or_else(|| default_url.to_string())
+    }
+
     /// Flags over file over `default_url`.
     pub fn merge(flags: &ServerFlags, file: &ServerFile, default_url: &str) -> Result<ServerConfig> {
-        let url = flags.url.clone().or_else(|| file.url.clone()).unwrap_or_else(|| default_url.to_string());
+        let url = ServerConfig::url_of(flags, file, default_url);
         check_url(&url, default_url)?;
         let bearer_token = match flags.bearer_token_file.as_ref().or(file.bearer_token_file.as_ref()) {
             Some(path) => Some(read_secret(path, "bearer token")?),
@@ -405,8 +410,16 @@ impl ServerConfig {
             headers,
             ca_file: flags.ca_file.clone().or_else(|| file.ca_file.clone()),
             insecure_skip_verify: flags.insecure_skip_verify || file.insecure_skip_verify.unwrap_or(false),
-            connect_timeout: seconds(flags.connect_timeout.or(file.connect_timeout_seconds), "connect timeout", 3.0)?,
-            query_timeout: seconds(flags.timeout.or(file.timeout_seconds), "query timeout", 30.0)?,
+            connect_timeout: seconds(
+                flags.connect_timeout.or(file.connect_timeout_seconds),
+                "connect timeout (--connect-timeout, or connect_timeout_seconds in the config file)",
+                3.0,
+            )?,
+            query_timeout: seconds(
+                flags.timeout.or(file.timeout_seconds),
+                "query timeout (--timeout, or timeout_seconds in the config file)",
+                30.0,
+            )?,
         })
     }
 
@@ -420,7 +433,7 @@ impl ServerConfig {
 fn seconds(v: Option<f64>, what: &str, default: f64) -> Result<Duration> {
     let v = v.unwrap_or(default);
     if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
-        bail!("invalid {what} {v}: expected seconds, more than 0");
+        bail!("invalid {what}: {v}; expected seconds, more than 0 and less than a day");
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -484,7 +497,7 @@ fn redact_header(header: &str) -> String {
 /// error (exit 2) before any source is tried, so that `--source auto` does not quietly
 /// fall back on a typo; `user:pass@host` without a scheme would otherwise parse as a URL of
 /// scheme `user`.
-fn check_url(url: &str, example: &str) -> Result<()> {
+pub fn check_url(url: &str, example: &str) -> Result<()> {
     match http_url(url) {
         Some(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         _ => bail!("invalid server URL {}: expected http:// or https:// and a host, e.g. {example}", redact_url(url)),
@@ -595,7 +608,7 @@ mod tests {
             ("[prometheus]\nstep_seconds = 0\n", "step_seconds = 0"),
             ("[prometheus.metrics]\nsession_cost = \"cost usd\"\n", "invalid metric name \"cost usd\""),
             ("[loki]\nurl = \"localhost:3100\"\n", "invalid server URL localhost:3100"),
-            ("[prometheus]\ntimeout_seconds = -2.0\n", "invalid timeout_seconds -2"),
+            ("[prometheus]\ntimeout_seconds = -2.0\n", "invalid timeout_seconds: -2"),
             ("[prometheus.labels]\nagent = \"agent-id\"\n", "invalid label name \"agent-id\""),
         ] {
             let err = format!("{:#}", FileConfig::parse(text, path).expect_err(text));

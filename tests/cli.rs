@@ -81,6 +81,12 @@ fn a_bad_server_url_names_the_flag_and_the_variable_that_can_give_it() {
     assert!(err.contains("--loki-url (or OBSCTL_LOKI_URL): invalid server URL ftp://127.0.0.1:3100"), "{err}");
     let err = refused(&[], &["--source", "prometheus", "--prometheus-url", "127.0.0.1:9090"]);
     assert!(err.contains("--prometheus-url (or OBSCTL_PROMETHEUS_URL): invalid server URL"), "{err}");
+    // Other server settings name themselves, not the URL's flag.
+    let err = refused(&[], &["--source", "prometheus", "--connect-timeout", "0"]);
+    assert!(err.contains("invalid connect timeout (--connect-timeout") && !err.contains("--prometheus-url"), "{err}");
+    let err = refused(&[], &["--source", "prometheus", "--bearer-token-file", "/nonexistent/obsctl-token"]);
+    assert!(err.contains("cannot read bearer token file /nonexistent/obsctl-token"), "{err}");
+    assert!(!err.contains("--prometheus-url"), "{err}");
 }
 
 #[test]
