@@ -503,7 +503,7 @@ pub fn config(data: &[u8]) -> bool {
         // open whatever path it makes up.
         server.bearer_token_file = None;
         server.password_file = None;
-        if let Ok(cfg) = ServerConfig::merge(&ServerFlags::default(), server, "http://localhost:9090") {
+        if let Ok(cfg) = ServerConfig::merge(&ServerFlags::default(), server, "http://localhost:9090", "--url") {
             for t in [cfg.connect_timeout, cfg.query_timeout] {
                 assert!(t > std::time::Duration::ZERO && t < std::time::Duration::from_secs(86_400), "{cfg:?}");
             }

@@ -369,15 +369,11 @@ pub struct ServerFlags {
 }
 
 impl ServerConfig {
-    /// The URL the flags, else the file, else `default_url` give.
-    pub fn url_of(flags: &ServerFlags, file: &ServerFile, default_url: &str) -> String {
-        flags.url.clone().or_else(|| file.url.clone()).unwrap_or_else(|| default_url.to_string())
-    }
-
-    /// Flags over file over `default_url`.
-    pub fn merge(flags: &ServerFlags, file: &ServerFile, default_url: &str) -> Result<ServerConfig> {
-        let url = ServerConfig::url_of(flags, file, default_url);
-        check_url(&url, default_url)?;
+    /// Flags over file over `default_url`. A bad URL's error starts with `url_names`, the
+    /// flag and variable that give it (the other settings' errors name their own).
+    pub fn merge(flags: &ServerFlags, file: &ServerFile, default_url: &str, url_names: &str) -> Result<ServerConfig> {
+        let url = flags.url.clone().or_else(|| file.url.clone()).unwrap_or_else(|| default_url.to_string());
+        check_url(&url, default_url).context(url_names.to_string())?;
         let bearer_token = match flags.bearer_token_file.as_ref().or(file.bearer_token_file.as_ref()) {
             Some(path) => Some(read_secret(path, "bearer token")?),
             None => None,
@@ -497,7 +493,7 @@ fn redact_header(header: &str) -> String {
 /// error (exit 2) before any source is tried, so that `--source auto` does not quietly
 /// fall back on a typo; `user:pass@host` without a scheme would otherwise parse as a URL of
 /// scheme `user`.
-pub fn check_url(url: &str, example: &str) -> Result<()> {
+fn check_url(url: &str, example: &str) -> Result<()> {
     match http_url(url) {
         Some(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         _ => bail!("invalid server URL {}: expected http:// or https:// and a host, e.g. {example}", redact_url(url)),
@@ -556,7 +552,7 @@ mod tests {
     fn a_server_url_needs_http_or_https_and_a_host() {
         let merge = |url: &str| {
             let flags = ServerFlags { url: Some(url.into()), ..Default::default() };
-            ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:9090")
+            ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:9090", "--url")
         };
         assert!(merge("https://bob:pw@prom.internal:9090/x").is_ok());
         for bad in ["admin:hunter2@127.0.0.1:9", "localhost:9090", "ftp://127.0.0.1/", "http://"] {
@@ -572,6 +568,7 @@ mod tests {
             &ServerFlags { headers: vec!["Authorization: Bearer hunter2".into()], ..Default::default() },
             &ServerFile::default(),
             "http://localhost:9090",
+            "--url",
         )
         .unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
@@ -592,7 +589,7 @@ mod tests {
         .unwrap();
         let flags =
             ServerFlags { url: Some("http://flag:9090".into()), headers: vec!["x-b: 3".into()], ..Default::default() };
-        let cfg = ServerConfig::merge(&flags, &file.prometheus, "http://default:9090").unwrap();
+        let cfg = ServerConfig::merge(&flags, &file.prometheus, "http://default:9090", "--url").unwrap();
         assert_eq!(cfg.url, "http://flag:9090");
         assert_eq!(cfg.org_id.as_deref(), Some("from-file"));
         let headers: Vec<_> = cfg.headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
@@ -624,8 +621,8 @@ mod tests {
     fn bad_config_is_refused() {
         assert!(toml::from_str::<FileConfig>("[prometheus]\nurll = 'x'").is_err());
         let bad_header = ServerFlags { headers: vec!["no-colon".into()], ..Default::default() };
-        assert!(ServerConfig::merge(&bad_header, &ServerFile::default(), "http://x").is_err());
+        assert!(ServerConfig::merge(&bad_header, &ServerFile::default(), "http://x", "--url").is_err());
         let bad_timeout = ServerFlags { timeout: Some(-1.0), ..Default::default() };
-        assert!(ServerConfig::merge(&bad_timeout, &ServerFile::default(), "http://x").is_err());
+        assert!(ServerConfig::merge(&bad_timeout, &ServerFile::default(), "http://x", "--url").is_err());
     }
 }

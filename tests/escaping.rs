@@ -108,7 +108,7 @@ fn jsonl_answer(lines: &[String], filters: &Filters) -> Answer {
 
 fn loki(url: &str) -> LokiSource {
     let flags = ServerFlags { url: Some(url.to_string()), timeout: Some(60.0), ..ServerFlags::default() };
-    let cfg = ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:3100").expect("config");
+    let cfg = ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:3100", "--url").expect("config");
     LokiSource::new(&cfg, DEFAULT_SELECTOR.to_string()).expect("source")
 }
 

@@ -105,9 +105,16 @@ impl Corpus {
 
 /// `obsctl gate` on the corpus, this week against the one before, with `args`.
 fn gate(corpus: &Corpus, args: &[&str]) -> assert_cmd::Command {
+    gate_over(corpus, WINDOW[1], WINDOW[3], args)
+}
+
+/// `obsctl gate` on the corpus over `since..until`, with `args`.
+fn gate_over(corpus: &Corpus, since: &str, until: &str, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = obsctl();
     cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY").env_remove("OBSCTL_GATE_FORMAT");
-    cmd.args(["gate", "--source", "jsonl", "--tz", "UTC", "--logs"]).arg(corpus.logs()).args(WINDOW).args(args);
+    cmd.args(["gate", "--source", "jsonl", "--tz", "UTC", "--since", since, "--until", until, "--logs"])
+        .arg(corpus.logs())
+        .args(args);
     cmd
 }
 
@@ -739,17 +746,6 @@ fn a_baseline_whose_window_or_cost_is_not_what_obsctl_writes_is_exit_2_saying_wh
         assert_eq!(r.code, 2, "{edit}: {}", r.stderr);
         assert!(r.stderr.contains(says) && r.stderr.contains("b.json"), "{edit}: {}", r.stderr);
     }
-}
-
-/// `obsctl gate` on the corpus over `since..until`, with `args` (for windows other than
-/// the usual week).
-fn gate_over(corpus: &Corpus, since: &str, until: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = obsctl();
-    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY").env_remove("OBSCTL_GATE_FORMAT");
-    cmd.args(["gate", "--source", "jsonl", "--tz", "UTC", "--since", since, "--until", until, "--logs"])
-        .arg(corpus.logs())
-        .args(args);
-    cmd
 }
 
 #[test]

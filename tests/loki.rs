@@ -41,7 +41,7 @@ fn config(url: &str, org: Option<&str>) -> ServerConfig {
         timeout: Some(60.0),
         ..ServerFlags::default()
     };
-    ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:3100").expect("config")
+    ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:3100", "--url").expect("config")
 }
 
 fn source(url: &str) -> LokiSource {

@@ -54,7 +54,7 @@ fn https_server() -> String {
 fn probe(url: &str, ca: Option<PathBuf>, insecure: bool) -> anyhow::Result<()> {
     let flags =
         ServerFlags { url: Some(url.into()), ca_file: ca, insecure_skip_verify: insecure, ..ServerFlags::default() };
-    let cfg = ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:3100")?;
+    let cfg = ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:3100", "--url")?;
     let loki = LokiSource::new(&cfg, DEFAULT_SELECTOR.into())?;
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(loki.probe(Duration::from_secs(5)))
 }

@@ -147,17 +147,8 @@ fn unanswered(opts: &GateOptions, window: &Window, err: anyhow::Error) -> anyhow
         window_end: opts.window.end_rfc3339(),
         baseline: BaselineInfo { kind: "none", description: "not compared: the data could not be read".into() },
         checks: vec![gate::Check {
-            id: "data.read".into(),
-            name: "The data could be read".into(),
             subject: Some(window.describe()),
-            unit: gate::Unit::Count,
-            baseline: None,
-            current: None,
-            change: None,
-            threshold: "read".into(),
-            outcome: Outcome::Insufficient,
-            detail: Some(detail),
-            interval: None,
+            ..gate::Check::insufficient("data.read", "The data could be read", "read", detail)
         }],
         movers: Vec::new(),
         over_budget: Vec::new(),

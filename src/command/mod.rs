@@ -58,17 +58,15 @@ pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: boo
     let flags = server_flags(&args.server, args.prometheus_url.clone());
     // The file's URLs were checked when it was read: a bad one here came from a flag or the
     // environment, and the message says which names to look at.
-    // (Only the URL's error is theirs: a bad timeout or token file names its own flag.)
+    let server = ServerConfig::merge(
+        &flags,
+        &file.prometheus,
+        DEFAULT_PROMETHEUS_URL,
+        "--prometheus-url (or OBSCTL_PROMETHEUS_URL)",
+    )?;
     let loki_flags = ServerFlags { url: args.loki_url.clone(), ..flags.clone() };
-    for (flags, file, default, names) in [
-        (&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL, "--prometheus-url (or OBSCTL_PROMETHEUS_URL)"),
-        (&loki_flags, &file.loki, DEFAULT_LOKI_URL, "--loki-url (or OBSCTL_LOKI_URL)"),
-    ] {
-        crate::config::check_url(&ServerConfig::url_of(flags, file, default), default).context(names)?;
-    }
-    let server = ServerConfig::merge(&flags, &file.prometheus, DEFAULT_PROMETHEUS_URL)?;
     let loki = LokiSettings {
-        server: ServerConfig::merge(&loki_flags, &file.loki, DEFAULT_LOKI_URL)?,
+        server: ServerConfig::merge(&loki_flags, &file.loki, DEFAULT_LOKI_URL, "--loki-url (or OBSCTL_LOKI_URL)")?,
         selector: args
             .loki_selector
             .clone()

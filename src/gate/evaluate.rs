@@ -82,15 +82,16 @@ pub fn evaluate(
     // A baseline of another length (a saved week against the last 24 h) is compared at its
     // rate: its totals scaled to this window's length, as a total of a week next to a
     // day's would pass any regression.
-    let scale = match reference {
-        Reference::Digest(d) => length_ratio(current, d),
+    let lengths = match reference {
+        Reference::Digest(d) => different_lengths(current, d),
         Reference::Legacy(_) => None,
     };
+    let scale = lengths.map(|(window, baseline)| window as f64 / baseline as f64);
     let mut before = match reference {
         Reference::Digest(d) => Figures::of_digest(d, false),
         Reference::Legacy(l) => Figures::of_legacy(l),
     };
-    if let Some((ratio, _, _)) = scale {
+    if let Some(ratio) = scale {
         before.cost = before.cost.map(|c| c * ratio);
     }
     let mut v = Verdict {
@@ -107,18 +108,9 @@ pub fn evaluate(
     };
     // A window still running would compare part of a window with a whole one: not a
     // verdict to trust either way (README: exit 3 for partial data).
-    let unfinished = |id: &str, name: &str, what: &str, d: &DigestFile| Check {
-        id: id.into(),
-        name: name.into(),
-        subject: None,
-        unit: Unit::Count,
-        baseline: None,
-        current: None,
-        change: None,
-        threshold: "ended".into(),
-        outcome: Outcome::Insufficient,
-        detail: Some(format!("{what} ends in the future ({}): its figures are partial", d.window.end)),
-        interval: None,
+    let unfinished = |id: &str, name: &str, what: &str, d: &DigestFile| {
+        let why = format!("{what} ends in the future ({}): its figures are partial", d.window.end);
+        Check::insufficient(id, name, "ended", why)
     };
     if current.window.partial {
         v.checks.push(unfinished("window.complete", "The window has ended", "the window", current));
@@ -136,13 +128,13 @@ pub fn evaluate(
             l.tag, l.captured_at
         ));
     }
-    if let Some((ratio, window, baseline)) = scale {
+    if let (Some((window, baseline)), Some(ratio)) = (lengths, scale) {
         v.notes.push(format!(
             "the baseline's window ({}) is not as long as this one ({}): its totals (the cost, by model and by \
              agent) are scaled to this window's length (× {}); per-session figures and rates are compared as they are",
             human_span(baseline),
             human_span(window),
-            trim_ratio(ratio)
+            trim_to(ratio, 3)
         ));
     }
     if let Reference::Digest(d) = reference {
@@ -202,7 +194,7 @@ pub fn evaluate(
             _ => (current.agent_costs(), reference_digest.map(DigestFile::agent_costs)),
         };
         let before_costs = before_costs.map(|mut costs| {
-            if let Some((ratio, _, _)) = scale {
+            if let Some(ratio) = scale {
                 costs.values_mut().for_each(|c| *c = c.map(|c| c * ratio));
             }
             costs
@@ -217,19 +209,8 @@ pub fn evaluate(
     let wants_variants = policy.cost_per.contains_key(&Dim::Variant) || policy.increase_per.contains_key(&Dim::Variant);
     if wants_variants {
         if let Some(why) = no_section(current, "by_variant") {
-            v.checks.push(Check {
-                id: "variant.figures".into(),
-                name: "Per-variant figures".into(),
-                subject: None,
-                unit: Unit::Count,
-                baseline: None,
-                current: None,
-                change: None,
-                threshold: "present".into(),
-                outcome: Outcome::Insufficient,
-                detail: Some(format!("no per-variant figures{why}")),
-                interval: None,
-            });
+            let why = format!("no per-variant figures{why}");
+            v.checks.push(Check::insufficient("variant.figures", "Per-variant figures", "present", why));
         }
     }
     if let Some(&max) = policy.cost_per.get(&Dim::Variant) {
@@ -256,23 +237,16 @@ pub fn evaluate(
     v
 }
 
-/// When the two windows differ in length: this window's length over the baseline's, and
-/// both lengths in seconds.
-fn length_ratio(current: &DigestFile, before: &DigestFile) -> Option<(f64, i64, i64)> {
+/// The lengths of this window and the baseline's, in seconds, when they differ.
+fn different_lengths(current: &DigestFile, before: &DigestFile) -> Option<(i64, i64)> {
     let len = |d: &DigestFile| {
         let p = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
         Some((p(&d.window.end)? - p(&d.window.start)?).num_seconds())
     };
     match (len(current), len(before)) {
-        (Some(a), Some(b)) if a != b && a > 0 && b > 0 => Some((a as f64 / b as f64, a, b)),
+        (Some(a), Some(b)) if a != b && a > 0 && b > 0 => Some((a, b)),
         _ => None,
     }
-}
-
-/// A scale factor for a note: `0.143`, `7`.
-fn trim_ratio(r: f64) -> String {
-    let s = format!("{r:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn human_span(seconds: i64) -> String {
@@ -495,17 +469,9 @@ fn variant_checks(
         };
         let subject = variant_name(row);
         let missing = |id: &str, name: &str, unit, why: String| Check {
-            id: id.into(),
-            name: name.into(),
             subject: Some(subject.clone()),
             unit,
-            baseline: None,
-            current: None,
-            change: None,
-            threshold: String::new(),
-            outcome: Outcome::Insufficient,
-            detail: Some(why),
-            interval: None,
+            ..Check::insufficient(id, name, "", why)
         };
         let (reference, against) = match reference {
             Ok(r) => r,
@@ -712,7 +678,12 @@ pub fn show_increase(i: Increase) -> String {
 }
 
 fn trim(x: f64) -> String {
-    let s = format!("{x:.4}");
+    trim_to(x, 4)
+}
+
+/// `x` with at most `decimals` decimals, without trailing zeros: `0.143`, `7`.
+fn trim_to(x: f64, decimals: usize) -> String {
+    let s = format!("{x:.decimals$}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 

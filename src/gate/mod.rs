@@ -103,6 +103,25 @@ pub struct Check {
     pub interval: Option<IntervalNote>,
 }
 
+impl Check {
+    /// A check that could not be decided, with nothing to show but why.
+    pub fn insufficient(id: &str, name: &str, threshold: &str, detail: String) -> Check {
+        Check {
+            id: id.into(),
+            name: name.into(),
+            subject: None,
+            unit: Unit::Count,
+            baseline: None,
+            current: None,
+            change: None,
+            threshold: threshold.into(),
+            outcome: Outcome::Insufficient,
+            detail: Some(detail),
+            interval: None,
+        }
+    }
+}
+
 /// A group whose cost moved the most.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mover {

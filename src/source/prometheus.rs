@@ -187,7 +187,7 @@ impl PrometheusSource {
         )?;
         let mut costs: Vec<CostRow> = Vec::with_capacity(cost.len());
         for (labels, v) in cost {
-            let usd = self.amount(&cost_query, &labels, v)?;
+            let usd = self.amount(|| cost_query.clone(), &labels, v)?;
             costs.push((labels, usd));
         }
         let cost = costs;
@@ -254,7 +254,7 @@ impl PrometheusSource {
         for (((date, start), end), samples) in days.into_iter().zip(&ends).zip(per_day) {
             let mut cost = Usd::ZERO;
             for (labels, v) in samples {
-                let usd = self.amount(&cost_of((end - start) / 1_000_000), &labels, v)?;
+                let usd = self.amount(|| cost_of((end - start) / 1_000_000), &labels, v)?;
                 cost += usd;
                 let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 key.sort();
@@ -397,11 +397,12 @@ impl PrometheusSource {
 
     /// A sample of a cost query as an amount. A value that is none (NaN, negative, past
     /// $10^15) fails the query rather than vanish from the totals.
-    fn amount(&self, promql: &str, labels: &HashMap<String, String>, value: f64) -> Result<Usd> {
+    /// (`promql` is made only for the error: the daily loop would build it per sample.)
+    fn amount(&self, promql: impl FnOnce() -> String, labels: &HashMap<String, String>, value: f64) -> Result<Usd> {
         Usd::from_f64(value).ok_or_else(|| {
             let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
             labels.sort();
-            self.failure(promql, &format!("answered {value} for {{{}}}, which is not a cost", labels.join(", ")))
+            self.failure(&promql(), &format!("answered {value} for {{{}}}, which is not a cost", labels.join(", ")))
         })
     }
 
