@@ -104,6 +104,34 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
     }
 }
 
+/// Prometheus down for over an hour while the gateway keeps counting: a series that comes
+/// back must add only what it gained (the per-step form alone counted its whole value again,
+/// a lifetime's spend on one day). One outage mid-day, one across midnight; the windows end
+/// before the restart, so no series went down and every one is taken whole.
+#[test]
+fn a_scrape_gap_of_hours_counts_only_what_the_gateway_did() {
+    if prom::binaries_or_skip("a_scrape_gap_of_hours_counts_only_what_the_gateway_did").is_none() {
+        return;
+    }
+    let day = |d: i64, h: f64| prom::WEEK_START + d * 86_400 + (h * 3600.0) as i64;
+    let outages = [(day(1, 13.0), day(1, 14.5)), (day(1, 22.0 + 2.0 / 3.0), day(2, 1.0))];
+    let week = prom::week_with_outages(7, &outages);
+    let server = TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let windows: [(&str, &[&str]); 2] = [
+        // Three whole days and a half (one instant query per day).
+        ("to the restart", &["--since", "2026-11-16T00:00:00Z", "--until", "2026-11-19T12:00:00Z"]),
+        // Two whole days (one range query), the second starting inside the outage.
+        ("two days", &["--since", "2026-11-17", "--until", "2026-11-19"]),
+    ];
+    for (label, window) in windows {
+        let jsonl = digest(logs.path(), &server.url, "jsonl", window, "UTC");
+        let prom = digest(logs.path(), &server.url, "prometheus", window, "UTC");
+        compare(&jsonl, &prom, label);
+    }
+}
+
 #[test]
 fn prometheus_failures_exit_3_naming_server_and_query_and_hide_credentials() {
     if prom::binaries_or_skip("prometheus_failures_exit_3_naming_server_and_query_and_hide_credentials").is_none() {

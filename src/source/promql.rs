@@ -26,6 +26,18 @@
 //!   series that has both) and added by the `sum`. Summed over the steps, the gains
 //!   telescope to exactly `last sample − first sample`, with every reset accounted for.
 //!
+//! The per-step terms lose a series silent for over an hour: when it comes back, `Y` at the
+//! step before is empty and the `unless` term counts its whole value again (a Prometheus
+//! outage would add each series' lifetime spend). So the per-step terms are used only for a
+//! series that went down (`resets(m[R + L]) > 0`, a gateway restart), where a reset must be
+//! seen step by step. Every other series is taken whole, which needs no steps at all and is
+//! exact across a gap of any length: its last value in the window minus its last value in
+//! the lookback `L` before it (the window's length, at least an hour), or its last value
+//! when it has none. The three terms are kept apart by `label_replace`, and the per-step ones
+//! join by `or ignoring(obsctl_part)`, which adds them only for a series without a whole
+//! term. What stays inexact: a series that both went down and was silent for over an hour
+//! without a restart (the silence is then counted step by step, as before).
+//!
 //! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
 //! and series, hashing label sets each time, while range functions over a selector or a
 //! subquery (`last_over_time`, `irate`, `sum_over_time`) run in a cheap per-series loop.
@@ -130,7 +142,24 @@ impl PromQl {
         let window = format!("[{}ms:{step}s]", range_ms - 1);
         let delta = format!("{step} * sum_over_time({gain}{window})");
         let birth = format!("sum_over_time({birth}{window})");
-        parts(by, &delta, &birth)
+        parts(by, Some(&self.whole_increase(metric, range_ms)), &delta, &birth)
+    }
+
+    /// The increase of every series that never went down in the window nor in the lookback
+    /// before it: its last value in the window minus its last value before the window, or
+    /// its last value if it has none (born in the window). Exact across a scrape gap of any
+    /// length, where the per-step terms count a series that comes back after more than an
+    /// hour as born again, with its whole value. A series that did go down (a restart)
+    /// is left out here and taken from the per-step terms, which count each reset.
+    fn whole_increase(&self, metric: &str, range_ms: i64) -> String {
+        let m = self.selector(metric);
+        // How far back a value before the window is looked for: a series silent for longer
+        // than this across the window's start is taken as born in the window.
+        let lookback_ms = range_ms.max(3_600_000);
+        let last = format!("last_over_time({m}[{range_ms}ms])");
+        let before = format!("last_over_time({m}[{lookback_ms}ms] offset {range_ms}ms)");
+        let went_down = format!("resets({m}[{}ms]) > 0", range_ms + lookback_ms);
+        format!("((({last} - {before}) or {last}) unless {went_down})")
     }
 
     /// PromQL's own `increase()` of `metric` over `range_ms`, summed `by` the labels: it
@@ -162,7 +191,9 @@ impl PromQl {
                 "({scale}sum_over_time(({term} * ({DAY} - 1)){window}) - ({DAY} - 2) * {scale}sum_over_time({term}{window}))"
             )
         };
-        parts(by, &today(&gain, &format!("{step} * ")), &today(&birth, ""))
+        // No whole increase here: "since midnight" moves with the evaluation time, and an
+        // `offset` cannot, so a series back from a gap of over an hour is counted again.
+        parts(by, None, &today(&gain, &format!("{step} * ")), &today(&birth, ""))
     }
 
     pub fn step_seconds(&self) -> u64 {
@@ -191,13 +222,21 @@ impl PromQl {
     }
 }
 
-/// `sum by (…)` of an increase's two terms, kept apart by a label until the sum adds them.
-fn parts(by: &[&str], delta: &str, birth: &str) -> String {
-    format!(
-        "sum by ({}) (label_replace({delta}, \"{PART}\", \"delta\", \"\", \"\") or \
-         label_replace({birth}, \"{PART}\", \"birth\", \"\", \"\"))",
-        by.join(", ")
-    )
+/// `sum by (…)` of an increase's terms: the whole increase of each series that has one, else
+/// its two per-step terms, kept apart by a label until the sum adds them (`or ignoring` adds
+/// a series' per-step terms only when it has no whole increase).
+fn parts(by: &[&str], whole: Option<&str>, delta: &str, birth: &str) -> String {
+    let steps = format!(
+        "label_replace({delta}, \"{PART}\", \"delta\", \"\", \"\") or \
+         label_replace({birth}, \"{PART}\", \"birth\", \"\", \"\")"
+    );
+    let terms = match whole {
+        Some(whole) => {
+            format!("label_replace({whole}, \"{PART}\", \"whole\", \"\", \"\") or ignoring({PART}) ({steps})")
+        }
+        None => steps,
+    };
+    format!("sum by ({}) ({terms})", by.join(", "))
 }
 
 /// A PromQL string literal: no value can end the string or change the query.
@@ -248,10 +287,13 @@ mod tests {
         assert_eq!(
             q.increase_by(&q.cost_sum(), &["agent", "model"], 604_800_000),
             format!(
-                "sum by (agent, model) (label_replace(60 * sum_over_time(irate(last_over_time({m}[1h])[119999ms:60s])\
+                "sum by (agent, model) (label_replace((((last_over_time({m}[604800000ms]) - last_over_time({m}\
+                 [604800000ms] offset 604800000ms)) or last_over_time({m}[604800000ms])) unless resets({m}\
+                 [1209600000ms]) > 0), \"obsctl_part\", \"whole\", \"\", \"\") or ignoring(obsctl_part) (\
+                 label_replace(60 * sum_over_time(irate(last_over_time({m}[1h])[119999ms:60s])\
                  [604799999ms:60s]), \"obsctl_part\", \"delta\", \"\", \"\") or label_replace(sum_over_time(\
                  (last_over_time({m}[1h]) unless last_over_time({m}[1h] offset 60s))[604799999ms:60s]), \
-                 \"obsctl_part\", \"birth\", \"\", \"\"))"
+                 \"obsctl_part\", \"birth\", \"\", \"\")))"
             )
         );
         // The pair of inner steps follows the step.
@@ -259,6 +301,13 @@ mod tests {
         let query = q.increase_by("m", &[], 86_400_000);
         assert!(query.contains("240 * sum_over_time(irate(last_over_time(m[1h])[479999ms:240s])[86399999ms:240s])"));
         assert!(query.contains("unless last_over_time(m[1h] offset 240s))[86399999ms:240s]"), "{query}");
+        // A window shorter than an hour still looks an hour back for the value before it.
+        let query = q.increase_by("m", &[], 60_000);
+        assert!(
+            query.contains("(last_over_time(m[60000ms]) - last_over_time(m[3600000ms] offset 60000ms))"),
+            "{query}"
+        );
+        assert!(query.contains("unless resets(m[3660000ms]) > 0)"), "{query}");
     }
 
     #[test]

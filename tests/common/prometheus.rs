@@ -136,6 +136,12 @@ pub struct Week {
 }
 
 pub fn week(seed: u64) -> Week {
+    week_with_outages(seed, &[])
+}
+
+/// The same week, with no sample of any series in each outage `[from, to)`: Prometheus down
+/// while the gateway keeps counting (no restart), as after a failed upgrade.
+pub fn week_with_outages(seed: u64, outages: &[(i64, i64)]) -> Week {
     let mut rng = Rng(seed);
     let models =
         [("claude-sonnet-4-5", "anthropic", 3e-6), ("gpt-5", "openai", 2e-6), ("gemini-2.5-pro", "google", 1.5e-6)];
@@ -230,11 +236,11 @@ pub fn week(seed: u64) -> Week {
             }
         }
     }
-    Week { jsonl, openmetrics: openmetrics(incs) }
+    Week { jsonl, openmetrics: openmetrics(incs, outages) }
 }
 
 /// Samples every counter every 60 s (at :17) from 2 hours before the week to 2 hours after.
-fn openmetrics(mut incs: Vec<Increment>) -> String {
+fn openmetrics(mut incs: Vec<Increment>, outages: &[(i64, i64)]) -> String {
     incs.sort_by(|a, b| a.t.total_cmp(&b.t));
     let mut by_series: BTreeMap<&str, Vec<&Increment>> = BTreeMap::new();
     for inc in &incs {
@@ -260,7 +266,8 @@ fn openmetrics(mut incs: Vec<Increment>) -> String {
                 born = true;
                 next += 1;
             }
-            if born {
+            let scraped = !outages.iter().any(|&(from, to)| (from..to).contains(&t));
+            if born && scraped {
                 // Labels a real scrape adds: they must never split a row.
                 let series =
                     series.replacen('{', r#"{job="openclaw",instance="127.0.0.1:9464",otel_scope_name="openclaw","#, 1);
