@@ -264,6 +264,40 @@ fn key(labels: &Labels, names: &[&str]) -> String {
     names.iter().map(|n| labels.get(*n).map_or("", String::as_str)).collect::<Vec<_>>().join("/")
 }
 
+/// The hour after a Prometheus outage of 2 h 20 min (no event in it, none lost): the hourly
+/// record and the spike alert's figure hold that hour's spend, not each series' lifetime value
+/// (no sample in the hour before it: a lookback of an hour took every series as born).
+#[test]
+fn the_hour_after_an_outage_records_only_that_hour() {
+    if prom::binaries_or_skip("the_hour_after_an_outage_records_only_that_hour").is_none() {
+        return;
+    }
+    let day2 = prom::WEEK_START + 2 * 86_400;
+    let week = prom::week_with_outages(7, &[(day2 - 80 * 60, day2 + 3600)]);
+    let server = prom::TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let out = obsctl()
+        .args(["digest", "--since", "2026-11-18T01:00:00Z", "--until", "2026-11-18T02:00:00Z", "--tz", "UTC"])
+        .args(["--source", "jsonl", "--format", "json", "--logs"])
+        .arg(logs.path())
+        .output()
+        .unwrap();
+    let digest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let truth = digest["totals"]["cost_usd"].as_f64().unwrap();
+    assert!(truth > 0.1, "the hour holds spend: {truth}");
+    let rules = parsed_rules(&generate(&TESTED));
+    let expr = |name: &str| rules.iter().find(|r| r.1 == name).unwrap_or_else(|| panic!("{name}")).2.clone();
+    let recorded: f64 =
+        instant(&server.url, &expr("obsctl:cost_usd:hourly"), day2 + 7200 + 600).iter().map(|r| r.1).sum();
+    assert!((recorded - truth).abs() < 1e-9, "hourly record {recorded} vs the hour's spend {truth}");
+    // The spike alert's figure (its expression without the threshold) at the hour's end.
+    let spike = expr("AgentCostSpike");
+    let figure = spike.rsplit_once(" > ").map(|(f, _)| f.to_string()).expect("a threshold");
+    let spent: f64 = instant(&server.url, &figure, day2 + 7200).iter().map(|r| r.1).sum();
+    assert!((spent - truth).abs() < 1e-9, "the spike alert sees {spent}, the hour's spend is {truth}");
+}
+
 #[test]
 fn hourly_rules_sum_to_the_digest() {
     if prom::binaries_or_skip("hourly_rules_sum_to_the_digest").is_none() {

@@ -28,15 +28,18 @@
 //!
 //! The per-step terms lose a series silent for over an hour: when it comes back, `Y` at the
 //! step before is empty and the `unless` term counts its whole value again (a Prometheus
-//! outage would add each series' lifetime spend). So the per-step terms are used only for a
-//! series that went down (`resets(m[R + L]) > 0`, a gateway restart), where a reset must be
-//! seen step by step. Every other series is taken whole, which needs no steps at all and is
-//! exact across a gap of any length: its last value in the window minus its last value in
-//! the lookback `L` before it (the window's length, at least an hour), or its last value
-//! when it has none. The three terms are kept apart by `label_replace`, and the per-step ones
-//! join by `or ignoring(obsctl_part)`, which adds them only for a series without a whole
-//! term. What stays inexact: a series that both went down and was silent for over an hour
-//! without a restart (the silence is then counted step by step, as before).
+//! outage would add each series' lifetime spend). So a series that never went down since its
+//! last value before the window is taken whole, with no steps at all, exact across a gap of
+//! any length: its last value in the window minus that last value before it (looked for in
+//! the hour before the window, else up to 7 days back), or its last value when it has none.
+//! Only a series that went down (`resets() > 0` from that value on: a gateway restart) is
+//! counted by the per-step terms, which see each reset. The terms are kept apart by
+//! `label_replace`, and the per-step ones join by `or ignoring(obsctl_part)`, which adds them
+//! only for a series without a whole term. What stays inexact: in a series that went down,
+//! a silence of over an hour not caused by the restart (counted as a birth, as before), and a
+//! restart hidden in a Prometheus outage, after which the counter is back above its old value
+//! (no drop to see: taken whole, the counts before the restart are subtracted); and a series
+//! silent across the window's start that restarted in the lookback (resets looked for there).
 //!
 //! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
 //! and series, hashing label sets each time, while range functions over a selector or a
@@ -61,6 +64,12 @@ use crate::config::PrometheusNames;
 /// `ceil(time() / 86400)` as a scalar (`ceil` takes only vectors): the evaluation time's
 /// UTC day since the epoch, plus one unless it is exactly midnight.
 const DAY: &str = "scalar(ceil(vector(time() / 86400)))";
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// How far before a window a series' last value is looked for (7 days): a series silent for
+/// longer across the window's start is counted as born in it, with its whole value.
+const FAR_LOOKBACK_MS: i64 = 7 * 86_400_000;
 
 /// The label that keeps an increase's two terms apart until they are summed.
 const PART: &str = "obsctl_part";
@@ -145,21 +154,31 @@ impl PromQl {
         parts(by, Some(&self.whole_increase(metric, range_ms)), &delta, &birth)
     }
 
-    /// The increase of every series that never went down in the window nor in the lookback
-    /// before it: its last value in the window minus its last value before the window, or
-    /// its last value if it has none (born in the window). Exact across a scrape gap of any
-    /// length, where the per-step terms count a series that comes back after more than an
-    /// hour as born again, with its whole value. A series that did go down (a restart)
-    /// is left out here and taken from the per-step terms, which count each reset.
+    /// The increase of every series that never went down since its last value before the
+    /// window: its last value in the window minus that one, or its last value if it has none
+    /// (born in the window). Exact across a scrape gap of any length, where the per-step terms
+    /// count a series that comes back after more than an hour as born again, with its whole
+    /// value. A series that did go down (a restart) is left out here and taken from the
+    /// per-step terms, which count each reset.
+    ///
+    /// The value before the window is looked for as far back as [`FAR_LOOKBACK_MS`] (or the
+    /// window's length, if longer): a series silent across the window's start (a Prometheus
+    /// outage over a weekend) is not taken as born. Resets are looked for from that value on:
+    /// over the hour before the window for a series seen in it, so that a restart days before
+    /// does not send it to the per-step terms; over the whole lookback for one that was not.
     fn whole_increase(&self, metric: &str, range_ms: i64) -> String {
         let m = self.selector(metric);
-        // How far back a value before the window is looked for: a series silent for longer
-        // than this across the window's start is taken as born in the window.
-        let lookback_ms = range_ms.max(3_600_000);
+        let far_ms = range_ms.max(FAR_LOOKBACK_MS);
         let last = format!("last_over_time({m}[{range_ms}ms])");
-        let before = format!("last_over_time({m}[{lookback_ms}ms] offset {range_ms}ms)");
-        let went_down = format!("resets({m}[{}ms]) > 0", range_ms + lookback_ms);
-        format!("((({last} - {before}) or {last}) unless {went_down})")
+        // The last value before the window, however old: the one of the hour before it if any.
+        let before = format!("last_over_time({m}[{far_ms}ms] offset {range_ms}ms)");
+        let seen_just_before = format!("last_over_time({m}[{HOUR_MS}ms] offset {range_ms}ms)");
+        let went_down = |lookback_ms: i64| format!("resets({m}[{}ms]) > 0", range_ms + lookback_ms);
+        format!(
+            "((({last} - {before}) or {last}) unless {}) unless ({} unless {seen_just_before})",
+            went_down(HOUR_MS),
+            went_down(far_ms)
+        )
     }
 
     /// PromQL's own `increase()` of `metric` over `range_ms`, summed `by` the labels: it
@@ -284,16 +303,22 @@ mod tests {
     fn increase_query_shape() {
         let q = PromQl::new(PrometheusNames::default(), 60, None).unwrap();
         let m = "openclaw_session_cost_usd_sum";
+        let week = q.increase_by(&q.cost_sum(), &["agent", "model"], 604_800_000);
+        let last = format!("last_over_time({m}[604800000ms])");
+        let before = format!("last_over_time({m}[604800000ms] offset 604800000ms)");
+        let just_before = format!("last_over_time({m}[3600000ms] offset 604800000ms)");
+        let whole = format!(
+            "((({last} - {before}) or {last}) unless resets({m}[608400000ms]) > 0) unless \
+             (resets({m}[1209600000ms]) > 0 unless {just_before})"
+        );
         assert_eq!(
-            q.increase_by(&q.cost_sum(), &["agent", "model"], 604_800_000),
+            week,
             format!(
-                "sum by (agent, model) (label_replace((((last_over_time({m}[604800000ms]) - last_over_time({m}\
-                 [604800000ms] offset 604800000ms)) or last_over_time({m}[604800000ms])) unless resets({m}\
-                 [1209600000ms]) > 0), \"obsctl_part\", \"whole\", \"\", \"\") or ignoring(obsctl_part) (\
-                 label_replace(60 * sum_over_time(irate(last_over_time({m}[1h])[119999ms:60s])\
-                 [604799999ms:60s]), \"obsctl_part\", \"delta\", \"\", \"\") or label_replace(sum_over_time(\
-                 (last_over_time({m}[1h]) unless last_over_time({m}[1h] offset 60s))[604799999ms:60s]), \
-                 \"obsctl_part\", \"birth\", \"\", \"\")))"
+                "sum by (agent, model) (label_replace({whole}, \"obsctl_part\", \"whole\", \"\", \"\") or \
+                 ignoring(obsctl_part) (label_replace(60 * sum_over_time(irate(last_over_time({m}[1h])\
+                 [119999ms:60s])[604799999ms:60s]), \"obsctl_part\", \"delta\", \"\", \"\") or label_replace(\
+                 sum_over_time((last_over_time({m}[1h]) unless last_over_time({m}[1h] offset 60s))\
+                 [604799999ms:60s]), \"obsctl_part\", \"birth\", \"\", \"\")))"
             )
         );
         // The pair of inner steps follows the step.
@@ -301,13 +326,11 @@ mod tests {
         let query = q.increase_by("m", &[], 86_400_000);
         assert!(query.contains("240 * sum_over_time(irate(last_over_time(m[1h])[479999ms:240s])[86399999ms:240s])"));
         assert!(query.contains("unless last_over_time(m[1h] offset 240s))[86399999ms:240s]"), "{query}");
-        // A window shorter than an hour still looks an hour back for the value before it.
-        let query = q.increase_by("m", &[], 60_000);
-        assert!(
-            query.contains("(last_over_time(m[60000ms]) - last_over_time(m[3600000ms] offset 60000ms))"),
-            "{query}"
-        );
-        assert!(query.contains("unless resets(m[3660000ms]) > 0)"), "{query}");
+        // A day looks 7 days back for a value before it; a window longer than that, as far as
+        // its own length.
+        assert!(query.contains("last_over_time(m[604800000ms] offset 86400000ms)"), "{query}");
+        let month = q.increase_by("m", &[], 30 * 86_400_000);
+        assert!(month.contains("last_over_time(m[2592000000ms] offset 2592000000ms)"), "{month}");
     }
 
     #[test]
