@@ -258,6 +258,7 @@ fn check_window(w: &Window, now: chrono::DateTime<chrono::Utc>) {
     assert!(w.start < w.end, "empty window {w:?}");
     let now_ns = window::to_nanos(now).unwrap();
     assert_eq!(w.partial, w.end > now_ns, "{w:?}");
+    assert!(w.start <= now_ns, "a window that starts after now: {w:?}");
     if w.kind == WindowKind::IsoWeek {
         // From a local midnight on a Monday to the one a week later.
         let monday = w.local_date(w.start);

@@ -61,9 +61,9 @@ pub struct DigestArgs {
     #[arg(long, short = 'o', value_name = "[FORMAT=]FILE", help_heading = "Output")]
     pub output: Vec<String>,
 
-    /// The table that --format csv writes.
-    #[arg(long, value_enum, default_value_t = CsvSection::ByModel, help_heading = "Output")]
-    pub csv_section: CsvSection,
+    /// The table that CSV output (--format csv, --output csv=FILE) holds [default: by_model].
+    #[arg(long, value_enum, value_name = "SECTION", help_heading = "Output")]
+    pub csv_section: Option<CsvSection>,
 
     /// How many sessions by_session lists, costliest first.
     #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Output")]
@@ -193,11 +193,11 @@ pub struct ServerArgs {
     pub insecure_skip_verify: bool,
 
     /// Seconds to wait for a connection (default 3).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = finite)]
     pub connect_timeout: Option<f64>,
 
     /// Seconds to wait for a query (default 30).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = finite)]
     pub timeout: Option<f64>,
 }
 
@@ -232,7 +232,7 @@ pub struct GateArgs {
     pub max_increase: Option<String>,
 
     /// Fail when the total cost is over USD.
-    #[arg(long, value_name = "USD", help_heading = "Checks")]
+    #[arg(long, value_name = "USD", help_heading = "Checks", value_parser = finite)]
     pub max_cost: Option<f64>,
 
     /// Fail when the cost per session grew by more than PCT.
@@ -240,7 +240,7 @@ pub struct GateArgs {
     pub max_cost_per_session_increase: Option<String>,
 
     /// Fail when the cost per session is over USD.
-    #[arg(long, value_name = "USD", help_heading = "Checks")]
+    #[arg(long, value_name = "USD", help_heading = "Checks", value_parser = finite)]
     pub max_cost_per_session: Option<f64>,
 
     /// Fail when the tokens per session grew by more than PCT.
@@ -248,7 +248,7 @@ pub struct GateArgs {
     pub max_tokens_per_session_increase: Option<String>,
 
     /// Fail when the tokens (input + output) per session are over N.
-    #[arg(long, value_name = "N", help_heading = "Checks")]
+    #[arg(long, value_name = "N", help_heading = "Checks", value_parser = finite)]
     pub max_tokens_per_session: Option<f64>,
 
     /// Fail when the failed-run rate grew by more than PCT (relative, 10%) or PP percentage points (2pp).
@@ -272,7 +272,7 @@ pub struct GateArgs {
     pub max_p95_duration_increase: Option<String>,
 
     /// Fail when the p95 session duration is over SECONDS.
-    #[arg(long, value_name = "SECONDS", help_heading = "Checks")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Checks", value_parser = finite)]
     pub max_p95_duration: Option<f64>,
 
     /// Fail when one model's, agent's or variant's cost grew by more than PCT (model=10%; repeatable). For variants: cost per session, tested with a 95 % interval.
@@ -284,7 +284,7 @@ pub struct GateArgs {
     pub max_cost_per: Vec<String>,
 
     /// Fail for every session whose cost is over USD (a per-session budget).
-    #[arg(long, value_name = "USD", help_heading = "Checks")]
+    #[arg(long, value_name = "USD", help_heading = "Checks", value_parser = finite)]
     pub max_session_cost: Option<f64>,
 
     /// Compare each experiment's variants with this variant of the same window instead of with their own baselines.
@@ -505,4 +505,14 @@ pub enum SourceArg {
     Prometheus,
     /// Only Loki: every section, from LogQL over the telemetry stream.
     Loki,
+}
+
+/// A number flag as typed: `1e400` is refused as itself, not echoed later as "inf", and `nan`
+/// never reaches a comparison (every comparison with it is false, so a check would pass).
+fn finite(v: &str) -> Result<f64, String> {
+    match v.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        Ok(_) => Err("expected a finite number".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -99,6 +99,14 @@ impl Window {
                 format_rfc3339(end)
             );
         }
+        // An empty report of a window to come reads like a quiet week: say it instead.
+        if start > now_ns {
+            bail!(
+                "the window starts in the future ({}, now is {}): it holds no events yet",
+                format_rfc3339(start),
+                format_rfc3339(now_ns)
+            );
+        }
         Ok(Window { start, end, tz, kind, partial: end > now_ns })
     }
 
@@ -195,14 +203,24 @@ pub fn parse_duration(text: &str) -> Result<Nanos> {
     let bad = || format!("invalid duration {text:?}: expected a number with unit h, d or w, e.g. 7d");
     let unit_at = text.find(|c: char| !c.is_ascii_digit()).with_context(bad)?;
     let (number, unit) = text.split_at(unit_at);
-    let number: i64 = number.parse().with_context(bad)?;
+    let number: i64 = match number.parse() {
+        Ok(n) => n,
+        // All digits, yet no i64: too long, not malformed.
+        Err(_) if !number.is_empty() => i64::MAX,
+        Err(e) => return Err(e).with_context(bad),
+    };
     let hours = match unit {
         "h" => 1,
         "d" => 24,
         "w" => 24 * 7,
         _ => bail!(bad()),
     };
-    let secs = number.checked_mul(hours * 3600).filter(|&s| s > 0 && s < 200 * 365 * 86_400).with_context(bad)?;
+    let secs = number.checked_mul(hours * 3600).filter(|&s| s < 200 * 365 * 86_400).with_context(|| {
+        format!("invalid duration {text:?}: longer than 200 years, the longest window obsctl takes")
+    })?;
+    if secs == 0 {
+        bail!("invalid duration {text:?}: a window is at least 1h long");
+    }
     Ok(secs * NANOS_PER_SEC)
 }
 
@@ -280,9 +298,10 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// Week `w`, asked for in 2030: every week of these tests is complete, none in the future.
     fn week(w: &str, tz: Tz) -> Window {
         let spec = WindowSpec { week: Some(Some(w.into())), ..Default::default() };
-        Window::resolve(&spec, tz, now("2026-11-25T12:00:00Z")).unwrap()
+        Window::resolve(&spec, tz, now("2030-01-01T00:00:00Z")).unwrap()
     }
 
     #[test]
@@ -430,10 +449,27 @@ mod tests {
             WindowSpec { week: Some(Some("2026-47".into())), ..Default::default() },
             WindowSpec { week: Some(None), last: Some("7d".into()), ..Default::default() },
             WindowSpec { until: Some("2026-11-19".into()), ..Default::default() },
+            // Starts after `at`: nothing in it yet.
+            WindowSpec { week: Some(Some("2026-W49".into())), ..Default::default() },
+            WindowSpec { since: Some("2026-11-26".into()), ..Default::default() },
         ] {
             assert!(Window::resolve(&spec, Tz::UTC, at).is_err(), "{spec:?} should be refused");
         }
         assert!(resolve_tz(Some("Mars/Olympus")).is_err());
+    }
+
+    #[test]
+    fn a_duration_out_of_range_says_so() {
+        for (text, says) in [
+            ("99999999w", "longer than 200 years"),
+            ("99999999999999999999d", "longer than 200 years"),
+            ("0d", "at least 1h"),
+            ("7m", "expected a number with unit h, d or w"),
+        ] {
+            let err = format!("{:#}", parse_duration(text).unwrap_err());
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400 * NANOS_PER_SEC);
     }
 
     #[test]

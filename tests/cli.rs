@@ -416,6 +416,29 @@ fn a_file_reached_twice_is_read_once_and_said_so() {
     let (totals, warnings) = totals_of(&[copy.path()]);
     assert_eq!(totals, once);
     assert!(!warnings.to_string().contains("not read"), "{warnings}");
+    // An unfinished `gunzip -k` leaves the plain file a beginning of the `.gz`: the `.gz` is read.
+    let plain_path = copy.path().join("events.2026-11-17.jsonl");
+    let mut lines = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&whole[..]), &mut lines).unwrap();
+    fs::write(&plain_path, &lines[..lines.len() / 2]).unwrap();
+    let (totals, warnings) = totals_of(&[copy.path()]);
+    assert_eq!(totals, once);
+    assert!(
+        warnings.to_string().contains("events.2026-11-17.jsonl not read: its lines are the beginning of"),
+        "{warnings}"
+    );
+    // The same beginning, then other lines: which is right cannot be told, so no total.
+    let mut damaged = lines[..lines.len() / 2].to_vec();
+    damaged.extend_from_slice(b"{\"type\":\"session_start\"}\n");
+    fs::write(&plain_path, damaged).unwrap();
+    obsctl()
+        .args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--logs"])
+        .arg(copy.path())
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("begin with the same"))
+        .stderr(predicate::str::contains("events.2026-11-17.jsonl.gz"));
 }
 
 #[test]
@@ -651,4 +674,74 @@ fn a_model_of_unknown_cost_is_no_mover() {
     let movers: Vec<&str> = j["movers"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert!(movers.contains(&"openai/o3"), "{movers:?}");
     assert!(!movers.contains(&"openai/gpt-5"), "{:#}", j["movers"]);
+}
+
+/// `--csv-section` with no CSV output is a mistake to say, not a flag to ignore.
+#[test]
+fn a_csv_section_without_csv_output_is_refused() {
+    let logs = common::fixture_logs();
+    let digest = |extra: &[&str]| {
+        let mut cmd = obsctl();
+        cmd.args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--logs"]).arg(&logs).args(extra);
+        cmd
+    };
+    digest(&["--csv-section", "totals"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("--csv-section chooses the table of CSV output, and no output is CSV"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("totals.csv");
+    digest(&["--csv-section", "totals", "--output", &format!("csv={}", file.display())]).assert().success();
+    assert!(fs::read_to_string(&file).unwrap().starts_with("metric,value,previous\n"));
+    let out = digest(&["--format", "csv"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("model,provider,"), "by_model stays the default");
+}
+
+/// No telemetry on this machine (no `--logs`, no default directory) is data unavailable, as
+/// when the servers are down: exit 3, for `digest` and `doctor` alike. A `--logs` that does not
+/// exist was asked wrongly: exit 2.
+#[test]
+fn no_default_telemetry_is_unavailable_and_a_wrong_logs_is_usage() {
+    let home = tempfile::tempdir().unwrap();
+    let dead = ["--prometheus-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9"];
+    for source in ["jsonl", "auto"] {
+        for command in ["digest", "doctor"] {
+            let out = obsctl()
+                .env("HOME", home.path())
+                .env_remove("OBSCTL_LOGS")
+                .args([command, "--source", source, "--week", "2026-W47", "--tz", "UTC"])
+                .args(dead)
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{command} --source {source}: {said}");
+            assert!(said.contains(".openclaw/telemetry"), "{command} --source {source}: {said}");
+        }
+    }
+    obsctl()
+        .env("HOME", home.path())
+        .args(["digest", "--source", "auto", "--week", "2026-W47", "--tz", "UTC", "--logs"])
+        .arg(home.path().join("nowhere"))
+        .args(dead)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read --logs"));
+}
+
+/// logrotate's `events.jsonl.1` and other near names are not read (their dates are unknown),
+/// and the digest says so, naming the first, rather than leave it to `doctor`.
+#[test]
+fn files_named_almost_like_telemetry_are_named_in_a_warning() {
+    let copy = fixture_copy();
+    let (once, quiet) = totals_of(&[copy.path()]);
+    assert!(!quiet.to_string().contains("named like telemetry"), "{quiet}");
+    fs::write(copy.path().join("notes.txt"), "not telemetry\n").unwrap();
+    fs::copy(copy.path().join("events.jsonl"), copy.path().join("events.jsonl.1")).unwrap();
+    fs::copy(copy.path().join("events.jsonl"), copy.path().join("events-2026-11-17.jsonl")).unwrap();
+    let (totals, warnings) = totals_of(&[copy.path()]);
+    assert_eq!(totals, once, "neither is read");
+    let text = warnings.to_string();
+    assert!(text.contains("events-2026-11-17.jsonl and 1 more not read: named like telemetry"), "{text}");
+    assert!(!text.contains("notes.txt"), "{text}");
 }

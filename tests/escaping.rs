@@ -101,7 +101,7 @@ fn jsonl_answer(lines: &[String], filters: &Filters) -> Answer {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("events.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write events.jsonl");
-    JsonlSource { paths: vec![file], threads: 1, progress: false, filters: filters.clone() }
+    JsonlSource { paths: vec![file], threads: 1, progress: false, filters: filters.clone(), default_paths: false }
         .answer(&week())
         .expect("JSONL answer")
 }
@@ -349,6 +349,32 @@ fn hostile_names_keep_csv_rows_whole_and_lossless() {
         for name in UGLY.iter().filter(|n| section != "by_agent" || !n.contains(':')) {
             assert!(names.iter().any(|n| n == name), "{section}: {name:?} not among {names:?}");
         }
+    }
+}
+
+/// Names a spreadsheet would run as formulas reach the CSV as text (a leading `'`), in every
+/// section that carries names, and reach JSON unchanged.
+#[test]
+fn formula_names_are_text_in_csv_and_unchanged_in_json() {
+    const FORMULAS: [&str; 5] = ["=HYPERLINK(\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd"];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.jsonl"), corpus(&FORMULAS).join("\n") + "\n").unwrap();
+    let sections = [("by_model", "model"), ("by_agent", "agent"), ("by_variant", "variant"), ("by_session", "agent")];
+    for (section, column) in sections {
+        let (_, out) = run(&["digest", "--format", "csv", "--csv-section", section], dir.path());
+        let mut reader = csv::Reader::from_reader(out.as_bytes());
+        let at = reader.headers().unwrap().iter().position(|h| h == column).expect(column);
+        let cells: Vec<String> = reader.records().map(|r| r.expect("strict CSV")[at].to_string()).collect();
+        for name in FORMULAS {
+            assert!(cells.contains(&format!("'{name}")), "{section}: {name:?} not as text among {cells:?}");
+        }
+        assert!(cells.iter().all(|c| c.starts_with('\'')), "{section}: a formula left as is: {cells:?}");
+    }
+    let (_, json) = run(&["digest", "--format", "json"], dir.path());
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let models: Vec<&str> = v["by_model"].as_array().unwrap().iter().map(|m| m["model"].as_str().unwrap()).collect();
+    for name in FORMULAS {
+        assert!(models.contains(&name), "JSON: {name:?} not among {models:?}");
     }
 }
 

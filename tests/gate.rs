@@ -446,6 +446,14 @@ fn sessions_over_budget_are_listed_with_agent_and_cost() {
     let r = run(&mut gate(&c, &["--max-session-cost", "2", "--top", "0"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--top 0: expected 1 or more"), "{}", r.stderr);
+    // An amount too large for a float, or not a number, is refused as typed: "inf" would
+    // confuse, and NaN compares false with everything, so a NaN budget would always pass.
+    for (flag, typed) in [("--max-session-cost", "1e400"), ("--max-cost", "nan"), ("--max-p95-duration", "inf")] {
+        let r = run(&mut gate(&c, &[flag, typed]));
+        assert_eq!(r.code, 2, "{flag} {typed}: {}", r.stderr);
+        assert!(r.stderr.contains(&format!("invalid value '{typed}' for '{flag}")), "{}", r.stderr);
+        assert!(r.stderr.contains("expected a finite number"), "{}", r.stderr);
+    }
 }
 
 /// The per-session samples of the variant cases, and their Welch intervals as scipy

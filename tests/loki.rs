@@ -68,7 +68,7 @@ fn jsonl_answer_of(lines: &[String], query: &Query, filters: &Filters) -> Answer
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("events.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write events.jsonl");
-    JsonlSource { paths: vec![file], threads: 1, progress: false, filters: filters.clone() }
+    JsonlSource { paths: vec![file], threads: 1, progress: false, filters: filters.clone(), default_paths: false }
         .answer(query)
         .expect("JSONL answer")
 }

@@ -1,6 +1,6 @@
 //! `obsctl digest`: the report for a window, compared with the window before it.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 
 use super::Outputs;
@@ -22,13 +22,17 @@ impl DigestOptions {
         let window = super::window(&args.window, now)?;
         let previous = (!args.no_compare).then(|| window.previous());
         let outputs = Outputs::for_report(&args.output, args.format, Format::parse, &window, now, args.noise.verbose)?;
+        let csv_out = outputs.stdout == Some(Format::Csv) || outputs.files.iter().any(|(f, _)| *f == Format::Csv);
+        if args.csv_section.is_some() && !csv_out {
+            bail!("--csv-section chooses the table of CSV output, and no output is CSV: add --format csv (or --output csv=FILE)");
+        }
         let file = super::load_config(args.source.config.as_deref())?;
         let sources = super::sources(&args.source, &file, &window, args.noise.quiet, args.noise.verbose)?;
         Ok(DigestOptions {
             query: Query { window, previous, top: args.top, variant_spread: false },
             sources,
             outputs,
-            csv_section: args.csv_section,
+            csv_section: args.csv_section.unwrap_or(CsvSection::ByModel),
             quiet: args.noise.quiet,
         })
     }

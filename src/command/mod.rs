@@ -54,7 +54,8 @@ pub fn load_config(path: Option<&Path>) -> Result<FileConfig> {
 const MAX_THREADS: usize = 256;
 
 pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: bool, verbose: bool) -> Result<Sources> {
-    let logs = if args.logs.is_empty() { vec![default_logs()?] } else { args.logs.clone() };
+    let default_paths = args.logs.is_empty();
+    let logs = if default_paths { vec![default_logs()?] } else { args.logs.clone() };
     let flags = server_flags(&args.server, args.prometheus_url.clone());
     // The file's URLs were checked when it was read: a bad one here came from a flag or the
     // environment, and the message says which names to look at.
@@ -102,7 +103,7 @@ pub fn sources(args: &SourceArgs, file: &FileConfig, window: &Window, quiet: boo
             SourceArg::Prometheus => SourceChoice::Prometheus,
             SourceArg::Loki => SourceChoice::Loki,
         },
-        jsonl: JsonlSource { paths: logs, threads, progress: !quiet, filters: filters.clone() },
+        jsonl: JsonlSource { paths: logs, threads, progress: !quiet, filters: filters.clone(), default_paths },
         prometheus: PrometheusSettings { server, promql },
         loki,
         filters,

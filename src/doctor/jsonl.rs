@@ -10,7 +10,9 @@ use std::path::Path;
 
 use super::{human_duration, Finding, Need, Outcome, Severity, SourceStatus};
 use crate::error::describe;
-use crate::source::jsonl::{Collect, Discovery, Event, EventKind, FileReport, JsonlSource, Shape};
+use crate::source::jsonl::{
+    looks_like_telemetry, Collect, Discovery, Event, EventKind, FileReport, JsonlSource, Shape,
+};
 use crate::window::{format_rfc3339, Nanos, Window, NANOS_PER_SEC};
 
 /// Newer than this, the files are being written (when the window reaches the present).
@@ -147,12 +149,6 @@ fn files_finding(found: &Discovery, reports: &[FileReport]) -> Finding {
         );
     }
     Finding::ok("jsonl.files", None, message, "the digest reads these files for this window")
-}
-
-/// Named almost like telemetry, but not read: a rotation scheme obsctl does not know.
-fn looks_like_telemetry(path: &Path) -> bool {
-    let name = name_of(path);
-    name.contains(".jsonl") || (name.starts_with("events") && path.is_file())
 }
 
 fn ignored_finding(path: &Path) -> Finding {

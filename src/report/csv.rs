@@ -1,5 +1,6 @@
 //! CSV: one section per run (`--csv-section`), RFC 4180 quoting by the `csv` crate.
 //! Numbers are plain (no separators, full precision); an unknown cost is an empty field.
+//! A name that a spreadsheet would run as a formula is written as text (see [`text`]).
 
 use anyhow::Result;
 
@@ -37,8 +38,8 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
             w.write_record(["model", "provider", "cost_usd", "input_tokens", "output_tokens", "calls"])?;
             for m in &d.by_model {
                 w.write_record([
-                    m.model.clone(),
-                    m.provider.clone(),
+                    text(&m.model),
+                    text(&m.provider),
                     cost(m.cost),
                     m.input_tokens.to_string(),
                     m.output_tokens.to_string(),
@@ -49,7 +50,7 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
         CsvSection::ByAgent => {
             w.write_record(["agent", "cost_usd", "sessions", "errors"])?;
             for a in &d.by_agent {
-                w.write_record([a.agent.clone(), cost(a.cost), a.sessions.to_string(), count(a.errors)])?;
+                w.write_record([text(&a.agent), cost(a.cost), a.sessions.to_string(), count(a.errors)])?;
             }
         }
         CsvSection::Movers => {
@@ -57,7 +58,7 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
             for m in &d.movers {
                 w.write_record([
                     m.dim.to_string(),
-                    m.name.clone(),
+                    text(&m.name),
                     num(m.previous.as_f64()),
                     num(m.current.as_f64()),
                     num((m.current - m.previous).as_f64()),
@@ -68,8 +69,8 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
             w.write_record(["experiment", "variant", "sessions", "cost_usd", "cost_per_session_usd", "errors"])?;
             for v in &d.by_variant {
                 w.write_record([
-                    v.experiment.clone().unwrap_or_default(),
-                    v.variant.clone().unwrap_or_default(),
+                    v.experiment.as_deref().map(text).unwrap_or_default(),
+                    v.variant.as_deref().map(text).unwrap_or_default(),
                     v.sessions.to_string(),
                     cost(v.cost),
                     v.cost_per_session().map(num).unwrap_or_default(),
@@ -81,8 +82,8 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
             w.write_record(["session", "agent", "cost_usd", "input_tokens", "output_tokens", "model_calls"])?;
             for s in &d.by_session {
                 w.write_record([
-                    s.session.clone(),
-                    s.agent.clone(),
+                    text(&s.session),
+                    text(&s.agent),
                     cost(s.cost),
                     s.input_tokens.to_string(),
                     s.output_tokens.to_string(),
@@ -98,6 +99,18 @@ pub fn render(d: &Digest, section: CsvSection) -> Result<Vec<u8>> {
         }
     }
     Ok(w.into_inner().map_err(|e| e.into_error())?)
+}
+
+/// A name from the telemetry, as a cell. One that starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return is a formula to Excel, LibreOffice and Google Sheets (a session id
+/// `=HYPERLINK(…)` would run when the weekly CSV is opened), so it gets a leading `'`, which
+/// they show as text: OWASP's advice against CSV injection. JSON carries names unchanged.
+fn text(name: &str) -> String {
+    if name.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 fn num(v: f64) -> String {

@@ -34,9 +34,12 @@ pub struct Discovery {
     /// Other entries of the directories, not telemetry by their name.
     pub ignored: Vec<PathBuf>,
     /// Files not read because another one holds the same events, each with why: the same
-    /// file named twice (by two `--logs`, a link), or `X.gz` beside `X`.
-    pub doubles: Vec<(PathBuf, String)>,
+    /// file named twice (by two `--logs`, a link), `X.gz` beside `X`, or `X` beside `X.gz`.
+    pub doubles: Vec<Double>,
 }
+
+/// A file left out, and why: another one holds its events.
+pub type Double = (PathBuf, String);
 
 /// The files under `paths` whose events may fall in `[span.0, span.1)`, in name order.
 /// A path naming a file is always read; a directory contributes `events.jsonl` and its
@@ -86,15 +89,17 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
             );
         }
     }
-    let (files, doubles) = read_once(files);
+    let (files, doubles) = read_once(files)?;
     Ok(Discovery { files, pruned, ignored, doubles })
 }
 
 /// Each file once: a file reached by two paths (two `--logs`, a symlink) is read by the first,
 /// and `X.gz` beside `X` that holds `X`'s lines (what `gzip -k` leaves, or a rotation caught
-/// while it compresses, the `.gz` then incomplete) is left for `X`. Either way the events would
-/// count twice; the reports say which file was left out.
-fn read_once(files: Vec<LogFile>) -> (Vec<LogFile>, Vec<(PathBuf, String)>) {
+/// while it compresses, the `.gz` then incomplete) is left for `X`, and `X` that is the
+/// beginning of `X.gz` (an unfinished `gunzip -k`) is left for the `.gz`. Either way the events
+/// would count twice; the reports say which file was left out. Two that begin alike and then
+/// differ are an error: which one is right cannot be told.
+fn read_once(files: Vec<LogFile>) -> Result<(Vec<LogFile>, Vec<Double>)> {
     // By canonical path: two `--logs` naming one file, or a link to it. A path that cannot be
     // resolved is kept, and fails when read with its own message.
     let mut first_of: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
@@ -111,45 +116,102 @@ fn read_once(files: Vec<LogFile>) -> (Vec<LogFile>, Vec<(PathBuf, String)>) {
         kept.push(file);
     }
     let plain: Vec<PathBuf> = kept.iter().filter(|f| !f.gzip).map(|f| f.path.clone()).collect();
-    kept.retain(|f| {
+    let mut left_out = Vec::new();
+    for f in kept.iter().filter(|f| f.gzip) {
         let unzipped = f.path.with_extension("");
-        if f.gzip && plain.contains(&unzipped) && holds_a_copy(&f.path, &unzipped) {
-            let why = format!(
-                "it holds the lines of {} beside it, which is read (gzip -k, or a rotation still compressing)",
-                unzipped.display()
-            );
-            doubles.push((f.path.clone(), why));
-            return false;
+        if !plain.contains(&unzipped) {
+            continue;
         }
-        true
-    });
-    (kept, doubles)
+        match overlap(&f.path, &unzipped) {
+            Overlap::None => {}
+            Overlap::GzInPlain => left_out.push((
+                f.path.clone(),
+                format!(
+                    "it holds the lines of {} beside it, which is read (gzip -k, or a rotation still compressing)",
+                    unzipped.display()
+                ),
+            )),
+            Overlap::PlainInGz => left_out.push((
+                unzipped.clone(),
+                format!(
+                    "its lines are the beginning of {} beside it, which is read (an unfinished gunzip -k or zcat)",
+                    f.path.display()
+                ),
+            )),
+            Overlap::Diverge(bytes) => bail!(
+                "{} and {} begin with the same {bytes} bytes and then differ: one is a damaged copy of the other, \
+                 whose events would count twice; move the wrong one out of --logs",
+                unzipped.display(),
+                f.path.display()
+            ),
+        }
+    }
+    kept.retain(|f| !left_out.iter().any(|(path, _)| *path == f.path));
+    doubles.extend(left_out);
+    Ok((kept, doubles))
 }
 
-/// Whether `gz` uncompresses to `plain` or to a beginning of it (a `.gz` still being
-/// written ends early). Compared as streams, stopping at the first difference; anything
-/// unreadable is no copy, and both files are then read as usual.
-fn holds_a_copy(gz: &Path, plain: &Path) -> bool {
+/// How `X.gz` and `X` beside it share their lines.
+#[derive(Debug, PartialEq, Eq)]
+enum Overlap {
+    /// Not one whole line in common at the start (or one cannot be read): both are read.
+    None,
+    /// The `.gz` uncompresses to `X` or to a beginning of it (a `.gz` still being written).
+    GzInPlain,
+    /// `X` is a beginning of what the `.gz` holds (a decompression cut short).
+    PlainInGz,
+    /// The same first lines (this many bytes), then different ones.
+    Diverge(u64),
+}
+
+/// Compares the two as streams, stopping at the first difference.
+fn overlap(gz: &Path, plain: &Path) -> Overlap {
     use std::io::Read;
     let (Ok(gz), Ok(plain)) = (std::fs::File::open(gz), std::fs::File::open(plain)) else {
-        return false;
+        return Overlap::None;
     };
     let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(gz));
     let mut plain = std::io::BufReader::new(plain);
     let (mut a, mut b) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
-    let mut compared = 0u64;
+    let mut same = 0u64;
+    // Lines begin alike (`{"type":"`): only a whole line in common makes a copy.
+    let mut a_line_in_common = false;
     loop {
         let n = match gz.read(&mut a) {
-            Ok(0) => return compared > 0,
-            Ok(n) => n,
             // Cut short: a copy so far is a copy being written.
-            Err(_) => return compared > 0,
+            Ok(0) | Err(_) => return if same > 0 { Overlap::GzInPlain } else { Overlap::None },
+            Ok(n) => n,
         };
-        if plain.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
-            return false;
+        let Ok(m) = read_up_to(&mut plain, &mut b[..n]) else { return Overlap::None };
+        let equal = a[..m].iter().zip(&b[..m]).take_while(|(x, y)| x == y).count();
+        a_line_in_common |= a[..equal].contains(&b'\n');
+        if equal < m {
+            return if a_line_in_common { Overlap::Diverge(same + equal as u64) } else { Overlap::None };
         }
-        compared += n as u64;
+        same += m as u64;
+        if m < n {
+            return if same > 0 { Overlap::PlainInGz } else { Overlap::None };
+        }
     }
+}
+
+/// Fills `buf` unless the reader ends first; the bytes read.
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Named almost like telemetry, but not read: a rotation scheme obsctl does not know
+/// (`events.jsonl.1` from logrotate, `events-2026-11-17.jsonl`).
+pub fn looks_like_telemetry(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    name.contains(".jsonl") || (name.starts_with("events") && path.is_file())
 }
 
 fn has_gz_suffix(path: &Path) -> bool {

@@ -10,15 +10,16 @@ mod tally;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub use crate::event::{agent_from_session_key, normalise_model, parse_line, parse_timestamp, Event, EventKind, Shape};
 #[doc(hidden)]
 pub use crate::event::{parse_line_flat, parse_line_with_serde};
-pub use files::{Discovery, LogFile};
+pub use files::{looks_like_telemetry, Discovery, LogFile};
 pub use reader::{Collect, FileReport, MAX_LINE};
 
 use super::{Answer, Query};
+use crate::error::Unavailable;
 use crate::window::Nanos;
 use tally::Tally;
 
@@ -34,12 +35,20 @@ pub struct JsonlSource {
     pub progress: bool,
     /// Which events count (`--agent`, `--model`, `--experiment`).
     pub filters: Filters,
+    /// `paths` is the default (`~/.openclaw/telemetry`), not a `--logs` the user gave.
+    pub default_paths: bool,
 }
 
 impl JsonlSource {
     /// The telemetry files under the `--logs` paths that may hold events of `[span.0, span.1)`.
     pub fn discover(&self, span: (Nanos, Nanos)) -> Result<Discovery> {
-        files::discover(&self.paths, span)
+        let found = files::discover(&self.paths, span);
+        // No default directory: this machine holds no telemetry, which is data unavailable
+        // (exit 3, as when the servers are down), not a --logs given wrongly (exit 2).
+        if self.default_paths && found.is_err() && !self.paths.iter().any(|p| p.exists()) {
+            return found.context("no --logs given, and the default directory does not exist").context(Unavailable);
+        }
+        found
     }
 
     /// Reads `files` on the source's threads, every valid event into `collector`.
@@ -59,6 +68,18 @@ impl JsonlSource {
         }
         let mut warnings: Vec<String> =
             discovery.doubles.iter().map(|(path, why)| format!("{} not read: {why}", path.display())).collect();
+        let unknown: Vec<_> = discovery.ignored.iter().filter(|p| files::looks_like_telemetry(p)).collect();
+        if let Some(first) = unknown.first() {
+            let more = match unknown.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            warnings.push(format!(
+                "{}{more} not read: named like telemetry, but not events.jsonl or a rotation obsctl reads \
+                 (events.YYYY-MM-DD.jsonl, events.YYYY-Www.jsonl, optionally .gz); rename, or name it with --logs",
+                first.display()
+            ));
+        }
         let mut skipped_lines = 0;
         for report in &reports {
             skipped_lines += report.skipped;
