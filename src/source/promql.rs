@@ -30,16 +30,15 @@
 //! step before is empty and the `unless` term counts its whole value again (a Prometheus
 //! outage would add each series' lifetime spend). So a series that never went down since its
 //! last value before the window is taken whole, with no steps at all, exact across a gap of
-//! any length: its last value in the window minus that last value before it (looked for in
-//! the hour before the window, else up to 7 days back), or its last value when it has none.
-//! Only a series that went down (`resets() > 0` from that value on: a gateway restart) is
+//! any length: its last value in the window minus the last value before it (up to 7 days
+//! back), or its last value when it has none. Only a series that went down (a reset in the
+//! window or the hour before, or a last value below the one before: a gateway restart) is
 //! counted by the per-step terms, which see each reset. The terms are kept apart by
 //! `label_replace`, and the per-step ones join by `or ignoring(obsctl_part)`, which adds them
 //! only for a series without a whole term. What stays inexact: in a series that went down,
 //! a silence of over an hour not caused by the restart (counted as a birth, as before), and a
 //! restart hidden in a Prometheus outage, after which the counter is back above its old value
-//! (no drop to see: taken whole, the counts before the restart are subtracted); and a series
-//! silent across the window's start that restarted in the lookback (resets looked for there).
+//! (no drop to see: taken whole, the counts before the restart are subtracted).
 //!
 //! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
 //! and series, hashing label sets each time, while range functions over a selector or a
@@ -163,21 +162,18 @@ impl PromQl {
     ///
     /// The value before the window is looked for as far back as [`FAR_LOOKBACK_MS`] (or the
     /// window's length, if longer): a series silent across the window's start (a Prometheus
-    /// outage over a weekend) is not taken as born. Resets are looked for from that value on:
-    /// over the hour before the window for a series seen in it, so that a restart days before
-    /// does not send it to the per-step terms; over the whole lookback for one that was not.
+    /// outage over a weekend) is not taken as born. A restart shows as a reset in the window
+    /// or the hour before it, or, for a series silent across the start, as a last value below
+    /// the one before the window (a restart days before does not count: it was before that
+    /// value).
     fn whole_increase(&self, metric: &str, range_ms: i64) -> String {
         let m = self.selector(metric);
         let far_ms = range_ms.max(FAR_LOOKBACK_MS);
         let last = format!("last_over_time({m}[{range_ms}ms])");
-        // The last value before the window, however old: the one of the hour before it if any.
         let before = format!("last_over_time({m}[{far_ms}ms] offset {range_ms}ms)");
-        let seen_just_before = format!("last_over_time({m}[{HOUR_MS}ms] offset {range_ms}ms)");
-        let went_down = |lookback_ms: i64| format!("resets({m}[{}ms]) > 0", range_ms + lookback_ms);
         format!(
-            "((({last} - {before}) or {last}) unless {}) unless ({} unless {seen_just_before})",
-            went_down(HOUR_MS),
-            went_down(far_ms)
+            "(((({last} - {before}) >= 0) or ({last} unless {before})) unless resets({m}[{}ms]) > 0)",
+            range_ms + HOUR_MS
         )
     }
 
@@ -306,11 +302,8 @@ mod tests {
         let week = q.increase_by(&q.cost_sum(), &["agent", "model"], 604_800_000);
         let last = format!("last_over_time({m}[604800000ms])");
         let before = format!("last_over_time({m}[604800000ms] offset 604800000ms)");
-        let just_before = format!("last_over_time({m}[3600000ms] offset 604800000ms)");
-        let whole = format!(
-            "((({last} - {before}) or {last}) unless resets({m}[608400000ms]) > 0) unless \
-             (resets({m}[1209600000ms]) > 0 unless {just_before})"
-        );
+        let whole =
+            format!("(((({last} - {before}) >= 0) or ({last} unless {before})) unless resets({m}[608400000ms]) > 0)");
         assert_eq!(
             week,
             format!(
