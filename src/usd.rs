@@ -100,8 +100,21 @@ impl fmt::Display for Usd {
         let sign = if self.0 < 0 { "-" } else { "" };
         let (digits, decimals) = rounded(self.0.unsigned_abs());
         let unit = 10u128.pow(decimals);
-        write!(f, "{sign}${}.{:0width$}", digits / unit, digits % unit, width = decimals as usize)
+        write!(f, "{sign}${}.{:0width$}", grouped(digits / unit), digits % unit, width = decimals as usize)
     }
+}
+
+/// `1234567` → `1,234,567`: whole dollars as token counts are shown, readable at a glance.
+pub fn grouped(whole: u128) -> String {
+    let digits = whole.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 const PICO_PER_CENT: u128 = 10_000_000_000;
@@ -219,7 +232,10 @@ mod tests {
         assert_eq!(shown(12.345), "$12.35");
         assert_eq!(shown(0.01), "$0.01");
         assert_eq!(shown(6.301855), "$6.30");
-        assert_eq!(shown(1234.5), "$1234.50");
+        assert_eq!(shown(1234.5), "$1,234.50");
+        assert_eq!(shown(999.994), "$999.99");
+        assert_eq!(shown(1_000_000.0), "$1,000,000.00");
+        assert_eq!((Usd::ZERO - Usd::from_f64(12_345.0).unwrap()).to_string(), "-$12,345.00");
         assert_eq!(shown(0.014999), "$0.01");
         assert_eq!(shown(0.015), "$0.02", "half up, on the exact amount");
         assert_eq!(Usd::ZERO.to_string(), "$0.00");

@@ -367,15 +367,7 @@ fn optional(n: Option<u64>) -> Cell {
 
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::usd::grouped(n.into())
 }
 
 /// `0.234` → `+23.4 %`, with a real minus sign for decreases.
