@@ -22,8 +22,7 @@ impl DigestOptions {
         let window = super::window(&args.window, now)?;
         let previous = (!args.no_compare).then(|| window.previous());
         let outputs = Outputs::for_report(&args.output, args.format, Format::parse, &window, now, args.noise.verbose)?;
-        let csv_out = outputs.stdout == Some(Format::Csv) || outputs.files.iter().any(|(f, _)| *f == Format::Csv);
-        if args.csv_section.is_some() && !csv_out {
+        if args.csv_section.is_some() && !outputs.writes(Format::Csv) {
             bail!("--csv-section chooses the table of CSV output, and no output is CSV: add --format csv (or --output csv=FILE)");
         }
         let file = super::load_config(args.source.config.as_deref())?;

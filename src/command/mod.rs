@@ -186,6 +186,14 @@ impl<F: Copy> Outputs<F> {
         Ok(outputs)
     }
 
+    /// Whether any output, on standard output or to a file, is in `format`.
+    pub fn writes(&self, format: F) -> bool
+    where
+        F: PartialEq,
+    {
+        self.stdout == Some(format) || self.files.iter().any(|(f, _)| *f == format)
+    }
+
     /// Renders and writes every file, atomically. One that fails does not stop the
     /// others; each failure is an error of its own ([`error::Several`]).
     pub fn write_files(&self, render: impl Fn(F) -> Result<Vec<u8>>) -> Result<()> {

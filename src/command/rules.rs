@@ -36,8 +36,7 @@ impl RulesOptions {
         if !outputs.files.is_empty() {
             outputs.stdout = None;
         }
-        let writes = |t: RulesTarget| outputs.stdout == Some(t) || outputs.files.iter().any(|(f, _)| *f == t);
-        check_target_flags(&args, writes(RulesTarget::Prometheus), writes(RulesTarget::Loki))?;
+        check_target_flags(&args, outputs.writes(RulesTarget::Prometheus), outputs.writes(RulesTarget::Loki))?;
         let file = super::load_config(args.config.as_deref())?;
         let names = PrometheusNames::from_file(&file.prometheus);
         let step = args.prometheus_step.or(file.prometheus.step_seconds).unwrap_or(60);
