@@ -7,6 +7,7 @@
 # PROFILE=SECONDS: then profile Prometheus' CPU (its /debug/pprof) for that long while digests
 # run back to back, save it as $CARGO_TARGET_DIR/bench/prometheus-cpu.pprof and, where `go` is
 # installed, print where the time goes (`go tool pprof -top`).
+# WINDOW="--since … --until …": the window to digest instead of the week 2026-W47.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -22,7 +23,7 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb"
     --storage.tsdb.retention.time=100y --web.listen-address="127.0.0.1:$port" 2>"$work/prom.log" &
 prom_pid=$!
 until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do sleep 0.2; done
-digest=("$obsctl" digest --source prometheus --prometheus-url "http://127.0.0.1:$port" --week 2026-W47 --tz UTC --format json --logs "$work")
+digest=("$obsctl" digest --source prometheus --prometheus-url "http://127.0.0.1:$port" ${WINDOW:---week 2026-W47} --tz UTC --format json --logs "$work")
 "${digest[@]}" >/dev/null   # warm the server's caches
 "${digest[@]}" --verbose 2>"$work/requests.log" >/dev/null
 echo "== each request of one digest alone, one after another (best of 5, ms), slowest first"

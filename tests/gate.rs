@@ -837,9 +837,12 @@ fn a_cost_that_is_not_an_amount_fails_the_query_instead_of_counting_zero() {
         let data = if req.path.ends_with("/series") {
             PROMETHEUS_SERIES.to_string()
         } else if req.path.ends_with("/query_range") {
+            // Points at each step of the range asked, as Prometheus answers.
             let value = if cost { "NaN" } else { "1" };
+            let number = |name: &str| req.param(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or_default() as i64;
+            let (start, end, step) = (number("start"), number("end"), number("step").max(1));
             let points: Vec<String> =
-                (0..7).map(|d| format!(r#"[{},"{value}"]"#, 1_794_873_600 + d * 86_400)).collect();
+                (start..=end).step_by(step as usize).map(|t| format!(r#"[{t},"{value}"]"#)).collect();
             format!(
                 r#"{{"resultType":"matrix","result":[{{"metric":{{"agent":"main","model":"m","provider":"p"}},"values":[{}]}}]}}"#,
                 points.join(",")

@@ -109,8 +109,8 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
 
 /// Prometheus down for over an hour while the gateway keeps counting: a series that comes
 /// back must add only what it gained (the per-step form alone counted its whole value again,
-/// a lifetime's spend on one day). One outage mid-day, one across midnight; the windows end
-/// before the restart, so no series went down and every one is taken whole.
+/// a lifetime's spend on one day). One outage mid-day, one across midnight; one window holds
+/// the restart two days later, the others end before it.
 #[test]
 fn a_scrape_gap_of_hours_counts_only_what_the_gateway_did() {
     if prom::binaries_or_skip("a_scrape_gap_of_hours_counts_only_what_the_gateway_did").is_none() {
@@ -122,7 +122,11 @@ fn a_scrape_gap_of_hours_counts_only_what_the_gateway_did() {
     let server = TestPrometheus::start(&week.openmetrics);
     let logs = tempfile::tempdir().unwrap();
     std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
-    let windows: [(&str, &[&str]); 3] = [
+    let windows: [(&str, &[&str]); 4] = [
+        // The outages on Tuesday and the restart on Thursday: each day is its own piece, so
+        // the restart day alone is counted by steps (one form for the whole week counted the
+        // series back from the outages as born again).
+        ("the week", &["--week", "2026-W47"]),
         // Three whole days and a half (one instant query per day).
         ("to the restart", &["--since", "2026-11-16T00:00:00Z", "--until", "2026-11-19T12:00:00Z"]),
         // Two whole days (one range query), the second starting inside the outage.
@@ -135,6 +139,61 @@ fn a_scrape_gap_of_hours_counts_only_what_the_gateway_did() {
         let jsonl = digest(logs.path(), &server.url, "jsonl", window, "UTC");
         let prom = digest(logs.path(), &server.url, "prometheus", window, "UTC");
         compare(&jsonl, &prom, label);
+    }
+}
+
+/// Each increase is asked day by day in the cheap whole form first; only a day where some
+/// series restarted or was born is asked again with the per-step terms (`obsctl_part`), which
+/// cost several times as much on the server. `--verbose` logs every request.
+#[test]
+fn only_days_with_a_restart_or_a_birth_are_counted_by_steps() {
+    if prom::binaries_or_skip("only_days_with_a_restart_or_a_birth_are_counted_by_steps").is_none() {
+        return;
+    }
+    let week = prom::week(7);
+    let server = TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let requests = |window: &[&str]| -> Vec<String> {
+        let out = obsctl()
+            .args(["digest", "--format", "json", "--tz", "UTC", "--source", "prometheus", "--verbose"])
+            .args(["--prometheus-url", &server.url, "--logs"])
+            .arg(logs.path())
+            .args(window)
+            .output()
+            .expect("obsctl runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("prometheus "))
+            .map(String::from)
+            .collect()
+    };
+    let by_steps = |requests: &[String], metric: &str| -> Vec<String> {
+        let mut times: Vec<String> = requests
+            .iter()
+            .filter(|r| r.contains("obsctl_part") && r.contains(&format!("({metric}[")))
+            .map(|r| {
+                r.split_whitespace().find(|w| w.starts_with("time=") || w.starts_with("end=")).unwrap().to_string()
+            })
+            .collect();
+        times.sort();
+        times
+    };
+    let day_end = |d: i64| format!("time={}.000", prom::WEEK_START + d * 86_400);
+    // The week: cost, sessions and tokens series are born on Monday (the data's first day) and
+    // restart on Thursday; gemini is born on Thursday too. Every other day is taken whole.
+    let week_requests = requests(&["--week", "2026-W47"]);
+    for metric in ["openclaw_session_cost_usd_sum", "openclaw_session_cost_usd_count", "openclaw_session_tokens_total"]
+    {
+        assert_eq!(by_steps(&week_requests, metric), [day_end(1), day_end(4)], "{metric}: {week_requests:#?}");
+    }
+    // Wednesday, and Tuesday as the previous window: no restart, and these series were all
+    // born on Monday.
+    let quiet = requests(&["--since", "2026-11-18", "--until", "2026-11-19"]);
+    for metric in ["openclaw_session_cost_usd_sum", "openclaw_session_cost_usd_count", "openclaw_session_tokens_total"]
+    {
+        assert_eq!(by_steps(&quiet, metric), Vec::<String>::new(), "{metric}: {quiet:#?}");
     }
 }
 

@@ -1,14 +1,18 @@
 //! The Prometheus source: the digest's aggregates from PromQL (see `promql.rs` for the
 //! queries and why they are exact).
 //!
-//! A fixed set of requests, all sent at once, whatever the number of models or agents:
+//! A fixed set of requests, all sent at once, whatever the number of models or agents (and a
+//! second round only for the pieces of a window that need it, below):
 //! which series exist (the series API, an index lookup), the cost per day by
 //! agent/model/provider (one range query with a one-day step; one instant query per day
 //! when the days differ in length), sessions by agent/model/provider, tokens by
 //! model/provider/type, tool calls by status, model errors, duration buckets, and the
-//! previous window's totals. The window's cost by model and agent is the sum of its days:
-//! the days partition the window and their steps lie on one grid, so the pieces add up to
-//! the window's increase exactly, and the server does not compute the cost twice.
+//! previous window's totals. Each increase is asked piece by piece (the cost by day, the
+//! others by pieces of about a day), cheap whole form first, full form only for the pieces
+//! with a restart or a birth ([`PrometheusSource::increases`]). The window's cost by model
+//! and agent is the sum of its days: the days partition the window and their steps lie on
+//! one grid, so the pieces add up to the window's increase exactly, and the server does not
+//! compute the cost twice.
 //! Per-session and per-variant figures are not in any metric; those sections are left to
 //! other sources.
 
@@ -45,6 +49,20 @@ type CostRow = (HashMap<String, String>, Usd);
 
 /// One series of a range answer: its labels and its points (Unix seconds, value).
 pub type Series = (HashMap<String, String>, Vec<(i64, f64)>);
+
+/// A span `(start, end]` of a window: increases are asked piece by piece (see
+/// [`PrometheusSource::increases`]).
+type Piece = (Nanos, Nanos);
+
+/// One piece's answer, and the query that gave it (for an error that names it).
+struct PieceAnswer {
+    query: String,
+    samples: Vec<Sample>,
+}
+
+/// Pieces of one measure asked again one by one in the full form, at most; more are asked
+/// again all at once.
+const MAX_REASKED: usize = 3;
 
 impl PrometheusSource {
     pub fn new(cfg: &ServerConfig, promql: PromQl) -> Result<PrometheusSource> {
@@ -83,23 +101,22 @@ impl PrometheusSource {
         let n = q.names();
         let len = span_ms(w);
         let (agent, model, provider) = (n.agent.as_str(), n.model.as_str(), n.provider.as_str());
-        let sessions_q = q.increase_by(&q.cost_count(), &[agent, model, provider], len);
-        let tokens_q = q.increase_by(&n.session_tokens, &[model, provider, &n.token_type], len);
-        let tools_q = q.increase_by(&n.tool_calls, &[&n.status], len);
-        let errors_q = q.increase_by(&n.model_errors, &[], len);
         // Quantiles are ratios of bucket counts: `increase()` is exact enough for them (the
         // error on the test week is in tests/prometheus.rs) and costs a fraction of the exact
         // form, which was the digest's slowest request.
         let buckets_q = q.plain_increase_by(&q.duration_bucket(), &["le"], len);
         let presence = q.presence_selector();
+        let cost_count = q.cost_count();
+        let (by_agent_model, by_token_type) = ([agent, model, provider], [model, provider, n.token_type.as_str()]);
+        let by_status = [n.status.as_str()];
 
         let (found, (daily, cost), sessions, tokens, tools, errors, buckets, previous) = tokio::try_join!(
             self.series_names(&presence, w),
             self.daily(w),
-            self.instant(sessions_q, w.end),
-            self.instant(tokens_q, w.end),
-            self.instant(tools_q, w.end),
-            self.instant(errors_q, w.end),
+            self.increase(&cost_count, &by_agent_model, w),
+            self.increase(&n.session_tokens, &by_token_type, w),
+            self.increase(&n.tool_calls, &by_status, w),
+            self.increase(&n.model_errors, &[], w),
             self.instant(buckets_q, w.end),
             async {
                 match &query.previous {
@@ -175,22 +192,17 @@ impl PrometheusSource {
     async fn totals(&self, w: &Window) -> Result<(Totals, GroupCosts)> {
         let q = &self.promql;
         let n = q.names();
-        let len = span_ms(w);
         let by = [n.agent.as_str(), n.model.as_str(), n.provider.as_str()];
-        let cost_query = q.increase_by(&q.cost_sum(), &by, len);
+        let (cost_sum, cost_count, pieces) = (q.cost_sum(), q.cost_count(), pieces(w, q.step_seconds()));
+        let (by_token_type, by_status) = ([n.token_type.as_str()], [n.status.as_str()]);
         let (cost, sessions, tokens, tools, errors) = tokio::try_join!(
-            self.instant(cost_query.clone(), w.end),
-            self.instant(q.increase_by(&q.cost_count(), &[], len), w.end),
-            self.instant(q.increase_by(&n.session_tokens, &[&n.token_type], len), w.end),
-            self.instant(q.increase_by(&n.tool_calls, &[&n.status], len), w.end),
-            self.instant(q.increase_by(&n.model_errors, &[], len), w.end),
+            self.increases(&cost_sum, &by, &pieces),
+            self.increase(&cost_count, &[], w),
+            self.increase(&n.session_tokens, &by_token_type, w),
+            self.increase(&n.tool_calls, &by_status, w),
+            self.increase(&n.model_errors, &[], w),
         )?;
-        let mut costs: Vec<CostRow> = Vec::with_capacity(cost.len());
-        for (labels, v) in cost {
-            let usd = self.amount(|| cost_query.clone(), &labels, v)?;
-            costs.push((labels, usd));
-        }
-        let cost = costs;
+        let (_, cost) = self.costs(&cost)?;
         let mut groups = GroupCosts::default();
         for m in self.by_model(&cost, &Vec::new()) {
             groups.by_model.insert((m.model, m.provider), m.cost.unwrap_or_default());
@@ -213,56 +225,116 @@ impl PrometheusSource {
     }
 
     /// Cost per local day, and the window's cost by agent/model/provider as the sum of
-    /// its days. When every day of the window is 24 hours long, one range query with a
-    /// one-day step; a window with a DST change (a 23- or 25-hour day) or a partial day
-    /// needs one instant query per day, since a range query has a single step.
+    /// its days (the days are the pieces, see [`Self::increases`]).
     async fn daily(&self, w: &Window) -> Result<(Vec<DayRow>, Vec<CostRow>)> {
         let q = &self.promql;
         let n = q.names();
         let by = [n.agent.as_str(), n.model.as_str(), n.provider.as_str()];
         let days = w.days();
-        let ends: Vec<Nanos> = days.iter().skip(1).map(|&(_, t)| t).chain([w.end]).collect();
-        let day = 86_400 * NANOS_PER_SEC;
-        let cost_of = |len_ms| q.increase_by(&q.cost_sum(), &by, len_ms);
-        let uniform = days.iter().zip(&ends).all(|(&(_, start), &end)| end - start == day);
-        // Each day's cost by agent/model/provider, in the order of `days`.
-        let per_day: Vec<Vec<Sample>> = if uniform && days.len() > 1 {
-            let query = cost_of(86_400_000);
-            let series = self.range(&query, ends[0], w.end, 86_400).await?;
-            let at: HashMap<i64, usize> = ends.iter().enumerate().map(|(i, end)| (end / NANOS_PER_SEC, i)).collect();
-            let mut per_day = vec![Vec::new(); ends.len()];
-            for (labels, points) in series {
-                for (t, v) in points {
-                    // A point off the days' ends would be a server bug: fail rather than
-                    // count it in some other day.
-                    let i = at
-                        .get(&t)
-                        .ok_or_else(|| self.failure(&query, &format!("answered a point at {t}, not at a day's end")))?;
-                    per_day[*i].push((labels.clone(), v));
-                }
-            }
-            per_day
+        let ends = days.iter().skip(1).map(|&(_, t)| t).chain([w.end]);
+        let pieces: Vec<Piece> = days.iter().zip(ends).map(|(&(_, start), end)| (start, end)).collect();
+        let answers = self.increases(&q.cost_sum(), &by, &pieces).await?;
+        let (per_day, window) = self.costs(&answers)?;
+        let rows = days.into_iter().zip(per_day).map(|((date, _), cost)| DayRow { date, cost }).collect();
+        Ok((rows, window))
+    }
+
+    /// The increase of `metric` over each piece of a window, summed `by` the labels. Each
+    /// piece is asked first in the cheap whole form (one range query when the pieces are
+    /// equal, else one instant query each); a piece where some group came back unknown (a
+    /// restart or a birth in it) is asked again in the full form, so only such pieces pay
+    /// for the per-step terms. More than [`MAX_REASKED`] of them (a gateway restarting
+    /// daily) are asked again all at once, in one range query.
+    async fn increases(&self, metric: &str, by: &[&str], pieces: &[Piece]) -> Result<Vec<PieceAnswer>> {
+        let q = &self.promql;
+        let step = q.step_seconds() as i64 * NANOS_PER_SEC;
+        // A piece taken whole next to one counted by steps adds up to the pair's increase
+        // only where they meet on the step grid (off it, one step's samples would count in
+        // both): off the grid every piece is counted by steps, as all were before.
+        let on_grid = pieces.iter().skip(1).all(|&(start, _)| start.rem_euclid(step) == 0);
+        let mut answers: Vec<Option<PieceAnswer>> = if on_grid {
+            let first = self.each_piece(|ms| q.whole_or_unknown_by(metric, by, ms), pieces).await?;
+            first.into_iter().map(Some).collect()
         } else {
-            let queries = days.iter().zip(&ends).map(|(&(_, start), &end)| {
-                let query = cost_of((end - start) / 1_000_000);
-                async move { self.instant(query, end).await }
-            });
-            try_join_all(queries).await?
+            pieces.iter().map(|_| None).collect()
         };
-        let mut window: BTreeMap<Vec<(String, String)>, CostRow> = BTreeMap::new();
-        let mut rows = Vec::with_capacity(days.len());
-        for (((date, start), end), samples) in days.into_iter().zip(&ends).zip(per_day) {
-            let mut cost = Usd::ZERO;
-            for (labels, v) in samples {
-                let usd = self.amount(|| cost_of((end - start) / 1_000_000), &labels, v)?;
-                cost += usd;
-                let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                key.sort();
-                window.entry(key).or_insert_with(|| (labels, Usd::ZERO)).1 += usd;
-            }
-            rows.push(DayRow { date, cost });
+        let unknown: Vec<usize> = (0..pieces.len())
+            .filter(|&i| answers[i].as_ref().is_none_or(|a| a.samples.iter().any(|(_, v)| !v.is_finite())))
+            .collect();
+        if unknown.len() > MAX_REASKED && uniform(pieces) {
+            return self.each_piece(|ms| q.increase_by(metric, by, ms), pieces).await;
         }
-        Ok((rows, window.into_values().collect()))
+        let again =
+            unknown.iter().map(|&i| {
+                let (start, end) = pieces[i];
+                let query = q.increase_by(metric, by, (end - start) / 1_000_000);
+                async move {
+                    Ok::<_, anyhow::Error>(PieceAnswer { samples: self.instant(query.clone(), end).await?, query })
+                }
+            });
+        for (i, answer) in unknown.iter().zip(try_join_all(again).await?) {
+            answers[*i] = Some(answer);
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// One query per piece, made by `query_for` from the piece's length in milliseconds: one
+    /// range query when the pieces are [`uniform`], else one instant query each.
+    async fn each_piece(&self, query_for: impl Fn(i64) -> String, pieces: &[Piece]) -> Result<Vec<PieceAnswer>> {
+        if !uniform(pieces) {
+            let queries = pieces.iter().map(|&(start, end)| {
+                let query = query_for((end - start) / 1_000_000);
+                async move {
+                    Ok::<_, anyhow::Error>(PieceAnswer { samples: self.instant(query.clone(), end).await?, query })
+                }
+            });
+            return try_join_all(queries).await;
+        }
+        let len = pieces[0].1 - pieces[0].0;
+        let query = query_for(len / 1_000_000);
+        let last = pieces[pieces.len() - 1].1;
+        let series = self.range(&query, pieces[0].1, last, len / NANOS_PER_SEC).await?;
+        let at: HashMap<i64, usize> =
+            pieces.iter().enumerate().map(|(i, &(_, end))| (end / NANOS_PER_SEC, i)).collect();
+        let mut answers: Vec<PieceAnswer> =
+            pieces.iter().map(|_| PieceAnswer { query: query.clone(), samples: Vec::new() }).collect();
+        for (labels, points) in series {
+            for (t, v) in points {
+                // A point off the pieces' ends would be a server bug: fail rather than count
+                // it in some other piece.
+                let i = at
+                    .get(&t)
+                    .ok_or_else(|| self.failure(&query, &format!("answered a point at {t}, not at a piece's end")))?;
+                answers[*i].samples.push((labels.clone(), v));
+            }
+        }
+        Ok(answers)
+    }
+
+    /// A window's increase of `metric`, summed `by` the labels: the sum of its [`pieces`].
+    async fn increase(&self, metric: &str, by: &[&str], w: &Window) -> Result<Vec<Sample>> {
+        let answers = self.increases(metric, by, &pieces(w, self.promql.step_seconds())).await?;
+        let mut sums: BTreeMap<Vec<(String, String)>, Sample> = BTreeMap::new();
+        for (labels, v) in answers.into_iter().flat_map(|a| a.samples) {
+            sums.entry(sorted(&labels)).or_insert_with(|| (labels, 0.0)).1 += v;
+        }
+        Ok(sums.into_values().collect())
+    }
+
+    /// The pieces' costs as amounts: each piece's total, and the sum of the pieces by label set.
+    fn costs(&self, answers: &[PieceAnswer]) -> Result<(Vec<Usd>, Vec<CostRow>)> {
+        let mut sums: BTreeMap<Vec<(String, String)>, CostRow> = BTreeMap::new();
+        let mut per_piece = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let mut piece = Usd::ZERO;
+            for (labels, v) in &answer.samples {
+                let usd = self.amount(|| answer.query.clone(), labels, *v)?;
+                piece += usd;
+                sums.entry(sorted(labels)).or_insert_with(|| (labels.clone(), Usd::ZERO)).1 += usd;
+            }
+            per_piece.push(piece);
+        }
+        Ok((per_piece, sums.into_values().collect()))
     }
 
     fn by_model(&self, cost: &[CostRow], tokens: &[Sample]) -> Vec<ModelRow> {
@@ -513,6 +585,39 @@ fn span_ms(w: &Window) -> i64 {
     (w.end - w.start) / 1_000_000
 }
 
+/// A window cut into pieces of equal length on the step grid, about a day each (as many as
+/// the days it touches, or the first count up to four times that which divides it into whole
+/// steps): a restart then costs the full form of its own day only. A window off the grid, or
+/// one day long or less, is one piece.
+fn pieces(w: &Window, step_seconds: u64) -> Vec<Piece> {
+    let step = step_seconds.max(1) as i64 * NANOS_PER_SEC;
+    let len = w.end - w.start;
+    let day = 86_400 * NANOS_PER_SEC;
+    let days = ((len + day - 1) / day).max(1);
+    let n = if w.start.rem_euclid(step) == 0 && len % step == 0 {
+        (days..=4 * days).find(|n| (len / step) % n == 0).unwrap_or(1)
+    } else {
+        1
+    };
+    (0..n).map(|i| (w.start + i * len / n, w.start + (i + 1) * len / n)).collect()
+}
+
+/// More than one piece, all of the same length, in whole seconds: one range query can ask them.
+fn uniform(pieces: &[Piece]) -> bool {
+    let len = pieces[0].1 - pieces[0].0;
+    pieces.len() > 1
+        && len % NANOS_PER_SEC == 0
+        && pieces[0].1 % NANOS_PER_SEC == 0
+        && pieces.iter().all(|&(start, end)| end - start == len)
+}
+
+/// A label set as a sorted list, to key sums by.
+fn sorted(labels: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    key.sort();
+    key
+}
+
 fn label(labels: &HashMap<String, String>, name: &str) -> String {
     labels.get(name).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "unknown".into())
 }
@@ -621,6 +726,36 @@ mod tests {
     fn failures_mean_unavailable() {
         let e: anyhow::Error = anyhow!("x").context(Unavailable);
         assert_eq!(crate::error::exit_code(&e), crate::error::UNAVAILABLE);
+    }
+
+    #[test]
+    fn windows_are_cut_into_about_a_day_on_the_step_grid() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp() * NANOS_PER_SEC;
+        let w = |start: &str, end: &str| Window {
+            start: at(start),
+            end: at(end),
+            tz: chrono_tz::UTC,
+            kind: crate::window::WindowKind::Span,
+            partial: false,
+        };
+        let lengths = |p: &[Piece]| p.iter().map(|(s, e)| (e - s) / NANOS_PER_SEC).collect::<Vec<_>>();
+        let week = pieces(&w("2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z"), 60);
+        assert_eq!(lengths(&week), [86_400; 7]);
+        assert!(uniform(&week));
+        assert_eq!(week[0].0, at("2026-11-16T00:00:00Z"));
+        assert_eq!(week[6].1, at("2026-11-23T00:00:00Z"));
+        assert!(week.windows(2).all(|p| p[0].1 == p[1].0), "consecutive");
+        // A week of 167 hours (DST): 10,020 minutes, cut into 10 pieces of 1,002.
+        let dst = pieces(&w("2027-03-22T00:00:00Z", "2027-03-28T23:00:00Z"), 60);
+        assert_eq!(lengths(&dst), [60_120; 10]);
+        // Off the step grid, one day or less, or no count up to 4x the days divides it: one piece.
+        assert_eq!(pieces(&w("2026-11-16T00:00:17Z", "2026-11-23T00:00:17Z"), 60).len(), 1);
+        assert_eq!(pieces(&w("2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z"), 60).len(), 1);
+        assert_eq!(pieces(&w("2026-11-16T00:00:00Z", "2026-11-18T00:07:00Z"), 60).len(), 1);
+        // 30 days at a 240 s step: 30 pieces of 360 steps.
+        assert_eq!(lengths(&pieces(&w("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"), 240)), [86_400; 30]);
+        assert!(!uniform(&[(0, 86_400 * NANOS_PER_SEC)]), "one piece is an instant query");
+        assert!(!uniform(&[(0, NANOS_PER_SEC), (NANOS_PER_SEC, 3 * NANOS_PER_SEC)]), "unequal");
     }
 
     #[test]

@@ -32,13 +32,18 @@
 //! last value before the window is taken whole, with no steps at all, exact across a gap of
 //! any length: its last value in the window minus the last value before it (up to 7 days
 //! back), or its last value when it has none. Only a series that went down (a reset in the
-//! window or the hour before, or a last value below the one before: a gateway restart) is
-//! counted by the per-step terms, which see each reset. The terms are kept apart by
-//! `label_replace`, and the per-step ones join by `or ignoring(obsctl_part)`, which adds them
-//! only for a series without a whole term. What stays inexact: in a series that went down,
-//! a silence of over an hour not caused by the restart (counted as a birth, as before), and a
-//! restart hidden in a Prometheus outage, after which the counter is back above its old value
-//! (no drop to see: taken whole, the counts before the restart are subtracted).
+//! window or the hour before, or a value in the window below the one before: a gateway
+//! restart, after which a counter is silent until its next event) is counted by the per-step
+//! terms, which see each reset. The terms are kept apart by `label_replace`, and the per-step
+//! ones join by `or ignoring(obsctl_part)`, which adds them only for a series without a whole
+//! term. What stays inexact: in a series that went down, a silence of over an hour not caused
+//! by the restart (counted as a birth, as before), and a restart hidden in a silence, after
+//! which the counter is back above its old value at its first sample (no drop to see: taken
+//! whole, the counts before the restart are subtracted).
+//!
+//! The source asks for the cheap whole term alone first, piece by piece (about a day each,
+//! [`PromQl::whole_or_unknown_by`]), and for the full form only for the pieces where some
+//! series went down or was born: the per-step terms are most of the server's work.
 //!
 //! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
 //! and series, hashing label sets each time, while range functions over a selector or a
@@ -153,6 +158,25 @@ impl PromQl {
         parts(by, Some(&self.whole_increase(metric, range_ms)), &delta, &birth)
     }
 
+    /// The increase of `metric` over one piece of a window (`piece_ms` long, ending at the
+    /// evaluation time), summed `by` the labels, when every series in it can be taken whole
+    /// against its last value in the piece before: the cheap first try of [`Self::increase_by`],
+    /// three reads of each series' samples and no subquery. A series that cannot be (it went
+    /// down, or has no value in the piece before: born, or back from a long silence) makes
+    /// its group's sum `-Inf`, and the piece is then asked again in the full form. Only the
+    /// pieces with a restart or a birth pay for the per-step terms.
+    pub fn whole_or_unknown_by(&self, metric: &str, by: &[&str], piece_ms: i64) -> String {
+        let m = self.selector(metric);
+        let last = format!("last_over_time({m}[{piece_ms}ms])");
+        let least = format!("min_over_time({m}[{piece_ms}ms])");
+        let before = format!("last_over_time({m}[{piece_ms}ms] offset {piece_ms}ms)");
+        format!(
+            "sum by ({}) ((({last} - ({before} <= {least})) unless resets({m}[{}ms]) > 0) or ({last} * 0 - Inf))",
+            by.join(", "),
+            piece_ms + HOUR_MS
+        )
+    }
+
     /// The increase of every series that never went down since its last value before the
     /// window: its last value in the window minus that one, or its last value if it has none
     /// (born in the window). Exact across a scrape gap of any length, where the per-step terms
@@ -170,9 +194,10 @@ impl PromQl {
         let m = self.selector(metric);
         let far_ms = range_ms.max(FAR_LOOKBACK_MS);
         let last = format!("last_over_time({m}[{range_ms}ms])");
+        let least = format!("min_over_time({m}[{range_ms}ms])");
         let before = format!("last_over_time({m}[{far_ms}ms] offset {range_ms}ms)");
         format!(
-            "(((({last} - {before}) >= 0) or ({last} unless {before})) unless resets({m}[{}ms]) > 0)",
+            "((({last} - ({before} <= {least})) or ({last} unless {before})) unless resets({m}[{}ms]) > 0)",
             range_ms + HOUR_MS
         )
     }
@@ -301,9 +326,11 @@ mod tests {
         let m = "openclaw_session_cost_usd_sum";
         let week = q.increase_by(&q.cost_sum(), &["agent", "model"], 604_800_000);
         let last = format!("last_over_time({m}[604800000ms])");
+        let least = format!("min_over_time({m}[604800000ms])");
         let before = format!("last_over_time({m}[604800000ms] offset 604800000ms)");
-        let whole =
-            format!("(((({last} - {before}) >= 0) or ({last} unless {before})) unless resets({m}[608400000ms]) > 0)");
+        let whole = format!(
+            "((({last} - ({before} <= {least})) or ({last} unless {before})) unless resets({m}[608400000ms]) > 0)"
+        );
         assert_eq!(
             week,
             format!(
@@ -324,6 +351,20 @@ mod tests {
         assert!(query.contains("last_over_time(m[604800000ms] offset 86400000ms)"), "{query}");
         let month = q.increase_by("m", &[], 30 * 86_400_000);
         assert!(month.contains("last_over_time(m[2592000000ms] offset 2592000000ms)"), "{month}");
+    }
+
+    #[test]
+    fn whole_or_unknown_shape() {
+        let q = PromQl::new(PrometheusNames::default(), 60, Some("ops")).unwrap();
+        let m = r#"m{agent="ops"}"#;
+        assert_eq!(
+            q.whole_or_unknown_by("m", &["model"], 86_400_000),
+            format!(
+                "sum by (model) (((last_over_time({m}[86400000ms]) - (last_over_time({m}[86400000ms] offset 86400000ms) \
+                 <= min_over_time({m}[86400000ms]))) unless resets({m}[90000000ms]) > 0) or \
+                 (last_over_time({m}[86400000ms]) * 0 - Inf))"
+            )
+        );
     }
 
     #[test]
