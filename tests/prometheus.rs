@@ -78,7 +78,7 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
     let server = TestPrometheus::start(&week.openmetrics);
     let logs = tempfile::tempdir().unwrap();
     std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
-    let windows: [(&str, &[&str], &str); 6] = [
+    let windows: [(&str, &[&str], &str); 7] = [
         // Samples are taken at :17 past the minute; a week from midnight is off that grid.
         ("off-grid week", &["--week", "2026-W47"], "UTC"),
         ("on-grid week", &["--since", "2026-11-16T00:00:17Z", "--until", "2026-11-23T00:00:17Z"], "UTC"),
@@ -88,6 +88,9 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
         // Starts 1 h 50 min after the restart: a series not back since is silent across the
         // start, and its last value is below the one before the window (no reset in range).
         ("after the restart", &["--since", "2026-11-19T13:50:00Z", "--until", "2026-11-20T00:00:00Z"], "UTC"),
+        // From the day after the restart: a tool's error counter, silent since the restart,
+        // comes back below its old value and climbs back to it within the window.
+        ("after a silent restart", &["--since", "2026-11-20", "--until", "2026-11-23"], "UTC"),
         // Partial local days (UTC+5:30): the cost per day from one instant query per day.
         ("Kolkata days", &["--last", "2d", "--until", "2026-11-20T00:00:00Z"], "Asia/Kolkata"),
     ];

@@ -28,22 +28,23 @@
 //!
 //! The per-step terms lose a series silent for over an hour: when it comes back, `Y` at the
 //! step before is empty and the `unless` term counts its whole value again (a Prometheus
-//! outage would add each series' lifetime spend). So a series that never went down since its
-//! last value before the window is taken whole, with no steps at all, exact across a gap of
-//! any length: its last value in the window minus the last value before it (up to 7 days
-//! back), or its last value when it has none. Only a series that went down (a reset in the
-//! window or the hour before, or a value in the window below the one before: a gateway
-//! restart, after which a counter is silent until its next event) is counted by the per-step
-//! terms, which see each reset. The terms are kept apart by `label_replace`, and the per-step
-//! ones join by `or ignoring(obsctl_part)`, which adds them only for a series without a whole
-//! term. What stays inexact: in a series that went down, a silence of over an hour not caused
-//! by the restart (counted as a birth, as before), and a restart hidden in a silence, after
-//! which the counter is back above its old value at its first sample (no drop to see: taken
-//! whole, the counts before the restart are subtracted).
+//! outage would add each series' lifetime spend). So a series without a reset in the window
+//! is taken whole, with no steps at all, exact across a gap of any length: its last value in
+//! the window minus the last value before it (up to 7 days back), or all of its last value
+//! when it has none (born) or when that one is above the window's least value (restarted
+//! across the start, silent until its next event, as a counter is after a restart: the
+//! per-step terms would count all of it too). Only a series with a reset in the window is
+//! counted by the per-step terms, which see each reset. The terms are kept apart by
+//! `label_replace`, and the per-step ones join by `or ignoring(obsctl_part)`, which adds them
+//! only for a series without a whole term. What stays inexact: in a series with a reset, a
+//! silence of over an hour not caused by the restart (counted as a birth, as before), and a
+//! restart hidden in a silence, after which the counter is back above its old value at its
+//! first sample (no drop to see: taken whole, the counts before the restart are subtracted).
 //!
 //! The source asks for the cheap whole term alone first, piece by piece (about a day each,
 //! [`PromQl::whole_or_unknown_by`]), and for the full form only for the pieces where some
-//! series went down or was born: the per-step terms are most of the server's work.
+//! series has a reset or no value in the piece before: the per-step terms are most of the
+//! server's work.
 //!
 //! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
 //! and series, hashing label sets each time, while range functions over a selector or a
@@ -68,8 +69,6 @@ use crate::config::PrometheusNames;
 /// `ceil(time() / 86400)` as a scalar (`ceil` takes only vectors): the evaluation time's
 /// UTC day since the epoch, plus one unless it is exactly midnight.
 const DAY: &str = "scalar(ceil(vector(time() / 86400)))";
-
-const HOUR_MS: i64 = 3_600_000;
 
 /// How far before a window a series' last value is looked for (7 days): a series silent for
 /// longer across the window's start is counted as born in it, with its whole value.
@@ -160,46 +159,44 @@ impl PromQl {
 
     /// The increase of `metric` over one piece of a window (`piece_ms` long, ending at the
     /// evaluation time), summed `by` the labels, when every series in it can be taken whole
-    /// against its last value in the piece before: the cheap first try of [`Self::increase_by`],
-    /// three reads of each series' samples and no subquery. A series that cannot be (it went
-    /// down, or has no value in the piece before: born, or back from a long silence) makes
+    /// against its value in the piece before: the cheap first try of [`Self::increase_by`],
+    /// a few reads of each series' samples and no subquery. A series that cannot be (a reset
+    /// in the piece, or no value in the piece before: born, or back from a long silence) makes
     /// its group's sum `-Inf`, and the piece is then asked again in the full form. Only the
     /// pieces with a restart or a birth pay for the per-step terms.
     pub fn whole_or_unknown_by(&self, metric: &str, by: &[&str], piece_ms: i64) -> String {
-        let m = self.selector(metric);
-        let last = format!("last_over_time({m}[{piece_ms}ms])");
-        let least = format!("min_over_time({m}[{piece_ms}ms])");
-        let before = format!("last_over_time({m}[{piece_ms}ms] offset {piece_ms}ms)");
-        format!(
-            "sum by ({}) ((({last} - ({before} <= {least})) unless resets({m}[{}ms]) > 0) or ({last} * 0 - Inf))",
-            by.join(", "),
-            piece_ms + HOUR_MS
-        )
+        let before = format!("last_over_time({}[{piece_ms}ms] offset {piece_ms}ms)", self.selector(metric));
+        let last = format!("last_over_time({}[{piece_ms}ms])", self.selector(metric));
+        let whole = self.taken_whole(metric, piece_ms, &before, &format!("{before} * 0"));
+        format!("sum by ({}) ({whole} or ({last} * 0 - Inf))", by.join(", "))
     }
 
-    /// The increase of every series that never went down since its last value before the
-    /// window: its last value in the window minus that one, or its last value if it has none
-    /// (born in the window). Exact across a scrape gap of any length, where the per-step terms
-    /// count a series that comes back after more than an hour as born again, with its whole
-    /// value. A series that did go down (a restart) is left out here and taken from the
-    /// per-step terms, which count each reset.
+    /// The increase of every series without a reset in the window, taken whole: exact across
+    /// a scrape gap of any length, where the per-step terms count a series that comes back
+    /// after more than an hour as born again, with its whole value. A series with a reset is
+    /// left out here and taken from the per-step terms, which count each one.
     ///
     /// The value before the window is looked for as far back as [`FAR_LOOKBACK_MS`] (or the
     /// window's length, if longer): a series silent across the window's start (a Prometheus
-    /// outage over a weekend) is not taken as born. A restart shows as a reset in the window
-    /// or the hour before it, or, for a series silent across the start, as a last value below
-    /// the one before the window (a restart days before does not count: it was before that
-    /// value).
+    /// outage over a weekend) is not taken as born.
     fn whole_increase(&self, metric: &str, range_ms: i64) -> String {
-        let m = self.selector(metric);
         let far_ms = range_ms.max(FAR_LOOKBACK_MS);
+        let before = format!("last_over_time({}[{far_ms}ms] offset {range_ms}ms)", self.selector(metric));
+        let last = format!("last_over_time({}[{range_ms}ms])", self.selector(metric));
+        self.taken_whole(metric, range_ms, &before, &format!("{last} * 0"))
+    }
+
+    /// `LAST − BEFORE` for each series without a reset in the window, with `LAST` its last
+    /// value in the window and `BEFORE` the given last value before it. Where `BEFORE` is above
+    /// the window's least value, the counter restarted across the start (silent, as a counter
+    /// is after a restart until its next event) and all of `LAST` is new: `BEFORE` counts as 0,
+    /// as the per-step terms would count it. Where there is no `BEFORE`, `unknown` stands for
+    /// it: zero (born: all of it is new) or nothing (the series is left out).
+    fn taken_whole(&self, metric: &str, range_ms: i64, before: &str, unknown: &str) -> String {
+        let m = self.selector(metric);
         let last = format!("last_over_time({m}[{range_ms}ms])");
         let least = format!("min_over_time({m}[{range_ms}ms])");
-        let before = format!("last_over_time({m}[{far_ms}ms] offset {range_ms}ms)");
-        format!(
-            "((({last} - ({before} <= {least})) or ({last} unless {before})) unless resets({m}[{}ms]) > 0)",
-            range_ms + HOUR_MS
-        )
+        format!("(({last} - (({before} <= {least}) or ({unknown}))) unless resets({m}[{range_ms}ms]) > 0)")
     }
 
     /// PromQL's own `increase()` of `metric` over `range_ms`, summed `by` the labels: it
@@ -328,9 +325,7 @@ mod tests {
         let last = format!("last_over_time({m}[604800000ms])");
         let least = format!("min_over_time({m}[604800000ms])");
         let before = format!("last_over_time({m}[604800000ms] offset 604800000ms)");
-        let whole = format!(
-            "((({last} - ({before} <= {least})) or ({last} unless {before})) unless resets({m}[608400000ms]) > 0)"
-        );
+        let whole = format!("(({last} - (({before} <= {least}) or ({last} * 0))) unless resets({m}[604800000ms]) > 0)");
         assert_eq!(
             week,
             format!(
@@ -357,12 +352,13 @@ mod tests {
     fn whole_or_unknown_shape() {
         let q = PromQl::new(PrometheusNames::default(), 60, Some("ops")).unwrap();
         let m = r#"m{agent="ops"}"#;
+        let (last, least) = (format!("last_over_time({m}[86400000ms])"), format!("min_over_time({m}[86400000ms])"));
+        let before = format!("last_over_time({m}[86400000ms] offset 86400000ms)");
         assert_eq!(
             q.whole_or_unknown_by("m", &["model"], 86_400_000),
             format!(
-                "sum by (model) (((last_over_time({m}[86400000ms]) - (last_over_time({m}[86400000ms] offset 86400000ms) \
-                 <= min_over_time({m}[86400000ms]))) unless resets({m}[90000000ms]) > 0) or \
-                 (last_over_time({m}[86400000ms]) * 0 - Inf))"
+                "sum by (model) ((({last} - (({before} <= {least}) or ({before} * 0))) unless resets({m}[86400000ms]) > 0) \
+                 or ({last} * 0 - Inf))"
             )
         );
     }
