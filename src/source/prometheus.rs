@@ -37,9 +37,15 @@ pub struct PrometheusSource {
     client: prometheus_http_query::Client,
     promql: PromQl,
     timeout_ms: i64,
+    /// At most [`MAX_IN_FLIGHT`] requests at a time: the second round of pieces would
+    /// otherwise send up to three more per measure at once.
+    in_flight: tokio::sync::Semaphore,
     /// Log every query and its duration on standard error (`--verbose`).
     pub verbose: bool,
 }
+
+/// Requests in flight at once, at most: a digest's first round (12 requests) all at once.
+const MAX_IN_FLIGHT: usize = 12;
 
 /// One series of an instant answer: its labels and value.
 pub type Sample = (HashMap<String, String>, f64);
@@ -70,7 +76,8 @@ impl PrometheusSource {
         let client = prometheus_http_query::Client::from(server.client.clone(), &server.base_url)
             .map_err(|e| anyhow!("invalid Prometheus URL {}: {e}", server.shown))?;
         let timeout_ms = cfg.query_timeout.as_millis().min(i64::MAX as u128) as i64;
-        Ok(PrometheusSource { server, client, promql, timeout_ms, verbose: false })
+        let in_flight = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
+        Ok(PrometheusSource { server, client, promql, timeout_ms, in_flight, verbose: false })
     }
 
     pub fn shown_url(&self) -> &str {
@@ -454,6 +461,7 @@ impl PrometheusSource {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<reqwest::Response, E>>,
     {
+        let _permit = self.in_flight.acquire().await.map_err(|e| self.failure(promql, &e.to_string()))?;
         let started = std::time::Instant::now();
         let reply = http::fetch(&self.server, make).await.map_err(|e| self.failure(promql, &e.to_string()))?;
         if self.verbose {
