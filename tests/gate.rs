@@ -827,6 +827,14 @@ fn variant_checks_from_a_source_without_variants_are_undecided() {
     }
 }
 
+/// A range answer's points, `value` at each step of the range asked, as Prometheus answers.
+fn points_at_steps(req: &replay::Request, value: &str) -> String {
+    let number = |name: &str| req.param(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or_default() as i64;
+    let (start, end, step) = (number("start"), number("end"), number("step").max(1));
+    let points: Vec<String> = (start..=end).step_by(step as usize).map(|t| format!(r#"[{t},"{value}"]"#)).collect();
+    points.join(",")
+}
+
 #[test]
 fn a_cost_that_is_not_an_amount_fails_the_query_instead_of_counting_zero() {
     // Prometheus answers NaN for the cost (a counter written as NaN, a broken recording
@@ -837,15 +845,10 @@ fn a_cost_that_is_not_an_amount_fails_the_query_instead_of_counting_zero() {
         let data = if req.path.ends_with("/series") {
             PROMETHEUS_SERIES.to_string()
         } else if req.path.ends_with("/query_range") {
-            // Points at each step of the range asked, as Prometheus answers.
             let value = if cost { "NaN" } else { "1" };
-            let number = |name: &str| req.param(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or_default() as i64;
-            let (start, end, step) = (number("start"), number("end"), number("step").max(1));
-            let points: Vec<String> =
-                (start..=end).step_by(step as usize).map(|t| format!(r#"[{t},"{value}"]"#)).collect();
             format!(
                 r#"{{"resultType":"matrix","result":[{{"metric":{{"agent":"main","model":"m","provider":"p"}},"values":[{}]}}]}}"#,
-                points.join(",")
+                points_at_steps(req, value)
             )
         } else if cost {
             r#"{"resultType":"vector","result":[{"metric":{"agent":"main","model":"m","provider":"p"},"value":[1795392000,"NaN"]}]}"#.to_string()
@@ -868,6 +871,42 @@ fn a_cost_that_is_not_an_amount_fails_the_query_instead_of_counting_zero() {
             r.stderr
         );
     }
+}
+
+#[test]
+fn a_count_that_is_no_number_fails_the_query_instead_of_counting_zero() {
+    // A token counter written as NaN: the digest names the query and stops, rather than read
+    // the tokens as 0 (the cheap form's NaN is asked again in the full form first).
+    let server = replay::Replay::handler(|req| {
+        let tokens = req.param("query").unwrap_or_default().contains("openclaw_session_tokens_total");
+        let value = if tokens { "NaN" } else { "1" };
+        let series = r#"{"agent":"main","model":"m","provider":"p","type":"input"}"#;
+        let data = if req.path.ends_with("/series") {
+            PROMETHEUS_SERIES.to_string()
+        } else if req.path.ends_with("/query_range") {
+            format!(
+                r#"{{"resultType":"matrix","result":[{{"metric":{series},"values":[{}]}}]}}"#,
+                points_at_steps(req, value)
+            )
+        } else {
+            format!(r#"{{"resultType":"vector","result":[{{"metric":{series},"value":[1795392000,"{value}"]}}]}}"#)
+        };
+        Some(replay::Reply::json(format!(r#"{{"status":"success","data":{data}}}"#)))
+    });
+    let mut cmd = obsctl();
+    cmd.args(["digest", "--source", "prometheus", "--tz", "UTC", "--week", "2026-W47"]);
+    cmd.args(["--prometheus-url", server.url()]);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("which is not a count")
+            && r.stderr.contains("type=\"input\"")
+            && r.stderr.contains("label_replace(")
+            && r.stderr.contains("openclaw_session_tokens_total"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -78,7 +78,7 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
     let server = TestPrometheus::start(&week.openmetrics);
     let logs = tempfile::tempdir().unwrap();
     std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
-    let windows: [(&str, &[&str], &str); 7] = [
+    let windows: [(&str, &[&str], &str); 8] = [
         // Samples are taken at :17 past the minute; a week from midnight is off that grid.
         ("off-grid week", &["--week", "2026-W47"], "UTC"),
         ("on-grid week", &["--since", "2026-11-16T00:00:17Z", "--until", "2026-11-23T00:00:17Z"], "UTC"),
@@ -93,6 +93,9 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
         ("after a silent restart", &["--since", "2026-11-20", "--until", "2026-11-23"], "UTC"),
         // Partial local days (UTC+5:30): the cost per day from one instant query per day.
         ("Kolkata days", &["--last", "2d", "--until", "2026-11-20T00:00:00Z"], "Asia/Kolkata"),
+        // A month: a coarser step, chosen so that Kolkata's midnights (18:30 UTC) are on its
+        // grid (300 s, not 240 s), where the restart day, counted by steps, meets whole days.
+        ("Kolkata month", &["--last", "30d", "--until", "2026-11-20T00:00:00Z"], "Asia/Kolkata"),
     ];
     for (label, window, tz) in windows {
         let jsonl = digest(logs.path(), &server.url, "jsonl", window, tz);
@@ -143,6 +146,31 @@ fn a_scrape_gap_of_hours_counts_only_what_the_gateway_did() {
         let prom = digest(logs.path(), &server.url, "prometheus", window, "UTC");
         compare(&jsonl, &prom, label);
     }
+}
+
+/// Prometheus down for 9 days inside a 20-day window: every day after the outage looks back
+/// as far as the window's start would (20 days), so no series comes back as born.
+#[test]
+fn an_outage_longer_than_a_week_inside_a_long_window_counts_no_birth() {
+    if prom::binaries_or_skip("an_outage_longer_than_a_week_inside_a_long_window_counts_no_birth").is_none() {
+        return;
+    }
+    let outage = (prom::WEEK_START + 86_400 + 3600, prom::WEEK_START + 10 * 86_400 + 3600);
+    let days = prom::days_with_outages(7, 20, &[outage], None);
+    let server = TestPrometheus::start(&days.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &days.jsonl).unwrap();
+    let window = ["--since", "2026-11-16", "--until", "2026-12-06"];
+    let mut jsonl = digest(logs.path(), &server.url, "jsonl", &window, "UTC");
+    let prom = digest(logs.path(), &server.url, "prometheus", &window, "UTC");
+    // What the gateway counted in the outage reaches Prometheus on the day it comes back, so
+    // the days differ from the files' (no metric can place it); they still add up to the total.
+    let days: Vec<f64> = prom["daily"].as_array().unwrap().iter().map(|d| d["cost_usd"].as_f64().unwrap()).collect();
+    let total = prom["totals"]["cost_usd"].as_f64().unwrap();
+    assert!((days.iter().sum::<f64>() - total).abs() < 1e-6, "{days:?} against {total}");
+    assert!(days[1] < days[10], "the outage's spend shows on the day it ends: {days:?}");
+    jsonl["daily"] = prom["daily"].clone();
+    compare(&jsonl, &prom, "20 days");
 }
 
 /// Each increase is asked day by day in the cheap whole form first; only a day where some

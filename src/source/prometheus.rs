@@ -255,9 +255,12 @@ impl PrometheusSource {
     async fn increases(&self, metric: &str, by: &[&str], pieces: &[Piece]) -> Result<Vec<PieceAnswer>> {
         let q = &self.promql;
         let step = q.step_seconds() as i64 * NANOS_PER_SEC;
+        let window_ms = (pieces[pieces.len() - 1].1 - pieces[0].0) / 1_000_000;
         // A piece taken whole next to one counted by steps adds up to the pair's increase
         // only where they meet on the step grid (off it, one step's samples would count in
-        // both): off the grid every piece is counted by steps, as all were before.
+        // both or in neither). The full form mixes the two as well, series by series, so off
+        // the grid the pieces go straight to it, as they did before pieces; the step is
+        // chosen to put the days on the grid where it can be (`effective_step`).
         let on_grid = pieces.iter().skip(1).all(|&(start, _)| start.rem_euclid(step) == 0);
         let mut answers: Vec<Option<PieceAnswer>> = if on_grid {
             let first = self.each_piece(|ms| q.whole_or_unknown_by(metric, by, ms), pieces).await?;
@@ -269,12 +272,12 @@ impl PrometheusSource {
             .filter(|&i| answers[i].as_ref().is_none_or(|a| a.samples.iter().any(|(_, v)| !v.is_finite())))
             .collect();
         if unknown.len() > MAX_REASKED && uniform(pieces) {
-            return self.each_piece(|ms| q.increase_by(metric, by, ms), pieces).await;
+            return self.each_piece(|ms| q.piece_increase_by(metric, by, ms, window_ms), pieces).await;
         }
         let again =
             unknown.iter().map(|&i| {
                 let (start, end) = pieces[i];
-                let query = q.increase_by(metric, by, (end - start) / 1_000_000);
+                let query = q.piece_increase_by(metric, by, (end - start) / 1_000_000, window_ms);
                 async move {
                     Ok::<_, anyhow::Error>(PieceAnswer { samples: self.instant(query.clone(), end).await?, query })
                 }
@@ -322,8 +325,18 @@ impl PrometheusSource {
     async fn increase(&self, metric: &str, by: &[&str], w: &Window) -> Result<Vec<Sample>> {
         let answers = self.increases(metric, by, &pieces(w, self.promql.step_seconds())).await?;
         let mut sums: BTreeMap<Vec<(String, String)>, Sample> = BTreeMap::new();
-        for (labels, v) in answers.into_iter().flat_map(|a| a.samples) {
-            sums.entry(sorted(&labels)).or_insert_with(|| (labels, 0.0)).1 += v;
+        for answer in answers {
+            for (labels, v) in answer.samples {
+                // A count that is no number (a counter written as NaN) fails the query rather
+                // than vanish from the totals.
+                if !v.is_finite() {
+                    return Err(self.failure(
+                        &answer.query,
+                        &format!("answered {v} for {}, which is not a count", shown(&labels)),
+                    ));
+                }
+                sums.entry(sorted(&labels)).or_insert_with(|| (labels, 0.0)).1 += v;
+            }
         }
         Ok(sums.into_values().collect())
     }
@@ -480,9 +493,7 @@ impl PrometheusSource {
     /// (`promql` is made only for the error: the daily loop would build it per sample.)
     fn amount(&self, promql: impl FnOnce() -> String, labels: &HashMap<String, String>, value: f64) -> Result<Usd> {
         Usd::from_f64(value).ok_or_else(|| {
-            let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            labels.sort();
-            self.failure(&promql(), &format!("answered {value} for {{{}}}, which is not a cost", labels.join(", ")))
+            self.failure(&promql(), &format!("answered {value} for {}, which is not a cost", shown(labels)))
         })
     }
 
@@ -619,6 +630,13 @@ fn uniform(pieces: &[Piece]) -> bool {
         && pieces.iter().all(|&(start, end)| end - start == len)
 }
 
+/// A label set as an error shows it: `{agent="main", model="m"}`.
+fn shown(labels: &HashMap<String, String>) -> String {
+    let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    labels.sort();
+    format!("{{{}}}", labels.join(", "))
+}
+
 /// A label set as a sorted list, to key sums by.
 fn sorted(labels: &HashMap<String, String>) -> Vec<(String, String)> {
     let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -690,12 +708,18 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
 
 /// The step to use over `window`: the configured one, or a multiple of it large enough to
 /// stay under the 11,000 points per series Prometheus allows in a subquery. Either way the
-/// edges are off by at most one step, which for a long window is < 0.01 % of it.
+/// edges are off by at most one step, which for a long window is < 0.01 % of it. Of the
+/// multiples up to four times that large, the first whose grid holds every local midnight
+/// of the window (300 s rather than 240 s for a month in Kolkata): a day counted by steps
+/// next to a day taken whole then adds up exactly.
 pub fn effective_step(configured: u64, window: &Window) -> u64 {
     let configured = configured.max(1);
     let seconds = ((window.end - window.start) / NANOS_PER_SEC).max(1) as u64;
-    let needed = seconds.div_ceil(11_000);
-    configured * needed.div_ceil(configured).max(1)
+    let least = seconds.div_ceil(11_000).div_ceil(configured).max(1);
+    let days = window.days();
+    let holds_midnights =
+        |step: u64| days.iter().skip(1).all(|&(_, start)| (start / NANOS_PER_SEC).rem_euclid(step as i64) == 0);
+    (least..=4 * least).map(|k| configured * k).find(|&step| holds_midnights(step)).unwrap_or(configured * least)
 }
 
 #[cfg(test)]
@@ -775,6 +799,11 @@ mod tests {
         assert_eq!(effective_step(60, &window("7d")), 60);
         assert_eq!(effective_step(60, &window("30d")), 240);
         assert_eq!(effective_step(45, &window("30d")), 270);
+        // Kolkata's midnights (18:30 UTC) are on a 300 s grid, not on a 240 s one.
+        let kolkata = crate::window::WindowSpec { last: Some("30d".into()), ..Default::default() };
+        let kolkata = Window::resolve(&kolkata, chrono_tz::Asia::Kolkata, chrono::Utc::now()).unwrap();
+        assert_eq!(effective_step(60, &kolkata), 300);
+        assert_eq!(effective_step(60, &window("7d")), 60);
         assert!(
             (window("365d").end - window("365d").start) / NANOS_PER_SEC / effective_step(60, &window("365d")) as i64
                 <= 11_000

@@ -149,12 +149,21 @@ impl PromQl {
     /// The exact increase of `metric` over a window of `range_ms` ending at the evaluation
     /// time, summed `by` the given labels (see the module doc).
     pub fn increase_by(&self, metric: &str, by: &[&str], range_ms: i64) -> String {
+        self.piece_increase_by(metric, by, range_ms, range_ms)
+    }
+
+    /// [`Self::increase_by`] over one piece (`range_ms` long, ending at the evaluation time)
+    /// of a window `window_ms` long: a series silent since before the piece is looked for as
+    /// far back as it would be from the window's start (a Prometheus outage inside a long
+    /// window is no birth either), wherever the piece lies in the window.
+    pub fn piece_increase_by(&self, metric: &str, by: &[&str], range_ms: i64, window_ms: i64) -> String {
         let (gain, birth) = self.step_terms(metric);
         let step = self.step_seconds;
         let window = format!("[{}ms:{step}s]", range_ms - 1);
         let delta = format!("{step} * sum_over_time({gain}{window})");
         let birth = format!("sum_over_time({birth}{window})");
-        parts(by, Some(&self.whole_increase(metric, range_ms)), &delta, &birth)
+        let far_ms = window_ms - range_ms + window_ms.max(FAR_LOOKBACK_MS);
+        parts(by, Some(&self.whole_increase(metric, range_ms, far_ms)), &delta, &birth)
     }
 
     /// The increase of `metric` over one piece of a window (`piece_ms` long, ending at the
@@ -176,11 +185,10 @@ impl PromQl {
     /// after more than an hour as born again, with its whole value. A series with a reset is
     /// left out here and taken from the per-step terms, which count each one.
     ///
-    /// The value before the window is looked for as far back as [`FAR_LOOKBACK_MS`] (or the
-    /// window's length, if longer): a series silent across the window's start (a Prometheus
-    /// outage over a weekend) is not taken as born.
-    fn whole_increase(&self, metric: &str, range_ms: i64) -> String {
-        let far_ms = range_ms.max(FAR_LOOKBACK_MS);
+    /// The value before the window is looked for as far back as `far_ms`: [`FAR_LOOKBACK_MS`]
+    /// (or the window's length, if longer) before the window the piece is part of. A series
+    /// silent across the start (a Prometheus outage over a weekend) is not taken as born.
+    fn whole_increase(&self, metric: &str, range_ms: i64, far_ms: i64) -> String {
         let before = format!("last_over_time({}[{far_ms}ms] offset {range_ms}ms)", self.selector(metric));
         let last = format!("last_over_time({}[{range_ms}ms])", self.selector(metric));
         self.taken_whole(metric, range_ms, &before, &format!("{last} * 0"))
@@ -344,6 +352,9 @@ mod tests {
         // A day looks 7 days back for a value before it; a window longer than that, as far as
         // its own length.
         assert!(query.contains("last_over_time(m[604800000ms] offset 86400000ms)"), "{query}");
+        // The last day of a week looks back to 7 days before the week: 6 + 7 days.
+        let piece = q.piece_increase_by("m", &[], 86_400_000, 604_800_000);
+        assert!(piece.contains("last_over_time(m[1123200000ms] offset 86400000ms)"), "{piece}");
         let month = q.increase_by("m", &[], 30 * 86_400_000);
         assert!(month.contains("last_over_time(m[2592000000ms] offset 2592000000ms)"), "{month}");
     }

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 /// 2026-11-16T00:00:00Z, Monday of ISO week 2026-W47.
 pub const WEEK_START: i64 = 1_794_787_200;
-pub const WEEK: i64 = 7 * 86_400;
 /// The gateway restart: 2026-11-19T12:00:30Z, between sessions.
 pub const RESTART: i64 = WEEK_START + 3 * 86_400 + 12 * 3600 + 30;
 const SCRAPE_OFFSET: i64 = 17;
@@ -142,6 +141,11 @@ pub fn week(seed: u64) -> Week {
 /// The same week, with no sample of any series in each outage `[from, to)`: Prometheus down
 /// while the gateway keeps counting (no restart), as after a failed upgrade.
 pub fn week_with_outages(seed: u64, outages: &[(i64, i64)]) -> Week {
+    days_with_outages(seed, 7, outages, Some(RESTART))
+}
+
+/// `days` days from the week's Monday, with the outages, and a restart or none.
+pub fn days_with_outages(seed: u64, days: i64, outages: &[(i64, i64)], restart: Option<i64>) -> Week {
     let mut rng = Rng(seed);
     let models =
         [("claude-sonnet-4-5", "anthropic", 3e-6), ("gpt-5", "openai", 2e-6), ("gemini-2.5-pro", "google", 1.5e-6)];
@@ -149,7 +153,7 @@ pub fn week_with_outages(seed: u64, outages: &[(i64, i64)]) -> Week {
     let mut jsonl = String::new();
     let mut incs: Vec<Increment> = Vec::new();
     let mut session = 0;
-    for day in 0..7 {
+    for day in 0..days {
         for hour in 1..22 {
             for _ in 0..3 {
                 session += 1;
@@ -236,26 +240,26 @@ pub fn week_with_outages(seed: u64, outages: &[(i64, i64)]) -> Week {
             }
         }
     }
-    Week { jsonl, openmetrics: openmetrics(incs, outages) }
+    Week { jsonl, openmetrics: openmetrics(incs, days, outages, restart) }
 }
 
-/// Samples every counter every 60 s (at :17) from 2 hours before the week to 2 hours after.
-fn openmetrics(mut incs: Vec<Increment>, outages: &[(i64, i64)]) -> String {
+/// Samples every counter every 60 s (at :17) from 2 hours before the days to 2 hours after.
+fn openmetrics(mut incs: Vec<Increment>, days: i64, outages: &[(i64, i64)], restart: Option<i64>) -> String {
     incs.sort_by(|a, b| a.t.total_cmp(&b.t));
     let mut by_series: BTreeMap<&str, Vec<&Increment>> = BTreeMap::new();
     for inc in &incs {
         by_series.entry(&inc.series).or_default().push(inc);
     }
     let first = WEEK_START - 7200 + SCRAPE_OFFSET;
-    let last = WEEK_START + WEEK + 7200;
+    let last = WEEK_START + days * 86_400 + 7200;
     let mut out = String::new();
     for (series, incs) in by_series {
         let (mut value, mut next, mut born) = (0.0, 0, false);
         let mut t = first;
         while t <= last {
             // A restart between the previous sample and this one: the process starts over.
-            if t > RESTART && t - 60 <= RESTART {
-                while next < incs.len() && incs[next].t < RESTART as f64 {
+            if let Some(restart) = restart.filter(|&r| t > r && t - 60 <= r) {
+                while next < incs.len() && incs[next].t < restart as f64 {
                     next += 1; // counted by the process that is now gone
                 }
                 value = 0.0;
