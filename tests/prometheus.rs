@@ -43,7 +43,7 @@ fn compare(jsonl: &Value, prom: &Value, label: &str) {
     for field in ["cost_usd", "input_tokens", "output_tokens", "sessions", "tool_calls", "tool_failures"] {
         close(&jsonl["totals"][field], &prom["totals"][field], &format!("{label} totals.{field}"));
     }
-    for field in ["cost_usd", "sessions"] {
+    for field in ["cost_usd", "sessions", "tool_calls", "tool_failures"] {
         close(&jsonl["previous"][field], &prom["previous"][field], &format!("{label} previous.{field}"));
     }
     let (jm, pm) =

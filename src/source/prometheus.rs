@@ -190,7 +190,18 @@ impl PrometheusSource {
             daily,
             durations,
         };
-        let (previous, previous_costs) = previous.unzip();
+        let (mut previous, previous_costs) = previous.unzip();
+        // A series that exists but did not move in the previous window counted 0 there (the
+        // answer is empty), as the files say, not "unknown".
+        if let Some(p) = previous.as_mut() {
+            if !missing(&n.tool_calls) {
+                p.tool_calls.get_or_insert(0);
+                p.tool_failures.get_or_insert(0);
+            }
+            if !missing(&n.model_errors) {
+                p.model_errors.get_or_insert(0);
+            }
+        }
         Ok(Answer { rows, previous, previous_costs, warnings, ..Answer::default() })
     }
 
