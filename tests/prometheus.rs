@@ -173,12 +173,13 @@ fn an_outage_longer_than_a_week_inside_a_long_window_counts_no_birth() {
     compare(&jsonl, &prom, "20 days");
 }
 
-/// Each increase is asked day by day in the cheap whole form first; only a day where some
-/// series restarted or was born is asked again with the per-step terms (`obsctl_part`), which
-/// cost several times as much on the server. `--verbose` logs every request.
+/// Each increase is asked day by day in the cheap whole form first; a day where some series
+/// has a reset is asked again with the per-step terms (`obsctl_part`), which cost several
+/// times as much on the server, and a day with a birth (no value the day before) with the
+/// whole term alone, looking further back. `--verbose` logs every request.
 #[test]
-fn only_days_with_a_restart_or_a_birth_are_counted_by_steps() {
-    if prom::binaries_or_skip("only_days_with_a_restart_or_a_birth_are_counted_by_steps").is_none() {
+fn only_days_with_a_restart_are_counted_by_steps() {
+    if prom::binaries_or_skip("only_days_with_a_restart_are_counted_by_steps").is_none() {
         return;
     }
     let week = prom::week(7);
@@ -200,31 +201,33 @@ fn only_days_with_a_restart_or_a_birth_are_counted_by_steps() {
             .map(String::from)
             .collect()
     };
-    let by_steps = |requests: &[String], metric: &str| -> Vec<String> {
+    // The times at which `metric` was asked again in one instant query, with or without steps.
+    let asked = |requests: &[String], metric: &str, steps: bool| -> Vec<String> {
         let mut times: Vec<String> = requests
             .iter()
-            .filter(|r| r.contains("obsctl_part") && r.contains(&format!("({metric}[")))
-            .map(|r| {
-                r.split_whitespace().find(|w| w.starts_with("time=") || w.starts_with("end=")).unwrap().to_string()
-            })
+            // An instant query of the metric, not the first try (a one-piece window's is one).
+            .filter(|r| r.contains(" instant time=") && r.contains(&format!("({metric}[")) && !r.contains("+ Inf"))
+            .filter(|r| r.contains("obsctl_part") == steps)
+            .map(|r| r.split_whitespace().find(|w| w.starts_with("time=")).unwrap().to_string())
             .collect();
         times.sort();
         times
     };
     let day_end = |d: i64| format!("time={}.000", prom::WEEK_START + d * 86_400);
+    let metrics = ["openclaw_session_cost_usd_sum", "openclaw_session_cost_usd_count", "openclaw_session_tokens_total"];
     // The week: cost, sessions and tokens series are born on Monday (the data's first day) and
-    // restart on Thursday; gemini is born on Thursday too. Every other day is taken whole.
+    // restart on Thursday; gemini is born on Thursday too. The other days stand as first asked.
     let week_requests = requests(&["--week", "2026-W47"]);
-    for metric in ["openclaw_session_cost_usd_sum", "openclaw_session_cost_usd_count", "openclaw_session_tokens_total"]
-    {
-        assert_eq!(by_steps(&week_requests, metric), [day_end(1), day_end(4)], "{metric}: {week_requests:#?}");
+    for metric in metrics {
+        assert_eq!(asked(&week_requests, metric, true), [day_end(4)], "{metric}: {week_requests:#?}");
+        assert_eq!(asked(&week_requests, metric, false), [day_end(1)], "{metric}: {week_requests:#?}");
     }
     // Wednesday, and Tuesday as the previous window: no restart, and these series were all
-    // born on Monday.
+    // born on Monday: nothing is asked again.
     let quiet = requests(&["--since", "2026-11-18", "--until", "2026-11-19"]);
-    for metric in ["openclaw_session_cost_usd_sum", "openclaw_session_cost_usd_count", "openclaw_session_tokens_total"]
-    {
-        assert_eq!(by_steps(&quiet, metric), Vec::<String>::new(), "{metric}: {quiet:#?}");
+    for metric in metrics {
+        let again = [asked(&quiet, metric, true), asked(&quiet, metric, false)].concat();
+        assert_eq!(again, Vec::<String>::new(), "{metric}: {quiet:#?}");
     }
 }
 

@@ -1,18 +1,18 @@
 //! The Prometheus source: the digest's aggregates from PromQL (see `promql.rs` for the
 //! queries and why they are exact).
 //!
-//! A fixed set of requests, all sent at once, whatever the number of models or agents (and a
-//! second round only for the pieces of a window that need it, below):
+//! A first round of requests whose number does not depend on the models or agents, at most
+//! [`MAX_IN_FLIGHT`] at once (and a second round only for the pieces that need it, below):
 //! which series exist (the series API, an index lookup), the cost per day by
-//! agent/model/provider (one range query with a one-day step; one instant query per day
-//! when the days differ in length), sessions by agent/model/provider, tokens by
+//! agent/model/provider (in the cheap whole form first: one range query with a one-day step;
+//! one instant query per day when the days differ in length), sessions by agent/model/provider, tokens by
 //! model/provider/type, tool calls by status, model errors, duration buckets, and the
 //! previous window's totals. Each increase is asked piece by piece (the cost by day, the
 //! others by pieces of about a day), cheap whole form first, full form only for the pieces
 //! with a restart or a birth ([`PrometheusSource::increases`]). The window's cost by model
-//! and agent is the sum of its days: the days partition the window and their steps lie on
-//! one grid, so the pieces add up to the window's increase exactly, and the server does not
-//! compute the cost twice.
+//! and agent is the sum of its days: the days partition the window and, when the local
+//! midnights lie on the step grid, the pieces add up to the window's increase exactly; the
+//! server does not compute the cost twice.
 //! Per-session and per-variant figures are not in any metric; those sections are left to
 //! other sources.
 
@@ -44,7 +44,8 @@ pub struct PrometheusSource {
     pub verbose: bool,
 }
 
-/// Requests in flight at once, at most: a digest's first round (12 requests) all at once.
+/// Requests in flight at once, at most: a digest's first round over a week of equal days
+/// (12 requests) all at once.
 const MAX_IN_FLIGHT: usize = 12;
 
 /// One series of an instant answer: its labels and value.
@@ -66,9 +67,36 @@ struct PieceAnswer {
     samples: Vec<Sample>,
 }
 
-/// Pieces of one measure asked again one by one in the full form, at most; more are asked
-/// again all at once.
+/// Pieces of one measure asked again one by one in a form, at most; more are asked again
+/// all at once, in one range query.
 const MAX_REASKED: usize = 3;
+
+/// What a piece's first answer leaves to ask (see [`PromQl::whole_or_unknown_by`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// Every group is a number: the answer stands.
+    Nothing,
+    /// A group is `+Inf`: a series without a value in the piece before (born, or back from a
+    /// longer silence), and none with a reset. The whole term with the window's lookback is exact.
+    Whole,
+    /// A group is `-Inf` or NaN (a series with a reset), or there was no first answer: the
+    /// full form, with the per-step terms.
+    Steps,
+}
+
+impl Need {
+    fn of(answer: &Option<PieceAnswer>) -> Need {
+        let Some(answer) = answer else { return Need::Steps };
+        let values = || answer.samples.iter().map(|(_, v)| *v);
+        if values().any(|v| v.is_nan() || v == f64::NEG_INFINITY) {
+            Need::Steps
+        } else if values().any(|v| v == f64::INFINITY) {
+            Need::Whole
+        } else {
+            Need::Nothing
+        }
+    }
+}
 
 impl PrometheusSource {
     pub fn new(cfg: &ServerConfig, promql: PromQl) -> Result<PrometheusSource> {
@@ -259,10 +287,12 @@ impl PrometheusSource {
 
     /// The increase of `metric` over each piece of a window, summed `by` the labels. Each
     /// piece is asked first in the cheap whole form (one range query when the pieces are
-    /// equal, else one instant query each); a piece where some group came back unknown (a
-    /// restart or a birth in it) is asked again in the full form, so only such pieces pay
-    /// for the per-step terms. More than [`MAX_REASKED`] of them (a gateway restarting
-    /// daily) are asked again all at once, in one range query.
+    /// equal, else one instant query each). A piece where some group came back unknown is
+    /// asked again ([`Need`]): in the full form for a reset in it, so only such pieces pay for
+    /// the per-step terms, or in the whole form with the window's lookback for a birth or a
+    /// series silent through the piece before. More than [`MAX_REASKED`] pieces of a kind (a
+    /// gateway restarting daily), when the pieces are equal, are asked again in one range
+    /// query. Off the step grid there is no first try: every piece is asked in the full form.
     async fn increases(&self, metric: &str, by: &[&str], pieces: &[Piece]) -> Result<Vec<PieceAnswer>> {
         let q = &self.promql;
         let step = q.step_seconds() as i64 * NANOS_PER_SEC;
@@ -279,36 +309,44 @@ impl PrometheusSource {
         } else {
             pieces.iter().map(|_| None).collect()
         };
-        let unknown: Vec<usize> = (0..pieces.len())
-            .filter(|&i| answers[i].as_ref().is_none_or(|a| a.samples.iter().any(|(_, v)| !v.is_finite())))
-            .collect();
-        if unknown.len() > MAX_REASKED && uniform(pieces) {
+        let need: Vec<Need> = answers.iter().map(Need::of).collect();
+        let pieces_needing = |n: Need| (0..pieces.len()).filter(|&i| need[i] == n).collect::<Vec<usize>>();
+        let (steps, mut whole) = (pieces_needing(Need::Steps), pieces_needing(Need::Whole));
+        if steps.len() > MAX_REASKED && uniform(pieces) {
             return self.each_piece(|ms| q.piece_increase_by(metric, by, ms, window_ms), pieces).await;
         }
-        let again =
-            unknown.iter().map(|&i| {
-                let (start, end) = pieces[i];
-                let query = q.piece_increase_by(metric, by, (end - start) / 1_000_000, window_ms);
-                async move {
-                    Ok::<_, anyhow::Error>(PieceAnswer { samples: self.instant(query.clone(), end).await?, query })
+        if whole.len() > MAX_REASKED && uniform(pieces) {
+            // Asked for every piece, kept only where no series has a reset.
+            let all = self.each_piece(|ms| q.whole_by(metric, by, ms, window_ms), pieces).await?;
+            for (i, answer) in all.into_iter().enumerate() {
+                if need[i] == Need::Whole {
+                    answers[i] = Some(answer);
                 }
-            });
-        for (i, answer) in unknown.iter().zip(try_join_all(again).await?) {
-            answers[*i] = Some(answer);
+            }
+            whole.clear();
+        }
+        let len_ms = |i: usize| (pieces[i].1 - pieces[i].0) / 1_000_000;
+        let again = steps
+            .iter()
+            .map(|&i| (i, q.piece_increase_by(metric, by, len_ms(i), window_ms)))
+            .chain(whole.iter().map(|&i| (i, q.whole_by(metric, by, len_ms(i), window_ms))))
+            .map(|(i, query)| async move { Ok::<_, anyhow::Error>((i, self.ask_piece(query, pieces[i].1).await?)) });
+        for (i, answer) in try_join_all(again).await? {
+            answers[i] = Some(answer);
         }
         Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// One instant query at a piece's end.
+    async fn ask_piece(&self, query: String, end: Nanos) -> Result<PieceAnswer> {
+        Ok(PieceAnswer { samples: self.instant(query.clone(), end).await?, query })
     }
 
     /// One query per piece, made by `query_for` from the piece's length in milliseconds: one
     /// range query when the pieces are [`uniform`], else one instant query each.
     async fn each_piece(&self, query_for: impl Fn(i64) -> String, pieces: &[Piece]) -> Result<Vec<PieceAnswer>> {
         if !uniform(pieces) {
-            let queries = pieces.iter().map(|&(start, end)| {
-                let query = query_for((end - start) / 1_000_000);
-                async move {
-                    Ok::<_, anyhow::Error>(PieceAnswer { samples: self.instant(query.clone(), end).await?, query })
-                }
-            });
+            let queries = pieces.iter().map(|&(start, end)| self.ask_piece(query_for((end - start) / 1_000_000), end));
             return try_join_all(queries).await;
         }
         let len = pieces[0].1 - pieces[0].0;
@@ -615,10 +653,10 @@ fn span_ms(w: &Window) -> i64 {
     (w.end - w.start) / 1_000_000
 }
 
-/// A window cut into pieces of equal length on the step grid, about a day each (as many as
-/// the days it touches, or the first count up to four times that which divides it into whole
-/// steps): a restart then costs the full form of its own day only. A window off the grid, or
-/// one day long or less, is one piece.
+/// A window cut into pieces of equal length on the step grid, about a day each (its length
+/// in days rounded up, or the first count up to four times that which divides it into whole
+/// steps): a restart then costs the full form of its own day only. A window off the grid, one
+/// day long or less, or one that no such count divides, is one piece.
 fn pieces(w: &Window, step_seconds: u64) -> Vec<Piece> {
     let step = step_seconds.max(1) as i64 * NANOS_PER_SEC;
     let len = w.end - w.start;
@@ -719,7 +757,7 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
 
 /// The step to use over `window`: the configured one, or a multiple of it large enough to
 /// stay under the 11,000 points per series Prometheus allows in a subquery. Either way the
-/// edges are off by at most one step, which for a long window is < 0.01 % of it. Of the
+/// edges are off by at most one step, which for a long window is < 0.04 % of it. Of the
 /// multiples up to four times that large, the first whose grid holds every local midnight
 /// of the window (300 s rather than 240 s for a month in Kolkata): a day counted by steps
 /// next to a day taken whole then adds up exactly.

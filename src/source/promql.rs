@@ -4,7 +4,8 @@
 //! `increase()` extrapolates at the window's edges and drops the first value of a series
 //! born inside the window. obsctl instead sums, per evaluation step `τ` (every `S`
 //! seconds, 60 by default), the reset-aware gain of each counter since the step before.
-//! With `Y = last_over_time(m[1h])`, a week at 60 s is:
+//! With `Y = last_over_time(m[1h])`, the per-step terms of a window asked as one piece, a
+//! week at 60 s, are:
 //!
 //! ```promql
 //! sum by (…) (
@@ -29,8 +30,9 @@
 //! The per-step terms lose a series silent for over an hour: when it comes back, `Y` at the
 //! step before is empty and the `unless` term counts its whole value again (a Prometheus
 //! outage would add each series' lifetime spend). So a series without a reset in the window
-//! is taken whole, with no steps at all, exact across a gap of any length: its last value in
-//! the window minus the last value before it (up to 7 days back), or all of its last value
+//! is taken whole, with no steps at all, exact across a gap of any length inside the window:
+//! its last value in the window minus the last value before it (looked for up to 7 days, or
+//! the window's length, before the window's start), or all of its last value
 //! when it has none (born) or when that one is above the window's least value (restarted
 //! across the start, silent until its next event, as a counter is after a restart: the
 //! per-step terms would count all of it too). Only a series with a reset in the window is
@@ -42,8 +44,9 @@
 //! first sample (no drop to see: taken whole, the counts before the restart are subtracted).
 //!
 //! The source asks for the cheap whole term alone first, piece by piece (about a day each,
-//! [`PromQl::whole_or_unknown_by`]), and for the full form only for the pieces where some
-//! series has a reset or no value in the piece before: the per-step terms are most of the
+//! [`PromQl::whole_or_unknown_by`]), then for the full form only for the pieces where some
+//! series has a reset, and for the whole term with the long lookback ([`PromQl::whole_by`])
+//! for those where one has no value in the piece before: the per-step terms are most of the
 //! server's work.
 //!
 //! Why this shape: Prometheus evaluates a binary operator inside a subquery once per step
@@ -57,10 +60,10 @@
 //! end: its steps fall in `(start, end]` on Prometheus 2.x (ranges closed at both ends) and
 //! 3.x (left-open) alike; `2S − 1ms` likewise holds exactly two inner steps on both. A step
 //! at `τ` holds the samples in `(τ − S, τ]`, so the result is exact when the window's edges
-//! fall on the scrape grid and otherwise off by at most the events of one scrape interval
-//! at each edge. Subquery steps are aligned to multiples of `S` since the epoch, whatever
-//! the evaluation time, so the increases over adjacent windows (the days of a week) add up
-//! exactly to the increase over their union.
+//! fall on the step grid and otherwise off by at most the events of one step at each edge.
+//! Subquery steps are aligned to multiples of `S` since the epoch, whatever the evaluation
+//! time, so the increases over adjacent windows (the days of a week) add up exactly to the
+//! increase over their union where they meet on that grid.
 
 use anyhow::{bail, Context, Result};
 
@@ -70,8 +73,9 @@ use crate::config::PrometheusNames;
 /// UTC day since the epoch, plus one unless it is exactly midnight.
 const DAY: &str = "scalar(ceil(vector(time() / 86400)))";
 
-/// How far before a window a series' last value is looked for (7 days): a series silent for
-/// longer across the window's start is counted as born in it, with its whole value.
+/// How far before a window a series' last value is looked for (7 days, or the window's length
+/// if longer, before its start): a series silent for longer across the window's start is
+/// counted as born in it, with its whole value.
 const FAR_LOOKBACK_MS: i64 = 7 * 86_400_000;
 
 /// The label that keeps an increase's two terms apart until they are summed.
@@ -162,22 +166,32 @@ impl PromQl {
         let window = format!("[{}ms:{step}s]", range_ms - 1);
         let delta = format!("{step} * sum_over_time({gain}{window})");
         let birth = format!("sum_over_time({birth}{window})");
-        let far_ms = window_ms - range_ms + window_ms.max(FAR_LOOKBACK_MS);
-        parts(by, Some(&self.whole_increase(metric, range_ms, far_ms)), &delta, &birth)
+        parts(by, Some(&self.whole_increase(metric, range_ms, far_ms(range_ms, window_ms))), &delta, &birth)
     }
 
     /// The increase of `metric` over one piece of a window (`piece_ms` long, ending at the
     /// evaluation time), summed `by` the labels, when every series in it can be taken whole
     /// against its value in the piece before: the cheap first try of [`Self::increase_by`],
-    /// a few reads of each series' samples and no subquery. A series that cannot be (a reset
-    /// in the piece, or no value in the piece before: born, or back from a long silence) makes
-    /// its group's sum `-Inf`, and the piece is then asked again in the full form. Only the
-    /// pieces with a restart or a birth pay for the per-step terms.
+    /// a few reads of each series' samples and no subquery. A series that cannot be makes its
+    /// group's sum `-Inf` when it has a reset in the piece (the piece needs the per-step
+    /// terms), `+Inf` when it has no value in the piece before (born, or back from a longer
+    /// silence: [`Self::whole_by`] will do), NaN when the group holds both.
     pub fn whole_or_unknown_by(&self, metric: &str, by: &[&str], piece_ms: i64) -> String {
-        let before = format!("last_over_time({}[{piece_ms}ms] offset {piece_ms}ms)", self.selector(metric));
-        let last = format!("last_over_time({}[{piece_ms}ms])", self.selector(metric));
+        let m = self.selector(metric);
+        let before = format!("last_over_time({m}[{piece_ms}ms] offset {piece_ms}ms)");
+        let last = format!("last_over_time({m}[{piece_ms}ms])");
         let whole = self.taken_whole(metric, piece_ms, &before, &format!("{before} * 0"));
-        format!("sum by ({}) ({whole} or ({last} * 0 - Inf))", by.join(", "))
+        format!(
+            "sum by ({}) ({whole} or ((resets({m}[{piece_ms}ms]) > 0) * 0 - Inf) or ({last} * 0 + Inf))",
+            by.join(", ")
+        )
+    }
+
+    /// The whole term alone over one piece of a window `window_ms` long, summed `by` the
+    /// labels: exact for a piece where no series has a reset (births and silences are whole),
+    /// at a fraction of the full form's cost.
+    pub fn whole_by(&self, metric: &str, by: &[&str], piece_ms: i64, window_ms: i64) -> String {
+        format!("sum by ({}) ({})", by.join(", "), self.whole_increase(metric, piece_ms, far_ms(piece_ms, window_ms)))
     }
 
     /// The increase of every series without a reset in the window, taken whole: exact across
@@ -265,6 +279,13 @@ impl PromQl {
             format!("{metric}{{{}}}", self.matchers.join(","))
         }
     }
+}
+
+/// How far before a piece (`range_ms` long, the last of a window `window_ms` long) its
+/// series' last value is looked for: as far as [`FAR_LOOKBACK_MS`] (or the window's length,
+/// if longer) before the window's start.
+fn far_ms(range_ms: i64, window_ms: i64) -> i64 {
+    window_ms - range_ms + window_ms.max(FAR_LOOKBACK_MS)
 }
 
 /// `sum by (…)` of an increase's terms: the whole increase of each series that has one, else
@@ -369,8 +390,20 @@ mod tests {
             q.whole_or_unknown_by("m", &["model"], 86_400_000),
             format!(
                 "sum by (model) ((({last} - (({before} <= {least}) or ({before} * 0))) unless resets({m}[86400000ms]) > 0) \
-                 or ({last} * 0 - Inf))"
+                 or ((resets({m}[86400000ms]) > 0) * 0 - Inf) or ({last} * 0 + Inf))"
             )
+        );
+    }
+
+    #[test]
+    fn whole_alone_looks_back_from_the_window() {
+        let q = PromQl::new(PrometheusNames::default(), 60, None).unwrap();
+        let (l, least) = ("last_over_time(m[86400000ms])", "min_over_time(m[86400000ms])");
+        // The last day of a week: 6 days of the window and 7 before it.
+        let before = "last_over_time(m[1123200000ms] offset 86400000ms)";
+        assert_eq!(
+            q.whole_by("m", &["type"], 86_400_000, 604_800_000),
+            format!("sum by (type) ((({l} - (({before} <= {least}) or ({l} * 0))) unless resets(m[86400000ms]) > 0))")
         );
     }
 
