@@ -13,15 +13,29 @@ use common::obsctl;
 use prom::TestPrometheus;
 use serde_json::Value;
 
-fn digest(logs: &std::path::Path, url: &str, source: &str, window: &[&str], tz: &str) -> Value {
+/// A Prometheus serving the week's counters, and a directory holding its events as JSONL.
+fn serve(week: &prom::Week) -> (TestPrometheus, tempfile::TempDir) {
+    let server = TestPrometheus::start(&week.openmetrics);
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    (server, logs)
+}
+
+/// A digest's JSON and its standard error; it must succeed.
+fn run_digest(logs: &std::path::Path, url: &str, source: &str, window: &[&str], tz: &str) -> (Value, String) {
     let out = obsctl()
         .args(["digest", "--format", "json", "--tz", tz, "--source", source, "--prometheus-url", url, "--logs"])
         .arg(logs)
         .args(window)
         .output()
         .expect("obsctl runs");
-    assert!(out.status.success(), "--source {source} {window:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "--source {source} {window:?} failed: {stderr}");
+    (serde_json::from_slice(&out.stdout).expect("JSON"), stderr)
+}
+
+fn digest(logs: &std::path::Path, url: &str, source: &str, window: &[&str], tz: &str) -> Value {
+    run_digest(logs, url, source, window, tz).0
 }
 
 fn close(a: &Value, b: &Value, what: &str) {
@@ -75,9 +89,7 @@ fn prometheus_agrees_with_jsonl_on_and_off_the_scrape_grid() {
         return;
     }
     let week = prom::week(7);
-    let server = TestPrometheus::start(&week.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let (server, logs) = serve(&week);
     let windows: [(&str, &[&str], &str); 8] = [
         // Samples are taken at :17 past the minute; a week from midnight is off that grid.
         ("off-grid week", &["--week", "2026-W47"], "UTC"),
@@ -125,9 +137,7 @@ fn a_scrape_gap_of_hours_counts_only_what_the_gateway_did() {
     let day = |d: i64, h: f64| prom::WEEK_START + d * 86_400 + (h * 3600.0) as i64;
     let outages = [(day(1, 13.0), day(1, 14.5)), (day(1, 22.0 + 2.0 / 3.0), day(2, 1.0))];
     let week = prom::week_with_outages(7, &outages);
-    let server = TestPrometheus::start(&week.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let (server, logs) = serve(&week);
     let windows: [(&str, &[&str]); 4] = [
         // The outages on Tuesday and the restart on Thursday: each day is its own piece, so
         // the restart day alone is counted by steps (one form for the whole week counted the
@@ -157,9 +167,7 @@ fn an_outage_longer_than_a_week_inside_a_long_window_counts_no_birth() {
     }
     let outage = (prom::WEEK_START + 86_400 + 3600, prom::WEEK_START + 10 * 86_400 + 3600);
     let days = prom::days_with_outages(7, 20, &[outage], None);
-    let server = TestPrometheus::start(&days.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &days.jsonl).unwrap();
+    let (server, logs) = serve(&days);
     let window = ["--since", "2026-11-16", "--until", "2026-12-06"];
     let mut jsonl = digest(logs.path(), &server.url, "jsonl", &window, "UTC");
     let prom = digest(logs.path(), &server.url, "prometheus", &window, "UTC");
@@ -183,23 +191,11 @@ fn only_days_with_a_restart_are_counted_by_steps() {
         return;
     }
     let week = prom::week(7);
-    let server = TestPrometheus::start(&week.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let (server, logs) = serve(&week);
     let requests = |window: &[&str]| -> Vec<String> {
-        let out = obsctl()
-            .args(["digest", "--format", "json", "--tz", "UTC", "--source", "prometheus", "--verbose"])
-            .args(["--prometheus-url", &server.url, "--logs"])
-            .arg(logs.path())
-            .args(window)
-            .output()
-            .expect("obsctl runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| l.starts_with("prometheus "))
-            .map(String::from)
-            .collect()
+        let window = [window, &["--verbose"]].concat();
+        let (_, stderr) = run_digest(logs.path(), &server.url, "prometheus", &window, "UTC");
+        stderr.lines().filter(|l| l.starts_with("prometheus ")).map(String::from).collect()
     };
     // The times at which `metric` was asked again in one instant query, with or without steps.
     let asked = |requests: &[String], metric: &str, steps: bool| -> Vec<String> {
@@ -304,9 +300,7 @@ fn auto_takes_aggregates_from_prometheus_and_detail_from_the_files() {
         return;
     }
     let week = prom::week(7);
-    let server = TestPrometheus::start(&week.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let (server, logs) = serve(&week);
     let window: &[&str] = &["--week", "2026-W47"];
     let auto = digest(logs.path(), &server.url, "auto", window, "UTC");
     let jsonl = digest(logs.path(), &server.url, "jsonl", window, "UTC");
@@ -363,9 +357,7 @@ fn gate_on_a_real_prometheus() {
         return;
     }
     let week = prom::week(7);
-    let server = TestPrometheus::start(&week.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let (server, logs) = serve(&week);
     let dir = tempfile::tempdir().unwrap();
     let save = |name: &str, until: &str| {
         let path = dir.path().join(name);
@@ -448,9 +440,7 @@ fn duration_quantiles_from_increase_are_within_a_percent_of_the_exact_form() {
         return;
     }
     let week = prom::week(7);
-    let server = TestPrometheus::start(&week.openmetrics);
-    let logs = tempfile::tempdir().unwrap();
-    std::fs::write(logs.path().join("events.jsonl"), &week.jsonl).unwrap();
+    let (server, logs) = serve(&week);
     let addr = server.url.trim_start_matches("http://").to_string();
     let promql = obsctl::source::promql::PromQl::new(obsctl::config::PrometheusNames::default(), 60, None).unwrap();
     for (label, window, end, len_ms) in [

@@ -48,11 +48,14 @@ pub struct PrometheusSource {
 /// (12 requests) all at once.
 const MAX_IN_FLIGHT: usize = 12;
 
+/// A value with the labels of its series.
+type Labelled<T> = (HashMap<String, String>, T);
+
 /// One series of an instant answer: its labels and value.
-pub type Sample = (HashMap<String, String>, f64);
+pub type Sample = Labelled<f64>;
 
 /// One series of cost: its labels and dollars.
-type CostRow = (HashMap<String, String>, Usd);
+type CostRow = Labelled<Usd>;
 
 /// One series of a range answer: its labels and its points (Unix seconds, value).
 pub type Series = (HashMap<String, String>, Vec<(i64, f64)>);
@@ -373,37 +376,31 @@ impl PrometheusSource {
     /// A window's increase of `metric`, summed `by` the labels: the sum of its [`pieces`].
     async fn increase(&self, metric: &str, by: &[&str], w: &Window) -> Result<Vec<Sample>> {
         let answers = self.increases(metric, by, &pieces(w, self.promql.step_seconds())).await?;
-        let mut sums: BTreeMap<Vec<(String, String)>, Sample> = BTreeMap::new();
-        for answer in answers {
-            for (labels, v) in answer.samples {
-                // A count that is no number (a counter written as NaN) fails the query rather
-                // than vanish from the totals.
-                if !v.is_finite() {
-                    return Err(self.failure(
-                        &answer.query,
-                        &format!("answered {v} for {}, which is not a count", shown(&labels)),
-                    ));
-                }
-                sums.entry(sorted(&labels)).or_insert_with(|| (labels, 0.0)).1 += v;
-            }
+        // A count that is no number (a counter written as NaN) fails the query rather than
+        // vanish from the totals.
+        if let Some((answer, (labels, v))) =
+            answers.iter().flat_map(|a| a.samples.iter().map(move |s| (a, s))).find(|(_, (_, v))| !v.is_finite())
+        {
+            let what = format!("answered {v} for {}, which is not a count", shown(labels));
+            return Err(self.failure(&answer.query, &what));
         }
-        Ok(sums.into_values().collect())
+        Ok(sum_by_labels(answers.into_iter().flat_map(|a| a.samples)))
     }
 
     /// The pieces' costs as amounts: each piece's total, and the sum of the pieces by label set.
     fn costs(&self, answers: &[PieceAnswer]) -> Result<(Vec<Usd>, Vec<CostRow>)> {
-        let mut sums: BTreeMap<Vec<(String, String)>, CostRow> = BTreeMap::new();
+        let mut rows: Vec<CostRow> = Vec::new();
         let mut per_piece = Vec::with_capacity(answers.len());
         for answer in answers {
             let mut piece = Usd::ZERO;
             for (labels, v) in &answer.samples {
                 let usd = self.amount(|| answer.query.clone(), labels, *v)?;
                 piece += usd;
-                sums.entry(sorted(labels)).or_insert_with(|| (labels.clone(), Usd::ZERO)).1 += usd;
+                rows.push((labels.clone(), usd));
             }
             per_piece.push(piece);
         }
-        Ok((per_piece, sums.into_values().collect()))
+        Ok((per_piece, sum_by_labels(rows)))
     }
 
     fn by_model(&self, cost: &[CostRow], tokens: &[Sample]) -> Vec<ModelRow> {
@@ -686,11 +683,18 @@ fn shown(labels: &HashMap<String, String>) -> String {
     format!("{{{}}}", labels.join(", "))
 }
 
-/// A label set as a sorted list, to key sums by.
-fn sorted(labels: &HashMap<String, String>) -> Vec<(String, String)> {
-    let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    key.sort();
-    key
+/// The values of equal label sets added up (the pieces of a window into the window), in the
+/// order of the sorted label sets.
+fn sum_by_labels<T: Copy + Default + std::ops::AddAssign>(
+    rows: impl IntoIterator<Item = Labelled<T>>,
+) -> Vec<Labelled<T>> {
+    let mut sums: BTreeMap<Vec<(String, String)>, Labelled<T>> = BTreeMap::new();
+    for (labels, value) in rows {
+        let mut key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        key.sort();
+        sums.entry(key).or_insert_with(|| (labels, T::default())).1 += value;
+    }
+    sums.into_values().collect()
 }
 
 fn label(labels: &HashMap<String, String>, name: &str) -> String {
@@ -852,7 +856,6 @@ mod tests {
         let kolkata = crate::window::WindowSpec { last: Some("30d".into()), ..Default::default() };
         let kolkata = Window::resolve(&kolkata, chrono_tz::Asia::Kolkata, chrono::Utc::now()).unwrap();
         assert_eq!(effective_step(60, &kolkata), 300);
-        assert_eq!(effective_step(60, &window("7d")), 60);
         assert!(
             (window("365d").end - window("365d").start) / NANOS_PER_SEC / effective_step(60, &window("365d")) as i64
                 <= 11_000
