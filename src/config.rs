@@ -479,6 +479,13 @@ fn read_secret(path: &Path, what: &str) -> Result<Secret> {
     if value.is_empty() {
         bail!("{what} file {} is empty", path.display());
     }
+    // It goes into a header, where HTTP allows no line break or other control character.
+    if value.chars().any(char::is_control) {
+        bail!(
+            "{what} file {} holds more than one line (or a control character): it must hold the {what} alone",
+            path.display()
+        );
+    }
     Ok(Secret::new(value))
 }
 
@@ -493,8 +500,17 @@ fn redact_header(header: &str) -> String {
 /// error (exit 2) before any source is tried, so that `--source auto` does not quietly
 /// fall back on a typo; `user:pass@host` without a scheme would otherwise parse as a URL of
 /// scheme `user`.
+///
+/// A query string or fragment is refused too: obsctl appends API paths to the URL, so a
+/// `?token=…` would be cut off or end up inside the path, and a secret there would be
+/// sent where the user did not mean it and echoed back by servers that quote the request.
 fn check_url(url: &str, example: &str) -> Result<()> {
     match http_url(url) {
+        Some(u) if u.query().is_some() || u.fragment().is_some() => bail!(
+            "invalid server URL {}: a server URL takes no query string or fragment (`?…`, `#…`); give a token \
+             with --bearer-token-file or --header NAME:VALUE, a tenant with --org-id",
+            redact_url(url)
+        ),
         Some(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         _ => bail!("invalid server URL {}: expected http:// or https:// and a host, e.g. {example}", redact_url(url)),
     }
@@ -538,6 +554,18 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_file_holds_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "tok-one-line-7731\n").unwrap();
+        assert_eq!(read_secret(&path, "bearer token").unwrap().expose(), "tok-one-line-7731");
+        std::fs::write(&path, "tok-first-7731\ntok-second-7731\n").unwrap();
+        let err = format!("{:#}", read_secret(&path, "bearer token").unwrap_err());
+        assert!(err.contains(&path.display().to_string()) && err.contains("more than one line"), "{err}");
+        assert!(!err.contains("tok-"), "{err}");
+    }
+
+    #[test]
     fn urls_are_shown_without_secrets() {
         assert_eq!(redact_url("http://localhost:9090"), "http://localhost:9090/");
         assert_eq!(redact_url("https://bob:hunter2@prom.internal/"), "https://bob:<redacted>@prom.internal/");
@@ -555,6 +583,12 @@ mod tests {
             ServerConfig::merge(&flags, &ServerFile::default(), "http://localhost:9090", "--url")
         };
         assert!(merge("https://bob:pw@prom.internal:9090/x").is_ok());
+        for with_query in
+            ["http://127.0.0.1:3100/?api_key=QuerySecretABC123", "http://127.0.0.1:9090/#QuerySecretABC123"]
+        {
+            let err = format!("{:#}", merge(with_query).unwrap_err());
+            assert!(err.contains("takes no query string") && !err.contains("QuerySecretABC123"), "{err}");
+        }
         for bad in ["admin:hunter2@127.0.0.1:9", "localhost:9090", "ftp://127.0.0.1/", "http://"] {
             let err = format!("{:#}", merge(bad).unwrap_err());
             assert!(err.contains("expected http:// or https://"), "{bad}: {err}");

@@ -41,6 +41,16 @@ fn malformed_lines_are_warned_about_with_file_and_line() {
         .stderr(predicate::str::contains("events.2026-11-17.jsonl.gz: skipped 1 malformed line (first at line 17"))
         .stderr(predicate::str::contains("events.jsonl: skipped 1 malformed line (first at line 45: unterminated"));
     fixture_digest(&["--format", "json", "--quiet"]).assert().success().stderr("");
+    // Lines ended by CR alone read as one line: the warning says so, not "unterminated".
+    let dir = tempfile::tempdir().unwrap();
+    let line = r#"{"type":"model_usage","model":"m","costUsd":1,"timestamp":"2026-11-17T10:00:00Z","sessionId":"s1"}"#;
+    fs::write(dir.path().join("events.jsonl"), format!("{line}\r{line}\r")).unwrap();
+    obsctl()
+        .args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--logs"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("lines end in CR alone, not LF or CRLF"));
 }
 
 #[test]
@@ -161,6 +171,65 @@ fn output_file_is_written_whole_and_replaces_the_old_one() {
     // Nothing but the report is left in the directory: the temporary file was renamed.
     let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["digest.json"]);
+}
+
+/// What is not a regular file is written into, never renamed over: a FIFO keeps its reader,
+/// a link to the process's standard output writes there, a symlink to a report stays a link.
+#[test]
+fn an_output_that_is_a_fifo_a_device_or_a_link_is_written_through() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let expected = stdout_of(&mut fixture_digest(&["--format", "json", "--quiet"]));
+
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+    };
+    fixture_digest(&["--format", "json", "--quiet", "--output"]).arg(&fifo).assert().success();
+    // (Checked first: renamed over, the FIFO would leave its reader waiting for ever.)
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(reader.join().unwrap(), expected);
+
+    // A private link to the child's own stdout (the shape of /dev/stdout, without touching /dev).
+    let stdout = dir.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout).unwrap();
+    fixture_digest(&["--format", "json", "--quiet", "--output"])
+        .arg(&stdout)
+        .assert()
+        .success()
+        .stdout(expected.clone());
+    assert!(fs::symlink_metadata(&stdout).unwrap().file_type().is_symlink());
+
+    let (report, link) = (dir.path().join("report.json"), dir.path().join("latest.json"));
+    fs::write(&report, "old").unwrap();
+    std::os::unix::fs::symlink(&report, &link).unwrap();
+    fixture_digest(&["--format", "json", "--quiet", "--output"]).arg(&link).assert().success();
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read_to_string(&report).unwrap(), expected);
+}
+
+/// A CSV table has no room for the report's sources: a fallback is said on stderr.
+#[test]
+fn a_csv_digest_says_on_stderr_that_it_fell_back() {
+    let auto = |format: &str| {
+        obsctl()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["digest", "--source", "auto", "--logs", "fixtures/home/.openclaw/telemetry", "--format", format])
+            .args(["--week", "2026-W47", "--tz", "UTC"])
+            .args(["--prometheus-url", "http://127.0.0.1:1", "--loki-url", "http://127.0.0.1:1"])
+            .output()
+            .unwrap()
+    };
+    let out = auto("csv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: sources: jsonl (Prometheus at http://127.0.0.1:1/"), "{stderr}");
+    // The other formats say it in the report, and stderr keeps to the files' warnings.
+    let out = auto("markdown");
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("sources:"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Prometheus at http://127.0.0.1:1/"));
 }
 
 #[test]
@@ -385,7 +454,15 @@ fn a_file_reached_twice_is_read_once_and_said_so() {
         copy.path().parent().unwrap().join(format!("{}-link", copy.path().file_name().unwrap().to_string_lossy()));
     std::os::unix::fs::symlink(copy.path(), &link).unwrap();
     let live = copy.path().join("events.jsonl");
-    for logs in [vec![copy.path(), copy.path()], vec![copy.path(), &live], vec![copy.path(), &link]] {
+    // A hard link has no path to resolve to the first: the same file all the same.
+    let hard = tempfile::tempdir().unwrap();
+    fs::hard_link(&live, hard.path().join("events.jsonl")).unwrap();
+    for logs in [
+        vec![copy.path(), copy.path()],
+        vec![copy.path(), &live],
+        vec![copy.path(), &link],
+        vec![copy.path(), hard.path()],
+    ] {
         let (totals, warnings) = totals_of(&logs);
         assert_eq!(totals, once, "{logs:?}");
         assert!(warnings.to_string().contains("not read: the same file as"), "{logs:?}: {warnings}");

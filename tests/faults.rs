@@ -236,6 +236,7 @@ fn query_warnings_are_a_partial_answer() {
     let faulty = FaultServer::start(Fault::ByPath {
         paths: vec![
             ("/api/v1/series", warned(series)),
+            ("/loki/api/v1/series", warned(r#"[{"job":"openclaw-telemetry"}]"#)),
             ("/api/v1/label", warned(r#"["openclaw_session_cost_usd_sum"]"#)),
         ],
         other: Box::new(warned(r#"{"resultType":"vector","result":[]}"#)),
@@ -246,6 +247,34 @@ fn query_warnings_are_a_partial_answer() {
             assert_eq!(r.code, Some(3), "{command} {server:?}: {}", r.stderr);
             let m = message(command, &r);
             assert!(m.contains("warnings") && m.contains("store gateway unavailable"), "{command} {server:?}: {m}");
+        }
+    }
+    // The doctor refuses such answers as the digest does: no source answered in full.
+    for server in BOTH {
+        let r = run("doctor", server, &faulty.url(), &["--format", "json"]);
+        assert_eq!(r.code, Some(3), "doctor {server:?}: {}", r.stdout);
+        assert!(r.stdout.contains("store gateway unavailable"), "doctor {server:?}: {}", r.stdout);
+    }
+}
+
+/// Well-formed answers whose figures cannot be right (a negative count, a sample without the
+/// labels asked for) are data unavailable (exit 3) naming the server and the query, as any
+/// other bad answer, not a usage error.
+#[test]
+fn loki_answers_that_are_no_counts_are_unavailable() {
+    for value in ["-5", "1"] {
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1795391999.999,"{value}"]}}]}}}}"#
+        );
+        let faulty = FaultServer::start(Fault::ByPath {
+            paths: vec![("/loki/api/v1/labels", Fault::json(200, r#"{"status":"success","data":["job"]}"#))],
+            other: Box::new(Fault::json(200, &body)),
+        });
+        for command in ["digest", "gate"] {
+            let r = run(command, Server::Loki, &faulty.url(), &[]);
+            assert_eq!(r.code, Some(3), "{command} {value}: {}", r.stderr);
+            let m = message(command, &r);
+            assert!(m.contains(&faulty.addr.to_string()) && m.contains("query `"), "{command} {value}: {m}");
         }
     }
 }

@@ -269,6 +269,26 @@ fn missing_data_fails_closed() {
     assert_eq!(check(&v, "sessions.baseline")["outcome"], "insufficient data");
 }
 
+/// An output that cannot be written never hides the verdict: a gate that did not pass exits
+/// with its own code, the one the files written beside it give; a passing one exits 2.
+#[test]
+fn an_unwritable_output_keeps_the_verdicts_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json_file, bad) = (dir.path().join("g.json"), dir.path().join("file.txt/g.xml"));
+    std::fs::write(dir.path().join("file.txt"), "not a directory").unwrap();
+    for (corpus, code) in [(Corpus::new(), 3), (week_pair(1.0, 2.0, 10), 1), (week_pair(1.0, 1.0, 10), 2)] {
+        let r = run(gate(&corpus, &["--max-increase", "20%", "-q"])
+            .arg("-o")
+            .arg(format!("junit={}", bad.display()))
+            .arg("-o")
+            .arg(format!("json={}", json_file.display())));
+        assert_eq!(r.code, code, "{}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("file.txt/g.xml"), "{}", r.stderr);
+        let written: Value = serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+        assert_eq!(written["exit_code"], if code == 2 { 0 } else { code }, "{written:#}");
+    }
+}
+
 #[test]
 fn a_partial_server_answer_is_exit_3_not_a_verdict() {
     // A Prometheus (or Thanos/Mimir) that answers with warnings: partial data.

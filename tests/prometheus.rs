@@ -347,6 +347,62 @@ fn auto_takes_aggregates_from_prometheus_and_detail_from_the_files() {
     assert!(auto["durations"]["p95_seconds"].as_f64().is_some());
 }
 
+/// A gateway that names the token type or the tool status otherwise than the config says:
+/// never a total of 0 tokens or failures that a gate would pass on. Without the token type
+/// the answer fails (exit 3) and says which setting names it; without the status, the
+/// failures are unknown, with a warning, and a failure-rate gate is undecided (exit 3).
+#[test]
+fn series_without_the_labels_the_figures_split_on_are_never_read_as_zero() {
+    if prom::binaries_or_skip("series_without_the_labels_the_figures_split_on_are_never_read_as_zero").is_none() {
+        return;
+    }
+    let mut week = prom::week(11);
+    week.openmetrics = week.openmetrics.replace(",type=\"", ",token_type=\"").replace(",status=\"", ",outcome=\"");
+    let (server, logs) = serve(&week);
+    let window = ["--since", "2026-11-16T00:00:17Z", "--until", "2026-11-23T00:00:17Z"];
+    let run_as = |format: &str, extra: &[&str]| {
+        obsctl()
+            .args(["digest", "--format", format, "--tz", "UTC", "--source", "prometheus", "--no-compare"])
+            .args(["--prometheus-url", &server.url])
+            .args(window)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = |extra: &[&str]| run_as("json", extra);
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("without a `type` label") && stderr.contains("token_type"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[prometheus.labels]\ntoken_type = \"token_type\"\n").unwrap();
+    let out = run(&["--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prom: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jsonl = digest(logs.path(), &server.url, "jsonl", &window, "UTC");
+    for field in ["input_tokens", "output_tokens", "tool_calls"] {
+        close(&jsonl["totals"][field], &prom["totals"][field], field);
+    }
+    assert!(jsonl["totals"]["tool_failures"].as_u64().unwrap() > 0);
+    assert_eq!(prom["totals"]["tool_failures"], Value::Null, "{:#}", prom["totals"]);
+    let warnings = prom["warnings"].to_string();
+    assert!(warnings.contains("without a `status` label") && warnings.contains("tool failures unknown"), "{warnings}");
+    // CSV has no room for the sources: that the table asked for has none is said on stderr.
+    let out = run_as("csv", &["--config", config.to_str().unwrap(), "--csv-section", "by_session"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("by_session is unavailable") && stderr.contains("header only"), "{stderr}");
+
+    let out = obsctl()
+        .args(["gate", "--source", "prometheus", "--tz", "UTC", "--config", config.to_str().unwrap()])
+        .args(["--prometheus-url", &server.url, "--max-tool-failure-rate", "50%"])
+        .args(window)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 /// `obsctl gate --source prometheus` on a real Prometheus, against baselines saved from
 /// the same week's JSONL: equal figures pass at 0 %, a longer window's cost fails 20 %, an
 /// empty previous window is insufficient data, the session budget cannot be decided from

@@ -139,6 +139,18 @@ fn both_targets_in_one_run() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "");
     assert!(parsed_rules(&p).iter().any(|r| r.1 == "AgentDailyBudgetExceeded"));
     assert!(parsed_rules(&l).iter().any(|r| r.1 == "AgentSessionOverBudget"));
+    // Both to one file: the second would replace the first. Refused, as digest does.
+    let one = dir.path().join("one.yml");
+    let out = rules_cmd()
+        .arg("--output")
+        .arg(format!("prometheus={}", one.display()))
+        .arg("--output")
+        .arg(format!("loki={}", one.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two outputs to the same file"));
+    assert!(!one.exists());
 }
 
 #[test]

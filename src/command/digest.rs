@@ -43,6 +43,11 @@ pub fn run(opts: DigestOptions) -> Result<u8> {
         for w in &digest.warnings {
             eprintln!("warning: {}", crate::config::scrub(w));
         }
+        if opts.outputs.writes(Format::Csv) {
+            for note in csv_notices(&digest, opts.csv_section) {
+                eprintln!("warning: {}", crate::config::scrub(&note));
+            }
+        }
     }
     let style = Style { color: false, csv_section: opts.csv_section };
     opts.outputs.write_files(|format| report::render(&digest, format, style))?;
@@ -51,4 +56,25 @@ pub fn run(opts: DigestOptions) -> Result<u8> {
         super::print(&report::render(&digest, format, Style { color, csv_section: opts.csv_section })?)?;
     }
     Ok(error::OK)
+}
+
+/// What the other formats say in the report and a CSV table has no room for: that a source
+/// fell back (and why), and that the table's section has no source (its header only would
+/// read as "nothing happened").
+fn csv_notices(digest: &crate::digest::Digest, section: CsvSection) -> Vec<String> {
+    use crate::digest::Section;
+    let mut notes = Vec::new();
+    if digest.sources.iter().any(|p| p.fallback_reason.is_some()) {
+        notes.push(format!("sources: {}", report::text::sources_label(digest)));
+    }
+    let shown = match section {
+        CsvSection::ByVariant => Some(Section::ByVariant),
+        CsvSection::BySession => Some(Section::BySession),
+        _ => None,
+    };
+    if let Some(p) = digest.sources.iter().find(|p| Some(p.section) == shown && p.source == "none") {
+        let why = p.fallback_reason.as_deref().unwrap_or("no source answered");
+        notes.push(format!("{} is unavailable ({why}): the CSV holds its header only", p.section.name()));
+    }
+    notes
 }

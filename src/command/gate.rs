@@ -101,13 +101,25 @@ pub fn run(opts: GateOptions) -> Result<u8> {
             eprintln!("warning: {}", crate::config::scrub(w));
         }
     }
-    opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)))?;
+    let written = opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)));
     if let Some(format) = opts.outputs.stdout {
         let color = format == GateFormat::Table && super::stdout_wants_color();
         super::print(&verdict::render(&verdict, format, color))?;
     }
     github(&verdict)?;
-    Ok(verdict.exit_code())
+    match written {
+        // An output that could not be written fails a passing gate (exit 2: the CI's set-up
+        // is wrong). A gate that did not pass keeps its own code, the one the files that were
+        // written give as `exit_code`: a regression or missing data is the news to act on.
+        Err(e) if verdict.exit_code() == crate::error::OK => Err(e),
+        Err(e) => {
+            for line in crate::error::lines(&e) {
+                eprintln!("error: {}", crate::config::scrub(&line));
+            }
+            Ok(verdict.exit_code())
+        }
+        Ok(()) => Ok(verdict.exit_code()),
+    }
 }
 
 /// Compare like with like: a baseline of one agent against all of them (or the reverse)

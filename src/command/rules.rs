@@ -32,6 +32,7 @@ pub struct RulesOptions {
 impl RulesOptions {
     pub fn from_args(args: RulesArgs) -> Result<RulesOptions> {
         let mut outputs = Outputs::parse(&args.output, args.target, RulesTarget::parse)?;
+        super::distinct_files(outputs.files.iter().map(|(_, p)| p.as_path()))?;
         // Files written, nothing printed: `-o loki=FILE` alone writes the Loki rules only.
         if !outputs.files.is_empty() {
             outputs.stdout = None;

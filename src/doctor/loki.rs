@@ -180,6 +180,8 @@ fn selector_labels(selector: &str) -> Vec<String> {
 struct Listing<T> {
     status: String,
     data: Option<Vec<T>>,
+    #[serde(default)]
+    warnings: Vec<String>,
 }
 
 fn parse_listing<T: serde::de::DeserializeOwned>(body: &str) -> Result<Vec<T>, String> {
@@ -187,7 +189,16 @@ fn parse_listing<T: serde::de::DeserializeOwned>(body: &str) -> Result<Vec<T>, S
     if listing.status != "success" {
         return Err(format!("status {:?}", listing.status));
     }
+    partial(&listing.warnings)?;
     Ok(listing.data.unwrap_or_default())
+}
+
+/// An answer with warnings may be partial: the digest refuses it, so the doctor does too.
+fn partial(warnings: &[String]) -> Result<(), String> {
+    match warnings {
+        [] => Ok(()),
+        _ => Err(format!("the answer came with warnings (partial data?): {}", warnings.join("; "))),
+    }
 }
 
 fn parse_series(body: &str) -> Result<Vec<BTreeMap<String, String>>, String> {
@@ -202,6 +213,8 @@ fn parse_values(body: &str) -> Result<Vec<String>, String> {
 struct Streams {
     status: String,
     data: StreamsData,
+    #[serde(default)]
+    warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +235,7 @@ fn parse_entries(body: &str) -> Result<Vec<(Nanos, String)>, String> {
     if answer.status != "success" || answer.data.result_type != "streams" {
         return Err(format!("status {:?}, result type {:?}", answer.status, answer.data.result_type));
     }
+    partial(&answer.warnings)?;
     let mut entries = Vec::new();
     for stream in answer.data.result {
         for (ts, line) in stream.values {

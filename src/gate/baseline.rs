@@ -181,6 +181,9 @@ pub fn read(path: &Path) -> Result<BaselineFile> {
 /// file is read.
 pub fn parse(text: &str, path: &Path) -> Result<BaselineFile> {
     let shown = path.display();
+    // A byte-order mark (an editor on Windows) is no JSON, but no reason to refuse the file:
+    // the JSONL files are read past one too.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let value: serde_json::Value =
         serde_json::from_str(text).with_context(|| format!("baseline file {shown} is not valid JSON"))?;
     let object = value.as_object().ok_or_else(|| anyhow!("baseline file {shown} is not a JSON object"))?;
@@ -303,5 +306,8 @@ mod tests {
         let e = read_text(legacy).unwrap_err();
         assert!(format!("{e:#}").contains("modelErrorRate is 1.5"), "{e:#}");
         assert!(matches!(read_text(&legacy.replace("1.5", "0.5")).unwrap(), BaselineFile::Legacy(_)));
+        // A byte-order mark before the object is read past, as in the JSONL files.
+        let bom = format!("\u{feff}{}", legacy.replace("1.5", "0.5"));
+        assert!(matches!(read_text(&bom).unwrap(), BaselineFile::Legacy(_)));
     }
 }

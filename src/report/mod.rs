@@ -91,7 +91,27 @@ pub fn render(digest: &Digest, format: Format, style: Style) -> Result<Vec<u8>> 
 /// created first (`reports/2026-W47.md` in a fresh checkout). The file gets the mode a plain
 /// write would give it: an existing file's own, else 0666 less the umask (a temporary file
 /// alone would be 0600, which the `prometheus` or `loki` user could not read a rules file of).
+///
+/// What is not a regular file is written in place, not renamed over: a FIFO, a device
+/// (`/dev/stdout`, `/dev/full`: as root a rename would replace the device node) or a socket.
+/// A symlink to a regular file is followed, so that the link stays and its target changes.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = || format!("cannot write {}", path.display());
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+            let mut file = std::fs::OpenOptions::new().write(true).open(path).with_context(fail)?;
+            file.write_all(&crate::config::scrub_bytes(bytes)).with_context(fail)
+        }
+        Ok(meta) if meta.is_file() && path.is_symlink() => {
+            let target = std::fs::canonicalize(path).with_context(fail)?;
+            write_renamed(&target, bytes)
+        }
+        _ => write_renamed(path, bytes),
+    }
+}
+
+/// The temporary file and the rename of [`write_atomic`].
+fn write_renamed(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

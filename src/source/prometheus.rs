@@ -189,6 +189,7 @@ impl PrometheusSource {
             }
         }
 
+        let failures_known = self.check_labels(&tokens, &tools, &mut warnings)?;
         let mut totals = Totals {
             cost: cost.iter().map(|(_, usd)| *usd).sum(),
             sessions: round_sum(&sessions),
@@ -199,7 +200,7 @@ impl PrometheusSource {
         };
         if !missing(&n.tool_calls) {
             totals.tool_calls = Some(round_sum(&tools));
-            totals.tool_failures = Some(sum_where(&tools, &n.status, "error"));
+            totals.tool_failures = failures_known.then(|| sum_where(&tools, &n.status, "error"));
         }
         if !missing(&n.model_errors) {
             totals.model_errors = Some(round_sum(&errors));
@@ -225,9 +226,9 @@ impl PrometheusSource {
         // A series that exists but did not move in the previous window counted 0 there (the
         // answer is empty), as the files say, not "unknown".
         if let Some(p) = previous.as_mut() {
-            if !missing(&n.tool_calls) {
-                p.tool_calls.get_or_insert(0);
-                p.tool_failures.get_or_insert(0);
+            // (With calls counted, the failures are known or, without a status label, not.)
+            if !missing(&n.tool_calls) && p.tool_calls.is_none() {
+                (p.tool_calls, p.tool_failures) = (Some(0), Some(0));
             }
             if !missing(&n.model_errors) {
                 p.model_errors.get_or_insert(0);
@@ -252,6 +253,7 @@ impl PrometheusSource {
             self.increase(&n.model_errors, &[], w),
         )?;
         let (_, cost) = self.costs(&cost)?;
+        let failures_known = self.check_labels(&tokens, &tools, &mut Vec::new())?;
         let mut groups = GroupCosts::default();
         for m in self.by_model(&cost, &Vec::new()) {
             groups.by_model.insert((m.model, m.provider), m.cost.unwrap_or_default());
@@ -266,7 +268,7 @@ impl PrometheusSource {
             input_tokens: sum_where(&tokens, &n.token_type, "input"),
             output_tokens: sum_where(&tokens, &n.token_type, "output"),
             tool_calls: (!tools.is_empty()).then(|| round_sum(&tools)),
-            tool_failures: (!tools.is_empty()).then(|| sum_where(&tools, &n.status, "error")),
+            tool_failures: (!tools.is_empty() && failures_known).then(|| sum_where(&tools, &n.status, "error")),
             model_errors: (!errors.is_empty()).then(|| round_sum(&errors)),
             ..Totals::default()
         };
@@ -401,6 +403,49 @@ impl PrometheusSource {
             per_piece.push(piece);
         }
         Ok((per_piece, sum_by_labels(rows)))
+    }
+
+    /// Checks the token and tool-call series carry the labels the figures split on. A token
+    /// series without its type fails the answer: no token would be known to be input or
+    /// output, and a total of 0 would be a wrong figure (a token gate would pass on it). A
+    /// tool series without a status makes the failures unknown (`false`), not 0.
+    fn check_labels(&self, tokens: &[Sample], tools: &[Sample], warnings: &mut Vec<String>) -> Result<bool> {
+        let (n, shown) = (self.promql.names(), &self.server.shown);
+        let set_it = |label: &str| {
+            format!("if the gateway names that label otherwise, set it in the config's [prometheus.labels] {label}")
+        };
+        if let Some(found) = unlabelled(tokens, &n.token_type, &["input", "output"]) {
+            if found.missing > 0.0 {
+                return Err(anyhow!(
+                    "{} at Prometheus {shown} has series without a `{}` label ({} tokens): obsctl cannot tell \
+                     input from output tokens; {}",
+                    n.session_tokens,
+                    n.token_type,
+                    found.missing.round(),
+                    set_it("token_type")
+                )
+                .context(Unavailable));
+            }
+            warnings.push(format!(
+                "{} at Prometheus {shown}: {} tokens of type {} are neither input nor output, not counted",
+                n.session_tokens,
+                found.other.round(),
+                found.values.join(", ")
+            ));
+        }
+        match unlabelled(tools, &n.status, &["success", "error"]) {
+            Some(found) if found.missing > 0.0 => {
+                warnings.push(format!(
+                    "{} at Prometheus {shown} has series without a `{}` label ({} calls): tool failures unknown; {}",
+                    n.tool_calls,
+                    n.status,
+                    found.missing.round(),
+                    set_it("status")
+                ));
+                Ok(false)
+            }
+            _ => Ok(true),
+        }
     }
 
     fn by_model(&self, cost: &[CostRow], tokens: &[Sample]) -> Vec<ModelRow> {
@@ -704,6 +749,34 @@ fn label(labels: &HashMap<String, String>, name: &str) -> String {
 /// Counter increases of whole events are whole numbers up to float noise.
 fn round_sum(samples: &[Sample]) -> u64 {
     samples.iter().map(|(_, v)| v.max(0.0)).sum::<f64>().round() as u64
+}
+
+/// What moved in series whose `label` is missing, or not one of `known`.
+struct Unlabelled {
+    /// The increase of the series without the label (or with it empty).
+    missing: f64,
+    /// The increase of the series with another value, and those values.
+    other: f64,
+    values: Vec<String>,
+}
+
+/// `None` when every series that moved carries `label` with one of the `known` values.
+fn unlabelled(samples: &[Sample], label: &str, known: &[&str]) -> Option<Unlabelled> {
+    let mut found = Unlabelled { missing: 0.0, other: 0.0, values: Vec::new() };
+    for (labels, value) in samples.iter().filter(|(_, v)| *v >= 0.5) {
+        match labels.get(label).filter(|v| !v.is_empty()) {
+            None => found.missing += value,
+            Some(v) if known.contains(&v.as_str()) => {}
+            Some(v) => {
+                found.other += value;
+                if !found.values.contains(v) {
+                    found.values.push(v.clone());
+                }
+            }
+        }
+    }
+    found.values.sort();
+    (found.missing > 0.0 || found.other > 0.0).then_some(found)
 }
 
 fn sum_where(samples: &[Sample], label: &str, value: &str) -> u64 {

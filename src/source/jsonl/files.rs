@@ -99,14 +99,32 @@ pub fn discover(paths: &[PathBuf], span: (Nanos, Nanos)) -> Result<Discovery> {
 /// beginning of `X.gz` (an unfinished `gunzip -k`) is left for the `.gz`. Either way the events
 /// would count twice; the reports say which file was left out. Two that begin alike and then
 /// differ are an error: which one is right cannot be told.
+/// What makes two paths one file: its device and inode where there are such (a hard link
+/// has no path of its own to resolve), else its canonical path.
+#[cfg(unix)]
+type FileId = (u64, u64);
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<FileId> {
+    std::fs::canonicalize(path).ok()
+}
+
 fn read_once(files: Vec<LogFile>) -> Result<(Vec<LogFile>, Vec<Double>)> {
-    // By canonical path: two `--logs` naming one file, or a link to it. A path that cannot be
-    // resolved is kept, and fails when read with its own message.
-    let mut first_of: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
+    // By file identity: two `--logs` naming one file, a symlink or a hard link to it. A path
+    // that cannot be resolved is kept, and fails when read with its own message.
+    let mut first_of: std::collections::HashMap<FileId, PathBuf> = std::collections::HashMap::new();
     let mut kept = Vec::with_capacity(files.len());
     let mut doubles = Vec::new();
     for file in files {
-        if let Ok(id) = std::fs::canonicalize(&file.path) {
+        if let Some(id) = file_id(&file.path) {
             if let Some(first) = first_of.get(&id) {
                 doubles.push((file.path.clone(), format!("the same file as {}", first.display())));
                 continue;

@@ -381,7 +381,10 @@ fn parse_lines(
             Err(reason) => {
                 stats.skipped += 1;
                 if stats.first_skip.is_none() {
-                    let reason = if last && unterminated {
+                    let reason = if has_lone_cr(line) {
+                        // Old Mac line ends: the whole file reads as one line.
+                        format!("lines end in CR alone, not LF or CRLF (convert with `tr '\\r' '\\n'`): {reason}")
+                    } else if last && unterminated {
                         format!("unterminated last line (file still being written?): {reason}")
                     } else {
                         reason
@@ -399,6 +402,12 @@ fn parse_lines(
         }
     }
     stats
+}
+
+/// A CR before the start of another object: lines separated by CR alone. (A CR is also
+/// whitespace JSON allows between tokens, which does not make a line fail.)
+fn has_lone_cr(line: &[u8]) -> bool {
+    line.windows(2).any(|pair| pair == b"\r{")
 }
 
 /// Per-file totals, with item-relative line numbers made absolute.

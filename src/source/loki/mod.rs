@@ -242,18 +242,19 @@ impl LokiSource {
 
         // 1. What the windows hold.
         let span_start = windows.iter().map(|w| w.1.start).min().unwrap_or(current.start);
-        let mut asks = vec![Ask::span(What::Survey, q.survey(false), span_start, current.end)];
+        let survey_ask = |both| Ask::span(What::Survey, q.survey(both), span_start, current.end);
+        let mut asks = vec![survey_ask(false)];
         for &(which, w) in &windows {
             // By model and experiment only where the report shows them.
             asks.push(Ask::new(What::Counts(which), q.counts(Checks::Off, which == Which::Current), w));
         }
         let done = self.run(asks).await?;
-        let (quoted, mut bad) = survey(&done[0].samples)?;
+        let (quoted, mut bad) = survey(&done[0].samples).map_err(|e| self.bad_answer(&survey_ask(false), e))?;
         let checks = if quoted + bad > 0 { Checks::On } else { Checks::Off };
         if quoted > 0 && bad > 0 {
             // A line may be both: count the bad ones that are not quoted.
-            let done = self.run(vec![Ask::span(What::Survey, q.survey(true), span_start, current.end)]).await?;
-            bad = survey(&done[0].samples)?.1;
+            let done = self.run(vec![survey_ask(true)]).await?;
+            bad = survey(&done[0].samples).map_err(|e| self.bad_answer(&survey_ask(true), e))?.1;
         }
         for (i, &(which, _)) in windows.iter().enumerate() {
             tallies[which as usize].counts(&done[i + 1].samples).map_err(|e| self.bad_answer_of(&windows, which, e))?;
