@@ -521,7 +521,8 @@ fn http_url(url: &str) -> Option<reqwest::Url> {
     reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
 }
 
-/// `https://user:pass@host/x?token=abc` → `https://user:<redacted>@host/x?token=<redacted>`.
+/// `https://user:pass@host/x?token=abc` → `https://user:<redacted>@host/x?token=<redacted>`, and a
+/// fragment `#…` → `#<redacted>`.
 /// Anything unparseable, or of another scheme (`user:pass@host` parses as scheme `user`), is
 /// shown only when it cannot hold a secret (no `@`, `?`, `#` or space), else hidden whole.
 pub fn redact_url(url: &str) -> String {
@@ -536,6 +537,9 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> =
             parsed.query_pairs().map(|(k, _)| (k.into_owned(), "<redacted>".to_string())).collect();
         parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some("<redacted>"));
     }
     parsed.to_string().replace("%3Credacted%3E", "<redacted>")
 }
@@ -570,6 +574,7 @@ mod tests {
         assert_eq!(redact_url("http://localhost:9090"), "http://localhost:9090/");
         assert_eq!(redact_url("https://bob:hunter2@prom.internal/"), "https://bob:<redacted>@prom.internal/");
         assert_eq!(redact_url("https://prom.internal/?token=abc"), "https://prom.internal/?token=<redacted>");
+        assert_eq!(redact_url("https://prom.internal/#abc"), "https://prom.internal/#<redacted>");
         assert_eq!(redact_url("not a url hunter2"), "<invalid URL>");
         // Without a scheme, `admin:` would be the scheme and the password its path.
         assert_eq!(redact_url("admin:hunter2@127.0.0.1:9"), "<invalid URL>");

@@ -593,17 +593,29 @@ fn a_window_whose_calls_all_lack_a_cost_says_its_cost_is_unknown() {
             r#"{{"type":"model_usage","model":"m1","provider":"p","inputTokens":10,"outputTokens":2,{cost}"timestamp":"2026-11-17T{hour:02}:00:00Z","agentId":"main","sessionId":"s{hour}"}}"#
         )
     };
-    let digest = |lines: &[String]| {
+    let digest_of = |week: &str, lines: &[String]| {
         fs::write(dir.path().join("events.jsonl"), lines.join("\n") + "\n").unwrap();
         let mut cmd = obsctl();
-        cmd.args(["digest", "--source", "jsonl", "--week", "2026-W47", "--tz", "UTC", "--format", "json"]);
+        cmd.args(["digest", "--source", "jsonl", "--week", week, "--tz", "UTC", "--format", "json"]);
         cmd.arg("--logs").arg(dir.path());
         json_of(&mut cmd)
     };
+    let digest = |lines: &[String]| digest_of("2026-W47", lines);
     let j = digest(&[line(9, ""), line(10, "")]);
     assert_eq!(j["totals"]["uncosted_events"], 2);
     let warnings = j["warnings"].to_string();
-    assert!(warnings.contains("none of the window's 2 model calls carried a cost: the cost is unknown"), "{warnings}");
+    assert!(warnings.contains("none of the window's 2 model calls carried a cost: its cost is unknown"), "{warnings}");
+    // The group's cost figures say unknown too. (A day's is its known cost: `daily`, README.)
+    let variant = &j["by_variant"][0];
+    assert_eq!(
+        (&variant["cost_usd"], &variant["cost_sum_squares_usd2"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null),
+        "{variant:#}"
+    );
+    // The same week as the previous window: its cost is unknown, and said so.
+    let j = digest_of("2026-W48", &[line(9, ""), line(10, "")]);
+    let warnings = j["warnings"].to_string();
+    assert!(warnings.contains("none of the previous window's 2 model calls carried a cost"), "{warnings}");
     // One priced call: the cost is known (if partial), and the uncosted count says the rest.
     let j = digest(&[line(9, r#""costUsd":0.5,"#), line(10, "")]);
     assert_eq!(j["totals"]["uncosted_events"], 1);

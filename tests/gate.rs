@@ -289,6 +289,88 @@ fn an_unwritable_output_keeps_the_verdicts_exit_code() {
     }
 }
 
+/// Model calls without a cost (a new model with no price) would make the known cost look
+/// flat: the cost checks are then undecided (exit 3), never a pass.
+#[test]
+fn a_window_with_uncosted_calls_never_passes_a_cost_check() {
+    let mut c = week_pair(1.0, 1.0, 10);
+    for i in 0..5 {
+        writeln!(
+            c.lines,
+            r#"{{"type":"model_usage","model":"gpt-new","provider":"openai","inputTokens":10,"outputTokens":1,"timestamp":"{THIS_WEEK}T11:00:0{i}Z","agentId":"main","sessionId":"s{i:05}"}}"#
+        )
+        .unwrap();
+    }
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%"]));
+    assert_eq!(code, 3, "{v:#}");
+    assert_eq!(check(&v, "total_cost.increase")["outcome"], "pass");
+    let known = check(&v, "cost.known");
+    assert_eq!(known["outcome"], "insufficient data", "{known:#}");
+    assert!(
+        known["detail"].as_str().unwrap().contains("5 of 15 model calls in the window carried no cost"),
+        "{known:#}"
+    );
+    // A check of no cost is not held up by them.
+    let (code, v) = json(&mut gate(&c, &["--max-failed-run-rate", "50%"]));
+    assert_eq!(code, 0, "{v:#}");
+}
+
+/// Too few sessions in the baseline: a comparison with it is noise, undecided (exit 3), not
+/// a regression; a regression beside an undecided check says so in its headline.
+#[test]
+fn a_baseline_of_too_few_sessions_decides_no_comparison() {
+    let mut c = Corpus::new();
+    c.many(2, Session { day: LAST_WEEK, costs: &[1.0], ..Default::default() });
+    c.many(10, Session { costs: &[1.0], ..Default::default() });
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%", "--min-sessions", "5"]));
+    assert_eq!(code, 3, "{v:#}");
+    assert_eq!(check(&v, "total_cost.increase")["outcome"], "insufficient data", "{v:#}");
+    // An absolute limit still decides, and its failure outranks the undecided.
+    let (code, v) = json(&mut gate(&c, &["--max-increase", "20%", "--min-sessions", "5", "--max-cost", "5"]));
+    assert_eq!(code, 1, "{v:#}");
+    assert!(v["headline"].as_str().unwrap().ends_with("past their threshold; 2 undecided"), "{v:#}");
+}
+
+/// With no threshold, a legacy baseline (no totals) is compared per model call, as the old
+/// script did: a verdict, not "insufficient data" for ever.
+#[test]
+fn a_legacy_baseline_without_thresholds_compares_the_cost_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.json");
+    std::fs::write(
+        &legacy,
+        r#"{"tag":"v1","capturedAt":"2026-11-01T00:00:00Z","totalSessions":30,"avgSessionDurationMs":1,
+            "p95SessionDurationMs":2,"avgTokensPerSession":3,"avgCostPerSessionUsd":0.2,"modelErrorRate":0.0}"#,
+    )
+    .unwrap();
+    let c = week_pair(1.0, 1.0, 10);
+    let (code, v) = json(gate(&c, &[]).arg("--baseline").arg(&legacy));
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(check(&v, "cost_per_session.increase")["outcome"], "fail", "{v:#}");
+}
+
+/// A step summary that cannot be written does not hide the verdict, and the annotations
+/// are printed all the same; a gate whose source is down shows in both too.
+#[test]
+fn github_outputs_keep_the_verdict_and_show_a_source_down() {
+    let c = week_pair(1.0, 2.0, 10);
+    let r = run(gate(&c, &["--max-increase", "20%"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", "/nonexistent-dir/summary.md"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("GITHUB_STEP_SUMMARY") && r.stderr.contains("::error title="), "{}", r.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let mut cmd = obsctl();
+    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary);
+    cmd.args(["gate", "--source", "loki", "--loki-url", "http://127.0.0.1:1", "--tz", "UTC"]).args(WINDOW);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("::warning title="), "{}", r.stderr);
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("could not be read"), "summary");
+}
+
 #[test]
 fn a_partial_server_answer_is_exit_3_not_a_verdict() {
     // A Prometheus (or Thanos/Mimir) that answers with warnings: partial data.
@@ -588,7 +670,8 @@ fn github_actions_get_a_step_summary_and_annotations() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
     std::fs::write(&summary, "earlier step\n").unwrap();
-    let r = run(gate(&c, &["--max-increase", "20%", "--min-sessions", "30"])
+    // (The files have no p95 duration: that check is undecided, a warning.)
+    let r = run(gate(&c, &["--max-increase", "20%", "--max-p95-duration", "100"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary));
     assert_eq!(r.code, 1);
@@ -599,7 +682,7 @@ fn github_actions_get_a_step_summary_and_annotations() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("::warning title=obsctl gate%3A Sessions in the window::"), "{}", r.stderr);
+    assert!(r.stderr.contains("::warning title=obsctl gate%3A p95 session duration::"), "{}", r.stderr);
     // Without GitHub's variables, none of it.
     let r = run(&mut gate(&c, &["--max-increase", "20%"]));
     assert!(!r.stderr.contains("::error"));
@@ -613,7 +696,7 @@ fn junit_has_one_case_per_check_and_parses() {
     let md = dir.path().join("gate.md");
     let r = run(gate(
         &c,
-        &["--max-increase", "20%", "--max-cost", "100", "--min-sessions", "30", "--allow-missing", "--output"],
+        &["--max-increase", "20%", "--max-cost", "100", "--max-p95-duration", "100", "--allow-missing", "--output"],
     )
     .arg(format!("junit={}", xml.display()))
     .arg("--output")
@@ -624,8 +707,8 @@ fn junit_has_one_case_per_check_and_parses() {
     let suites =
         junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(&xml).unwrap())).expect("JUnit parses");
     let suite = &suites.suites[0];
-    assert_eq!(suite.cases.len(), 4);
-    assert_eq!((suite.failures, suite.skipped), (1, 2));
+    assert_eq!(suite.cases.len(), 5);
+    assert_eq!((suite.failures, suite.skipped), (1, 1));
     let failed: Vec<&str> = suite.cases.iter().filter(|c| c.status.is_failure()).map(|c| c.name.as_str()).collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].ends_with("Total cost"), "{failed:?}");

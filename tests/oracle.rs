@@ -428,7 +428,8 @@ impl Corpus {
         let by_variant = rows(&variants, |(x, v), a| {
             let per_session = a.cost().map(|c| c / a.sessions.len() as f64);
             // Σ over the variant's sessions of (the session's known cost in it)².
-            let squares: f64 = a.session_cost.values().map(|&n| (n as f64 / 1e9).powi(2)).sum();
+            // (Unknown with the variant's cost.)
+            let squares = a.cost().map(|_| a.session_cost.values().map(|&n| (n as f64 / 1e9).powi(2)).sum::<f64>());
             json!({"experiment": x, "variant": v, "sessions": a.sessions.len(), "cost_usd": a.cost(),
                 "cost_per_session_usd": per_session, "errors": a.errors, "runs": a.runs,
                 "tool_calls": a.tool_calls, "tool_failures": a.tool_failures, "cost_sum_squares_usd2": squares})

@@ -106,7 +106,7 @@ pub fn run(opts: GateOptions) -> Result<u8> {
         let color = format == GateFormat::Table && super::stdout_wants_color();
         super::print(&verdict::render(&verdict, format, color))?;
     }
-    github(&verdict)?;
+    let written = crate::error::all([written.err(), github(&verdict).err()].into_iter().flatten().collect());
     match written {
         // An output that could not be written fails a passing gate (exit 2: the CI's set-up
         // is wrong). A gate that did not pass keeps its own code, the one the files that were
@@ -149,7 +149,7 @@ fn same_filters(file: &BaselineFile, path: &Path, now: &[String]) -> Result<()> 
 /// the `--output` files still say so, as a verdict of insufficient data, so that CI has its
 /// JUnit report. Standard output stays empty: the error is the answer. Returns `err`.
 fn unanswered(opts: &GateOptions, window: &Window, err: anyhow::Error) -> anyhow::Error {
-    if crate::error::exit_code(&err) != crate::error::UNAVAILABLE || opts.outputs.files.is_empty() {
+    if crate::error::exit_code(&err) != crate::error::UNAVAILABLE {
         return err;
     }
     let detail = crate::config::scrub(&crate::error::lines(&err).join("; ")).into_owned();
@@ -169,9 +169,13 @@ fn unanswered(opts: &GateOptions, window: &Window, err: anyhow::Error) -> anyhow
         // A source that failed is never allowed past, even with --allow-missing.
         allow_missing: false,
     };
-    match opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false))) {
-        Ok(()) => err,
-        Err(write) => crate::error::Several(vec![err, write]).into(),
+    let written = opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)));
+    // A CI run on GitHub shows the failure in its summary and annotations as well.
+    let failed: Vec<anyhow::Error> = [written.err(), github(&verdict).err()].into_iter().flatten().collect();
+    if failed.is_empty() {
+        err
+    } else {
+        crate::error::Several(std::iter::once(err).chain(failed).collect()).into()
     }
 }
 
@@ -190,17 +194,13 @@ fn digest_of(window: &Window, opts: &GateOptions) -> Result<(crate::digest::Dige
 
 /// On GitHub Actions: the Markdown verdict in the job summary, and an annotation per
 /// failed or undecided check.
+/// The step summary and the annotations of GitHub Actions. The annotations are printed
+/// even when the summary cannot be written (its error is returned, as an output's).
 fn github(verdict: &Verdict) -> Result<()> {
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY file {}", path.display()))?;
-        file.write_all(&crate::config::scrub_bytes(&verdict::render(verdict, GateFormat::Markdown, false)))
-            .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY file {}", path.display()))?;
-    }
+    let summary = match std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        Some(path) => append_summary(verdict, &PathBuf::from(path)),
+        None => Ok(()),
+    };
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         // Workflow commands are read from either stream; stderr keeps stdout a clean report.
         for check in &verdict.checks {
@@ -213,7 +213,17 @@ fn github(verdict: &Verdict) -> Result<()> {
             eprintln!("::{level} title={title}::{}", crate::config::scrub(&escape_message(&verdict::sentence(check))));
         }
     }
-    Ok(())
+    summary
+}
+
+fn append_summary(verdict: &Verdict, path: &Path) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY file {}", path.display()))?;
+    file.write_all(&crate::config::scrub_bytes(&verdict::render(verdict, GateFormat::Markdown, false)))
+        .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY file {}", path.display()))
 }
 
 fn escape_message(s: &str) -> String {

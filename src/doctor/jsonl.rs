@@ -30,17 +30,30 @@ pub struct Survey {
     pub uncosted: BTreeMap<(String, String), u64>,
     /// The newest event of any file read, in the window or not.
     pub newest: Option<Nanos>,
+    /// Events after [`AHEAD`] past `now` (0 until [`Survey::ahead_of`] sets it): a clock
+    /// that runs ahead, on the gateway's host or on this one.
+    now: Option<Nanos>,
+    pub ahead: u64,
 }
+
+/// How far past this machine's clock an event may lie before its clock is suspect.
+const AHEAD: Nanos = 5 * 60 * NANOS_PER_SEC;
 
 impl Survey {
     pub fn new(window: &Window) -> Survey {
         Survey { window: (window.start, window.end), ..Survey::default() }
+    }
+
+    /// The same survey, counting the events that lie ahead of `now`.
+    pub fn ahead_of(self, now: Nanos) -> Survey {
+        Survey { now: Some(now), ..self }
     }
 }
 
 impl Collect for Survey {
     fn add(&mut self, e: &Event<'_>) {
         self.newest = self.newest.max(Some(e.time));
+        self.ahead += u64::from(self.now.is_some_and(|now| e.time > now + AHEAD));
         if !(self.window.0 <= e.time && e.time < self.window.1) {
             return;
         }
@@ -59,7 +72,7 @@ impl Collect for Survey {
     }
 
     fn empty_like(&self) -> Survey {
-        Survey { window: self.window, ..Survey::default() }
+        Survey { window: self.window, now: self.now, ..Survey::default() }
     }
 
     fn merge(&mut self, other: Survey) {
@@ -72,6 +85,7 @@ impl Collect for Survey {
             *self.uncosted.entry(k).or_default() += n;
         }
         self.newest = self.newest.max(other.newest);
+        self.ahead += other.ahead;
     }
 }
 
@@ -93,7 +107,7 @@ pub fn check(source: &JsonlSource, window: &Window, now: Nanos, need: Need) -> O
         Ok(found) => found,
         Err(e) => return unavailable(status, "jsonl.files", describe(&e)),
     };
-    let (survey, reports) = match source.read(&found.files, Survey::new(window)) {
+    let (survey, reports) = match source.read(&found.files, Survey::new(window).ahead_of(now)) {
         Ok(read) => read,
         Err(e) => return unavailable(status, "jsonl.read", describe(&e)),
     };
@@ -248,6 +262,21 @@ fn freshness_finding(s: &Survey, window: &Window, now: Nanos) -> Finding {
         );
     };
     let age = now - newest;
+    if s.ahead > 0 {
+        return Finding::problem(
+            "jsonl.freshness",
+            Severity::Warning,
+            None,
+            format!(
+                "{} after this machine's clock: the newest is from {} ({} ahead)",
+                plural(s.ahead as usize, "event lies", "events lie"),
+                format_rfc3339(newest),
+                human_duration(-age)
+            ),
+            "a clock runs ahead (the gateway's host, or this one): those events fall in no window that has ended, and a report of the last days misses them",
+            "check both clocks (timedatectl; NTP); `obsctl digest --until` a later time reads them",
+        );
+    }
     let message = format!("the newest event is from {} ({} ago)", format_rfc3339(newest), human_duration(age));
     // Only a window that reaches the present expects fresh events.
     if window.end >= now - 3600 * NANOS_PER_SEC && age > MAX_AGE_HOURS * 3600 * NANOS_PER_SEC {
@@ -301,5 +330,26 @@ mod tests {
         let f = uncosted_finding(&a);
         assert_eq!(f.severity, Severity::Warning);
         assert!(f.message.contains("anthropic/claude-x (1)"), "{}", f.message);
+    }
+
+    #[test]
+    fn events_after_now_are_a_clock_ahead_not_fresh() {
+        let now = 1_794_981_600 * NANOS_PER_SEC; // 2026-11-18T06:00:00Z
+        let mut s = Survey::new(&week()).ahead_of(now);
+        for l in [
+            r#"{"type":"model_usage","timestamp":"2026-11-18T05:00:00Z","sessionId":"s","costUsd":0.5}"#,
+            r#"{"type":"model_usage","timestamp":"2026-11-18T06:04:00Z","sessionId":"s","costUsd":0.5}"#,
+            r#"{"type":"model_usage","timestamp":"2026-11-18T11:00:00Z","sessionId":"s","costUsd":2.5}"#,
+        ] {
+            s.add(&crate::source::jsonl::parse_line(l.as_bytes()).unwrap());
+        }
+        assert_eq!(s.ahead, 1, "within 5 minutes of the clock is not ahead");
+        let f = freshness_finding(&s, &week(), now);
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(
+            f.message.starts_with("1 event lies after this machine's clock") && f.message.contains("ahead"),
+            "{}",
+            f.message
+        );
     }
 }

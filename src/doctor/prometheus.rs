@@ -108,8 +108,11 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
     );
     let day = |t| crate::window::from_nanos(t).format("%Y-%m-%d").to_string();
     let lookback = format!("{} – {} (UTC)", day(span.0), day(span.1));
+    let series_jobs: BTreeSet<String>;
     let required_present = match (in_window, in_lookback) {
         (Ok(now), Ok(ever)) => {
+            series_jobs = now.iter().filter_map(|l| l.get("job").cloned()).collect();
+            findings.extend(label_findings(q.names(), &now));
             let (now, ever) = (count_by_name(&now), count_by_name(&ever));
             let missing: Vec<Expected> = expected(q).into_iter().filter(|e| !now.contains_key(&e.name)).collect();
             // Names to suggest, only when one is missing (the list can be long).
@@ -140,7 +143,7 @@ pub async fn check(c: &Checkup, need: Need) -> Outcome {
         }
     }
     match targets {
-        Ok(targets) => findings.extend(target_findings(&targets, &c.gateway_jobs, required_present)),
+        Ok(targets) => findings.extend(target_findings(&targets, &c.gateway_jobs, &series_jobs, required_present)),
         Err(e) => findings.push(Finding::problem(
             "prometheus.targets",
             Severity::Warning,
@@ -215,6 +218,15 @@ fn series_finding(
     } else {
         format!("; Prometheus has similar names: {}", similar.join(", "))
     };
+    // The config names a histogram by its base (`…_cost_usd` for `…_cost_usd_sum`): the
+    // value to give is the similar name less the part obsctl adds.
+    let added = e.name.strip_prefix(e.configured.as_str()).unwrap_or("");
+    let rename = match similar.first().and_then(|s| s.strip_suffix(added)) {
+        Some(base) => {
+            format!("set [prometheus.metrics] {} = \"{base}\" in the config file (now \"{}\")", e.key, e.configured)
+        }
+        None => rename,
+    };
     Finding::problem(
         "prometheus.series",
         severity,
@@ -247,6 +259,48 @@ fn similar_names(expected: &str, known: &[String], names: &PrometheusNames) -> V
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+}
+
+/// The labels the digest splits the tokens and tool calls on. Without the token type the
+/// Prometheus digest fails (exit 3); without the tool status its failures are unknown.
+fn label_findings(names: &PrometheusNames, series: &[HashMap<String, String>]) -> Vec<Finding> {
+    let lacking = |metric: &str, label: &str| {
+        series.iter().filter(|l| l.get("__name__").is_some_and(|n| n == metric) && !l.contains_key(label)).count()
+    };
+    let mut findings = Vec::new();
+    let checks = [
+        (
+            &names.session_tokens,
+            &names.token_type,
+            Severity::Error,
+            "token_type",
+            "no Prometheus digest: it fails (exit 3), as it cannot tell input from output tokens",
+        ),
+        (
+            &names.tool_calls,
+            &names.status,
+            Severity::Warning,
+            "status",
+            "tool failures are unknown in the digest, and a failure-rate gate is undecided",
+        ),
+    ];
+    for (metric, label, severity, key, impact) in checks {
+        let n = lacking(metric, label);
+        if n > 0 {
+            findings.push(Finding::problem(
+                "prometheus.labels",
+                severity,
+                Some(metric.clone()),
+                format!(
+                    "{n} series of {metric} in the window {} no `{label}` label",
+                    if n == 1 { "has" } else { "have" }
+                ),
+                impact,
+                &format!("if the gateway names that label otherwise, set it in the config's [prometheus.labels] {key}"),
+            ));
+        }
+    }
+    findings
 }
 
 /// The bare histogram name: nothing should be called that.
@@ -304,8 +358,16 @@ fn duration_finding(names: &PrometheusNames, bucket: &str, series: &[HashMap<Str
 }
 
 /// The gateway's scrape jobs: up, or why not.
-fn target_findings(targets: &[Target], patterns: &[String], required_present: bool) -> Vec<Finding> {
-    let gateway: Vec<&Target> = targets.iter().filter(|t| is_gateway(t, patterns)).collect();
+/// The gateway's scrape targets: those of the jobs its series carry, and those whose job
+/// name matches.
+fn target_findings(
+    targets: &[Target],
+    patterns: &[String],
+    series_jobs: &BTreeSet<String>,
+    required_present: bool,
+) -> Vec<Finding> {
+    let of_series = |t: &Target| t.labels.get("job").is_some_and(|j| series_jobs.contains(j));
+    let gateway: Vec<&Target> = targets.iter().filter(|t| of_series(t) || is_gateway(t, patterns)).collect();
     if gateway.is_empty() {
         let names = patterns.join("|");
         let jobs: BTreeSet<&str> = targets.iter().filter_map(|t| t.labels.get("job").map(String::as_str)).collect();
@@ -335,7 +397,9 @@ fn target_findings(targets: &[Target], patterns: &[String], required_present: bo
 fn is_gateway(t: &Target, patterns: &[String]) -> bool {
     let job = t.labels.get("job").map(String::as_str).unwrap_or(&t.scrape_pool).to_ascii_lowercase();
     let pool = t.scrape_pool.to_ascii_lowercase();
-    patterns.iter().any(|p| job.contains(p.as_str()) || pool.contains(p.as_str()))
+    // Prometheus's own Pushgateway is no LLM gateway, unless asked for by name.
+    let matches = |name: &str, p: &str| name.contains(p) && (!name.contains("pushgateway") || p.contains("push"));
+    patterns.iter().any(|p| matches(&job, p) || matches(&pool, p))
 }
 
 fn target_finding(t: &Target) -> Finding {
@@ -419,14 +483,62 @@ mod tests {
             health: "down".into(),
             last_error: "server returned HTTP status 401 Unauthorized".into(),
         };
-        let f = target_findings(std::slice::from_ref(&t), &["openclaw".into()], true);
+        let none = BTreeSet::new();
+        let f = target_findings(std::slice::from_ref(&t), &["openclaw".into()], &none, true);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Error);
         assert!(f[0].message.contains("only on loopback"), "{:?}", f[0]);
-        let other = Target { labels: HashMap::from([("job".into(), "node".into())]), scrape_pool: "node".into(), ..t };
-        let f = target_findings(std::slice::from_ref(&other), &["openclaw".into(), "gateway".into()], false);
+        let other =
+            Target { labels: HashMap::from([("job".into(), "node".into())]), scrape_pool: "node".into(), ..t.clone() };
+        let f = target_findings(std::slice::from_ref(&other), &["openclaw".into(), "gateway".into()], &none, false);
         assert_eq!(f[0].severity, Severity::Error, "series missing and no gateway job: not scraped");
-        let f = target_findings(&[other], &["openclaw".into()], true);
+        let f = target_findings(std::slice::from_ref(&other), &["openclaw".into()], &none, true);
         assert_eq!(f[0].severity, Severity::Ok, "series present: they arrive some other way");
+        // With series arrived, the gateway is the job they carry, not a name that matches:
+        // a `pushgateway` down is not the gateway down.
+        let push = Target {
+            labels: HashMap::from([("job".into(), "pushgateway".into())]),
+            scrape_pool: "pushgateway".into(),
+            ..other.clone()
+        };
+        let up = Target { health: "up".into(), last_error: String::new(), ..t.clone() };
+        let f = target_findings(&[push.clone(), up], &["openclaw".into(), "gateway".into()], &none, true);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].severity == Severity::Ok && f[0].subject.as_deref().unwrap().contains("openclaw-gateway"),
+            "{f:?}"
+        );
+        let f = target_findings(std::slice::from_ref(&push), &["openclaw".into(), "gateway".into()], &none, true);
+        assert_eq!(f[0].severity, Severity::Ok, "no gateway target: the series arrive otherwise");
+        // A job the series carry is the gateway's, whatever its name.
+        let jobs = BTreeSet::from(["pushgateway".to_string()]);
+        let f = target_findings(&[push], &["openclaw".into()], &jobs, true);
+        assert_eq!(f[0].severity, Severity::Error, "{f:?}");
+    }
+
+    #[test]
+    fn token_and_tool_series_without_their_labels_are_named() {
+        let n = PrometheusNames::default();
+        let series = |name: &str, labels: &[(&str, &str)]| {
+            let mut l: HashMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            l.insert("__name__".into(), name.into());
+            l
+        };
+        let healthy = [
+            series("openclaw_session_tokens_total", &[("type", "input")]),
+            series("openclaw_tool_calls_total", &[("status", "error")]),
+        ];
+        assert!(label_findings(&n, &healthy).is_empty());
+        let relabelled = [
+            series("openclaw_session_tokens_total", &[("token_type", "input")]),
+            series("openclaw_session_tokens_total", &[("token_type", "output")]),
+            series("openclaw_tool_calls_total", &[("outcome", "error")]),
+        ];
+        let f = label_findings(&n, &relabelled);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Error);
+        assert!(f[0].message.contains("2 series of openclaw_session_tokens_total in the window have no `type` label"));
+        assert!(f[0].fix.as_deref().unwrap().contains("[prometheus.labels] token_type"));
+        assert_eq!(f[1].severity, Severity::Warning);
     }
 }

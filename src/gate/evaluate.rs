@@ -78,6 +78,15 @@ pub fn evaluate(
     fetched_top: usize,
 ) -> Verdict {
     let per_call = matches!(reference, Reference::Legacy(_));
+    // A legacy file has no total to compare: the default check is the cost per model call,
+    // what the old script compared.
+    let legacy_default;
+    let policy = if per_call && policy.by_default {
+        legacy_default = Policy { total_cost: Limit::default(), cost_per_session: policy.total_cost, ..policy.clone() };
+        &legacy_default
+    } else {
+        policy
+    };
     let now = Figures::of_digest(current, per_call);
     // A baseline of another length (a saved week against the last 24 h) is compared at its
     // rate: its totals scaled to this window's length, as a total of a week next to a
@@ -154,6 +163,7 @@ pub fn evaluate(
     }
 
     enough_data(&mut v.checks, policy.min_sessions, now.sample, before.sample, per_call);
+    let too_few = v.checks.iter().any(|c| c.id.starts_with("sessions.") && c.outcome.is_undecided());
     let per = if per_call { "model call" } else { "session" };
     let c = &mut v.checks;
     limit_checks(c, "total_cost", "Total cost", Unit::Usd, now.cost, before.cost, &policy.total_cost);
@@ -227,6 +237,17 @@ pub fn evaluate(
     if let Some(budget) = policy.session_budget {
         v.over_budget = session_budget(&mut v.checks, current, budget, fetched_top);
     }
+    if too_few {
+        // A comparison with too few sessions on either side is noise, not a regression.
+        let comparisons = v.checks.iter_mut().filter(|c| c.id.ends_with(".increase") && !c.outcome.is_undecided());
+        for check in comparisons {
+            check.outcome = Outcome::Insufficient;
+            check.detail = Some("too few sessions to compare (see the sessions checks)".into());
+        }
+    }
+    if let Some(check) = uncosted_check(current, reference_digest, policy) {
+        v.checks.push(check);
+    }
     if policy.allow_missing {
         for check in v.checks.iter().filter(|c| c.outcome.is_undecided()) {
             let subject = check.subject.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
@@ -235,6 +256,40 @@ pub fn evaluate(
         }
     }
     v
+}
+
+/// Model calls without a cost make every cost figure a known part only: a window whose new
+/// model has no price would pass any cost check. Present only when the policy checks a cost
+/// and some call in the window or a digest baseline carried none.
+fn uncosted_check(current: &DigestFile, baseline: Option<&DigestFile>, policy: &Policy) -> Option<Check> {
+    let checks_cost = policy.total_cost != Limit::default()
+        || policy.cost_per_session != Limit::default()
+        || !policy.increase_per.is_empty()
+        || !policy.cost_per.is_empty()
+        || policy.session_budget.is_some();
+    let uncosted = |d: &DigestFile| d.totals.uncosted_events.filter(|&n| n > 0).map(|n| (n, d.totals.model_calls));
+    let (now, before) = (uncosted(current), baseline.and_then(uncosted));
+    if !checks_cost || (now.is_none() && before.is_none()) {
+        return None;
+    }
+    let of = |(n, calls): (u64, Option<u64>)| match calls {
+        Some(calls) => format!("{n} of {calls} model calls"),
+        None => format!("{n} model calls"),
+    };
+    let said: Vec<String> =
+        [now.map(|n| format!("{} in the window", of(n))), before.map(|n| format!("{} in the baseline", of(n)))]
+            .into_iter()
+            .flatten()
+            .collect();
+    let why = format!(
+        "{} carried no cost: the cost checks would compare known costs only (`obsctl doctor` names the models)",
+        said.join(", ")
+    );
+    Some(Check {
+        current: now.map(|(n, _)| n as f64),
+        baseline: before.map(|(n, _)| n as f64),
+        ..Check::insufficient("cost.known", "Every model call carried a cost", "0 uncosted", why)
+    })
 }
 
 /// The lengths of this window and the baseline's, in seconds, when they differ.

@@ -202,6 +202,12 @@ impl Verdict {
         let total = self.checks.len();
         let undecided = self.checks.iter().filter(|c| c.outcome.is_undecided()).count();
         match self.status() {
+            // A regression outranks what could not be decided (exit 1): it is the news to act
+            // on either way, and the undecided are counted so that none goes unseen.
+            Status::Regression if undecided > 0 => format!(
+                "FAIL: {} of {total} checks past their threshold; {undecided} undecided",
+                self.count(Outcome::Fail)
+            ),
             Status::Regression => {
                 format!("FAIL: {} of {total} checks past their threshold", self.count(Outcome::Fail))
             }

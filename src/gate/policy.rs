@@ -82,6 +82,9 @@ pub struct Policy {
     pub allow_missing: bool,
     /// Of the variant intervals.
     pub confidence: f64,
+    /// No threshold was given: the default check stands in (total cost, or cost per model
+    /// call against a legacy baseline, which has no total).
+    pub by_default: bool,
 }
 
 /// With no threshold at all, the gate still checks something: the old script's 20 %.
@@ -216,12 +219,14 @@ impl Policy {
             min_sessions,
             allow_missing: args.allow_missing || file.allow_missing.unwrap_or(false),
             confidence: 0.95,
+            by_default: false,
         };
         if policy.control.is_some() && !policy.increase_per.contains_key(&Dim::Variant) {
             bail!("--control compares variants: give their threshold with --max-increase-per variant=PCT");
         }
         if !policy.has_checks() {
             policy.total_cost.increase = Some(Increase::Relative(DEFAULT_MAX_INCREASE));
+            policy.by_default = true;
         }
         Ok(policy)
     }

@@ -157,8 +157,14 @@ fn spike(r: &PrometheusRules, label: Option<&str>, limit: &CostLimit) -> Rule {
             digest_cmd(r, &last),
         ),
         Some(l) => {
-            let agent = *l == q.names().agent;
-            let filter = if agent { format!(" --agent {}", shell_quoted_label(l)) } else { String::new() };
+            // The digest filters by agent and by model; other labels have no filter.
+            let filter = if *l == q.names().agent {
+                format!(" --agent {}", shell_quoted_label(l))
+            } else if *l == q.names().model {
+                format!(" --model {}", shell_quoted_label(l))
+            } else {
+                String::new()
+            };
             (
                 format!("AgentCostSpikeBy{}", camel(l)),
                 format!("{l} {{{{ $labels.{l} }}}} spent {VALUE_USD} in {w} (limit ${usd})"),
@@ -304,7 +310,10 @@ mod tests {
             ..Default::default()
         };
         let mut r = rules(names);
-        r.spike_per = vec![("agent_id".into(), CostLimit::parse("2/1h").unwrap())];
+        r.spike_per = vec![
+            ("agent_id".into(), CostLimit::parse("2/1h").unwrap()),
+            ("llm".into(), CostLimit::parse("3/6h").unwrap()),
+        ];
         let file = generate(&r).unwrap();
         let text = file.render();
         assert!(!text.contains("openclaw_session_cost_usd"), "{text}");
@@ -312,6 +321,12 @@ mod tests {
         let spike = file.rules().find(|(_, r)| r.name() == "AgentCostSpikeByAgentId").unwrap().1;
         assert!(spike.expr.starts_with("sum by (agent_id) ("), "{}", spike.expr);
         assert!(spike.annotations[2].1.contains("--agent '{{ reReplaceAll \"'\" \"'\\\\''\" $labels.agent_id }}'"));
+        let by_model = file.rules().find(|(_, r)| r.name() == "AgentCostSpikeByLlm").unwrap().1;
+        assert!(
+            by_model.annotations[2].1.contains("--last 6h --model '{{ reReplaceAll"),
+            "{}",
+            by_model.annotations[2].1
+        );
         let errors = file.rules().find(|(_, r)| r.name() == "ModelErrorRateHigh").unwrap().1;
         assert!(errors.expr.contains("sum by (llm) (") && errors.expr.contains("gw_errors_total"), "{}", errors.expr);
         assert!(errors.annotations[0].1.starts_with("Model {{ $labels.llm }}:"));

@@ -313,15 +313,17 @@ impl Parts {
             query.top,
             sources,
         );
-        let t = &digest.totals;
-        if let (Some(calls), Some(uncosted)) = (t.model_calls, t.uncosted_events) {
-            if calls > 0 && uncosted == calls {
-                // The figure reads $0.00; say that it is not a price.
-                warnings.push(format!(
-                    "none of the window's {calls} model call{} carried a cost: the cost is unknown, not $0.00 \
-                     (obsctl doctor names the models)",
-                    if calls == 1 { "" } else { "s" }
-                ));
+        let windows = [("window", Some(&digest.totals)), ("previous window", digest.previous.as_ref())];
+        for (which, t) in windows.into_iter().filter_map(|(w, t)| Some((w, t?))) {
+            if let (Some(calls), Some(uncosted)) = (t.model_calls, t.uncosted_events) {
+                if calls > 0 && uncosted == calls {
+                    // The figure reads $0.00; say that it is not a price.
+                    warnings.push(format!(
+                        "none of the {which}'s {calls} model call{} carried a cost: its cost is unknown, not $0.00 \
+                         (obsctl doctor names the models)",
+                        if calls == 1 { "" } else { "s" }
+                    ));
+                }
             }
         }
         digest.warnings = warnings;

@@ -804,7 +804,8 @@ impl Tally {
                     cost: acc.cost.value(),
                     errors: acc.errors,
                     spread: VariantSpread {
-                        cost_sum_squares: Some(squares[v as usize].usd2()),
+                        // A cost figure: unknown with the variant's cost.
+                        cost_sum_squares: acc.cost.value().map(|_| squares[v as usize].usd2()),
                         runs: Some(acc.runs),
                         tool_calls: Some(acc.tool_calls),
                         tool_failures: Some(acc.tool_failures),

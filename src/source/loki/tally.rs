@@ -405,19 +405,25 @@ impl Tally {
             .into_iter()
             .map(|key| {
                 let o = self.variant_outcomes.get(key).copied().unwrap_or_default();
+                let cost = self
+                    .cost_variant
+                    .get(key)
+                    .copied()
+                    .unwrap_or_default()
+                    .value(self.uncosted_variant.get(key).copied().unwrap_or(0));
                 VariantRow {
                     experiment: key.0.clone(),
                     variant: key.1.clone(),
                     sessions: variant_sessions.get(key).copied().unwrap_or(0),
-                    cost: self
-                        .cost_variant
-                        .get(key)
-                        .copied()
-                        .unwrap_or_default()
-                        .value(self.uncosted_variant.get(key).copied().unwrap_or(0)),
+                    cost,
                     errors: o.failed_runs,
                     spread: VariantSpread {
-                        cost_sum_squares: self.squares.as_ref().map(|s| s.get(key).copied().unwrap_or(0.0)),
+                        // A cost figure: unknown with the variant's cost.
+                        cost_sum_squares: self
+                            .squares
+                            .as_ref()
+                            .filter(|_| cost.is_some())
+                            .map(|s| s.get(key).copied().unwrap_or(0.0)),
                         runs: Some(o.runs),
                         tool_calls: Some(o.tool_calls),
                         tool_failures: Some(o.tool_failures),
