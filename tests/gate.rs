@@ -610,6 +610,25 @@ fn variants_regress_only_when_the_whole_interval_is_past_the_threshold() {
     }
 }
 
+/// Variants against a control compare within this window: a new experiment, with nothing
+/// before it, is decided (no `sessions.baseline`), not undecided for want of a baseline.
+#[test]
+fn variants_against_a_control_need_no_baseline() {
+    let mut c = Corpus::new();
+    for cost in [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.1, 0.9, 1.05, 0.95] {
+        c.add(Session { variant: Some(("e", "control")), costs: &[cost], ..Default::default() });
+        c.add(Session { variant: Some(("e", "B")), costs: &[cost / 2.0], ..Default::default() });
+    }
+    let (code, v) = json(&mut gate(&c, &["--max-increase-per", "variant=10%", "--control", "control"]));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(check(&v, "variant.cost_per_session")["outcome"], "pass");
+    assert!(v["checks"].as_array().unwrap().iter().all(|c| c["id"] != "sessions.baseline"), "{v:#}");
+    // A check against the baseline still needs one.
+    let (code, v) =
+        json(&mut gate(&c, &["--max-increase-per", "variant=10%", "--control", "control", "--max-increase", "20%"]));
+    assert_eq!(code, 3, "{v:#}");
+}
+
 #[test]
 fn variant_rates_use_a_two_proportion_interval() {
     // 60 sessions per variant; B fails 30 runs of 60 where control fails 3: a clear regression.

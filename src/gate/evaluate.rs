@@ -162,7 +162,9 @@ pub fn evaluate(
         }
     }
 
-    enough_data(&mut v.checks, policy.min_sessions, now.sample, before.sample, per_call);
+    // Variants against a control need no baseline: a new experiment is decided on its own.
+    let before_sample = if uses_baseline(policy) { Some(before.sample) } else { None };
+    enough_data(&mut v.checks, policy.min_sessions, now.sample, before_sample, per_call);
     let too_few = v.checks.iter().any(|c| c.id.starts_with("sessions.") && c.outcome.is_undecided());
     let per = if per_call { "model call" } else { "session" };
     let c = &mut v.checks;
@@ -312,7 +314,23 @@ fn human_span(seconds: i64) -> String {
     }
 }
 
-fn enough_data(checks: &mut Vec<Check>, min: u64, now: Option<u64>, before: Option<u64>, per_call: bool) {
+/// Whether a check compares with the baseline: an increase, or a variant without a control.
+fn uses_baseline(policy: &Policy) -> bool {
+    let limits = [
+        &policy.total_cost,
+        &policy.cost_per_session,
+        &policy.tokens_per_session,
+        &policy.failed_run_rate,
+        &policy.tool_failure_rate,
+        &policy.p95_duration,
+    ];
+    limits.iter().any(|l| l.increase.is_some())
+        || policy.increase_per.keys().any(|&d| d != Dim::Variant || policy.control.is_none())
+}
+
+/// The sessions checks; `before` is `None` when no check compares with the baseline (no
+/// `sessions.baseline` then), `Some(count)` otherwise.
+fn enough_data(checks: &mut Vec<Check>, min: u64, now: Option<u64>, before: Option<Option<u64>>, per_call: bool) {
     let mut check = |id: &str, name: &str, n: Option<u64>, what: &str, of_baseline: bool| {
         let outcome = match n {
             Some(n) if n >= min.max(1) => Outcome::Pass,
@@ -342,7 +360,9 @@ fn enough_data(checks: &mut Vec<Check>, min: u64, now: Option<u64>, before: Opti
     } else {
         ("Sessions in the baseline", "sessions")
     };
-    check("sessions.baseline", name, before, what, true);
+    if let Some(before) = before {
+        check("sessions.baseline", name, before, what, true);
+    }
 }
 
 fn limit_checks(
