@@ -101,12 +101,11 @@ pub fn run(opts: GateOptions) -> Result<u8> {
             eprintln!("warning: {}", crate::config::scrub(w));
         }
     }
-    let written = opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)));
+    let written = publish(&opts.outputs, &verdict);
     if let Some(format) = opts.outputs.stdout {
         let color = format == GateFormat::Table && super::stdout_wants_color();
         super::print(&verdict::render(&verdict, format, color))?;
     }
-    let written = crate::error::all([written.err(), github(&verdict).err()].into_iter().flatten().collect());
     match written {
         // An output that could not be written fails a passing gate (exit 2: the CI's set-up
         // is wrong). A gate that did not pass keeps its own code, the one the files that were
@@ -169,14 +168,18 @@ fn unanswered(opts: &GateOptions, window: &Window, err: anyhow::Error) -> anyhow
         // A source that failed is never allowed past, even with --allow-missing.
         allow_missing: false,
     };
-    let written = opts.outputs.write_files(|format| Ok(verdict::render(&verdict, format, false)));
     // A CI run on GitHub shows the failure in its summary and annotations as well.
-    let failed: Vec<anyhow::Error> = [written.err(), github(&verdict).err()].into_iter().flatten().collect();
-    if failed.is_empty() {
-        err
-    } else {
-        crate::error::Several(std::iter::once(err).chain(failed).collect()).into()
+    match publish(&opts.outputs, &verdict) {
+        Ok(()) => err,
+        Err(write) => crate::error::Several(vec![err, write]).into(),
     }
+}
+
+/// The verdict's `--output` files and GitHub's step summary and annotations: every one
+/// written that can be, the errors of the others together.
+fn publish(outputs: &Outputs<GateFormat>, verdict: &Verdict) -> Result<()> {
+    let written = outputs.write_files(|format| Ok(verdict::render(verdict, format, false)));
+    crate::error::all([written.err(), github(verdict).err()].into_iter().flatten().collect())
 }
 
 /// A window's digest, as computed and as the gate reads it.
@@ -193,9 +196,8 @@ fn digest_of(window: &Window, opts: &GateOptions) -> Result<(crate::digest::Dige
 }
 
 /// On GitHub Actions: the Markdown verdict in the job summary, and an annotation per
-/// failed or undecided check.
-/// The step summary and the annotations of GitHub Actions. The annotations are printed
-/// even when the summary cannot be written (its error is returned, as an output's).
+/// failed or undecided check. The annotations are printed even when the summary cannot be
+/// written (its error is returned, as an output's).
 fn github(verdict: &Verdict) -> Result<()> {
     let summary = match std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         Some(path) => append_summary(verdict, &PathBuf::from(path)),
